@@ -1,0 +1,89 @@
+"""genapi: real-time backend APIs over WebSocket.
+
+Clients call backend functions by name (``service`` + ``request_type`` + ``args``); a
+gateway validates, authorizes, rate-limits and routes each call to the function and sends
+the result back. See the README for a tour.
+"""
+
+from __future__ import annotations
+
+from . import telemetry
+from .argspec import MISSING, Arg, ArgType, Limits
+from .config import FunConfig, PushConfig, ResponseType, ServiceConfig
+from .errors import (
+    ApiError,
+    ArgumentError,
+    AuthenticationRequired,
+    CallTimeout,
+    Cancelled,
+    ConfigError,
+    DecodeError,
+    FunctionDisabled,
+    FunctionNotFound,
+    GenApiError,
+    HookRejected,
+    InternalError,
+    NoResponders,
+    PermissionDenied,
+    RateLimited,
+    RateLimiterUnavailable,
+    RetryExhausted,
+    ServiceUnavailable,
+    TransportError,
+)
+from .executor import Executor
+from .inference import MaxBytes, MaxItemBytes, MaxItems
+from .messages import Request, RequestInfo, Response, decode_request, encode_response
+from .registry import Registry
+from .service import Service
+from .telemetry import Telemetry, attach, detach, emit, list_events
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MISSING",
+    "ApiError",
+    "Arg",
+    "ArgType",
+    "ArgumentError",
+    "AuthenticationRequired",
+    "CallTimeout",
+    "Cancelled",
+    "ConfigError",
+    "DecodeError",
+    "Executor",
+    "FunConfig",
+    "FunctionDisabled",
+    "FunctionNotFound",
+    "GenApiError",
+    "HookRejected",
+    "InternalError",
+    "Limits",
+    "MaxBytes",
+    "MaxItemBytes",
+    "MaxItems",
+    "NoResponders",
+    "PermissionDenied",
+    "PushConfig",
+    "RateLimited",
+    "RateLimiterUnavailable",
+    "Registry",
+    "Request",
+    "RequestInfo",
+    "Response",
+    "ResponseType",
+    "RetryExhausted",
+    "Service",
+    "ServiceConfig",
+    "ServiceUnavailable",
+    "Telemetry",
+    "TransportError",
+    "__version__",
+    "attach",
+    "decode_request",
+    "detach",
+    "emit",
+    "encode_response",
+    "list_events",
+    "telemetry",
+]

@@ -1,0 +1,216 @@
+"""genapi's exceptions: one tree, one root.
+
+::
+
+    GenApiError
+    ├── ConfigError (ValueError)       a FunConfig, ServiceConfig or PushConfig is invalid
+    ├── DecodeError                    a request payload could not be decoded
+    ├── TransportError                 a transport could not deliver a call (retryable)
+    │   └── NoResponders               nobody serves the subject / node
+    └── ApiError                       an error a client sees, with its wire message
+        ├── ArgumentError              argument validation failed
+        ├── FunctionNotFound           ``unsupported function: …``
+        ├── FunctionDisabled           ``disabled function: …``
+        ├── AuthenticationRequired     ``Authentication required``
+        ├── PermissionDenied           ``Permission denied``
+        ├── RateLimited                ``Rate limit exceeded. Please retry after N seconds.``
+        ├── RateLimiterUnavailable     ``Rate limit service unavailable``
+        ├── ServiceUnavailable         ``Service temporarily unavailable``
+        ├── HookRejected               ``hook rejected: …``
+        ├── Cancelled                  ``Cancelled``
+        ├── RetryExhausted             ``All retry attempts exhausted``
+        ├── InternalError              ``Internal Server Error`` (detail hidden by default)
+        └── CallTimeout (TimeoutError) ``Request timed out after <n>ms``
+
+Every :class:`ApiError` knows the message and ``can_retry`` flag it shows on the wire. A
+service function may raise :class:`ApiError` (or a subclass) itself: the client receives
+``success: false`` with exactly that message. Any other exception raised by a function is
+masked as ``Internal Server Error`` unless ``detail_error`` is on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+__all__ = [
+    "ApiError",
+    "ArgumentError",
+    "AuthenticationRequired",
+    "CallTimeout",
+    "Cancelled",
+    "ConfigError",
+    "DecodeError",
+    "FunctionDisabled",
+    "FunctionNotFound",
+    "GenApiError",
+    "HookRejected",
+    "InternalError",
+    "NoResponders",
+    "PermissionDenied",
+    "RateLimited",
+    "RateLimiterUnavailable",
+    "RetryExhausted",
+    "ServiceUnavailable",
+    "TransportError",
+]
+
+
+class GenApiError(Exception):
+    """Root of every exception genapi raises."""
+
+
+class ConfigError(GenApiError, ValueError):
+    """A function or service configuration is invalid.
+
+    ``errors`` lists every problem found, each a precise sentence.
+    """
+
+    def __init__(self, subject: str, errors: Sequence[str]) -> None:
+        self.subject = subject
+        self.errors = list(errors)
+        super().__init__(f"invalid {subject}: " + "; ".join(self.errors))
+
+
+DecodeCode = Literal["invalid_payload", "missing_field"]
+
+
+class DecodeError(GenApiError):
+    """A request payload could not be turned into a :class:`~genapi.Request`.
+
+    ``code`` is ``"invalid_payload"`` (too large, not JSON, wrong shape) or
+    ``"missing_field"``. ``request_id`` is the payload's id when it could be read.
+    """
+
+    def __init__(
+        self, code: DecodeCode, message: str, *, request_id: str | None = None
+    ) -> None:
+        self.code: DecodeCode = code
+        self.message = message
+        self.request_id = request_id
+        super().__init__(message)
+
+
+class TransportError(GenApiError):
+    """A transport failed to deliver a call or its reply; the call may be retried."""
+
+
+class NoResponders(TransportError):
+    """No process serves the destination (for example a node that is gone)."""
+
+
+class ApiError(GenApiError):
+    """An error whose message is shown to the client.
+
+    Raise it from a service function to answer ``success: false`` with ``message``::
+
+        @users.function()
+        async def get_user(user_id: str) -> dict:
+            raise ApiError("User not found")
+
+    ``details`` is extra, machine-readable data (for example ``retry_after_ms``); it is
+    sent in the ``phx_reply`` error payload and returned by the HTTP endpoint, never in
+    the seven-key Response.
+    """
+
+    default_message = "Internal Server Error"
+    default_can_retry = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        can_retry: bool | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.message = self.default_message if message is None else message
+        self.can_retry = self.default_can_retry if can_retry is None else can_retry
+        self.details: dict[str, Any] = dict(details) if details else {}
+        super().__init__(self.message)
+
+
+class ArgumentError(ApiError):
+    """The request's arguments do not match the function's declared types."""
+
+
+class FunctionNotFound(ApiError):
+    """No function is registered under that service, request type and version."""
+
+
+class FunctionDisabled(ApiError):
+    """The function exists but is disabled."""
+
+
+class AuthenticationRequired(ApiError):
+    """The function needs an authenticated caller and the connection is anonymous."""
+
+    default_message = "Authentication required"
+
+
+class PermissionDenied(ApiError):
+    """The caller is not allowed to call this function."""
+
+    default_message = "Permission denied"
+
+
+class RateLimited(ApiError):
+    """A rate limit was exceeded; ``details["retry_after_ms"]`` says when to retry."""
+
+    default_can_retry = True
+
+    def __init__(self, retry_after_ms: int, *, details: Mapping[str, Any] | None = None) -> None:
+        self.retry_after_ms = retry_after_ms
+        merged = {"retry_after_ms": retry_after_ms, **(details or {})}
+        super().__init__(
+            f"Rate limit exceeded. Please retry after {retry_after_ms // 1000} seconds.",
+            details=merged,
+        )
+
+
+class RateLimiterUnavailable(ApiError):
+    """The rate-limit backend failed and the limiter is configured to fail closed."""
+
+    default_message = "Rate limit service unavailable"
+    default_can_retry = True
+
+
+class ServiceUnavailable(ApiError):
+    """A worker pool is full or its circuit breaker is open."""
+
+    default_message = "Service temporarily unavailable"
+    default_can_retry = True
+
+
+class HookRejected(ApiError):
+    """A ``before_execute`` hook rejected the call."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"hook rejected: {reason}")
+
+
+class Cancelled(ApiError):
+    """The call was cancelled by the client or the server."""
+
+    default_message = "Cancelled"
+
+
+class RetryExhausted(ApiError):
+    """Every attempt on every eligible node failed."""
+
+    default_message = "All retry attempts exhausted"
+    default_can_retry = True
+
+
+class InternalError(ApiError):
+    """An unexpected failure; the client sees ``Internal Server Error``."""
+
+
+class CallTimeout(ApiError, TimeoutError):
+    """The function did not finish within its timeout."""
+
+    default_can_retry = True
+
+    def __init__(self, timeout_ms: int) -> None:
+        self.timeout_ms = timeout_ms
+        super().__init__(f"Request timed out after {timeout_ms}ms")

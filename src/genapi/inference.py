@@ -1,0 +1,207 @@
+"""Infer argument specs from a function's signature and type hints.
+
+``str`` → string, ``int``/``float`` → num, ``bool`` → boolean, ``UUID`` → uuid (passed as
+:class:`uuid.UUID`), ``datetime`` → datetime, ``list[str]`` → list_string,
+``list[int|float]`` → list_num, ``list[UUID]`` → list_uuid, ``list[dict]`` → list_map,
+``list`` → list, ``dict`` → map, ``Any`` or no hint → any. ``X | None`` allows null;
+a parameter default becomes ``default_value``. Sizes come from ``Annotated``::
+
+    async def create_post(title: Annotated[str, MaxBytes(200)],
+                          tags: Annotated[list[str], MaxItems(10), MaxItemBytes(50)] = []):
+        ...
+
+An :class:`~genapi.Arg` inside ``Annotated`` replaces the inferred spec entirely.
+Parameters annotated with :class:`~genapi.RequestInfo` or :class:`~genapi.StreamHelper`
+are not client arguments: genapi passes them by keyword.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final, Union
+
+from .argspec import MISSING, Arg, ArgType
+from .validation import CallMode
+
+__all__ = ["MaxBytes", "MaxItemBytes", "MaxItems", "Signature", "inspect_function"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MaxBytes:
+    """``Annotated`` marker: maximum UTF-8 bytes of a string."""
+
+    value: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MaxItems:
+    """``Annotated`` marker: maximum number of items of a list or map."""
+
+    value: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MaxItemBytes:
+    """``Annotated`` marker: maximum UTF-8 bytes of each string in a list."""
+
+    value: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Signature:
+    """What genapi learned from a function's signature.
+
+    ``order`` are the client-facing parameters in call order; ``specs`` their inferred
+    specs (a parameter whose hint cannot be mapped is listed in ``problems``);
+    ``inject`` maps parameter names to what genapi passes itself (``"request_info"`` or
+    ``"stream"``).
+    """
+
+    order: tuple[str, ...]
+    specs: dict[str, Arg]
+    mode: CallMode
+    inject: dict[str, str]
+    problems: tuple[str, ...] = ()
+
+
+_SCALARS: Final[dict[Any, ArgType]] = {
+    str: ArgType.STRING,
+    int: ArgType.NUM,
+    float: ArgType.NUM,
+    bool: ArgType.BOOLEAN,
+    uuid.UUID: ArgType.UUID,
+    datetime: ArgType.DATETIME,
+    dict: ArgType.MAP,
+    Mapping: ArgType.MAP,
+    list: ArgType.LIST,
+    Sequence: ArgType.LIST,
+    Any: ArgType.ANY,
+}
+_LIST_ITEMS: Final[dict[Any, ArgType]] = {
+    str: ArgType.LIST_STRING,
+    int: ArgType.LIST_NUM,
+    float: ArgType.LIST_NUM,
+    uuid.UUID: ArgType.LIST_UUID,
+    dict: ArgType.LIST_MAP,
+    Mapping: ArgType.LIST_MAP,
+    Any: ArgType.LIST,
+    bool: ArgType.LIST,
+}
+
+
+def _strip_optional(hint: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(hint)
+    if origin is Union or origin is types.UnionType:
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        nullable = len(members) < len(typing.get_args(hint))
+        if len(members) == 1:
+            return members[0], nullable
+        if nullable and set(members) <= {int, float}:
+            return float, True
+        if set(members) <= {int, float}:
+            return float, False
+    return hint, False
+
+
+def _arg_type(hint: Any) -> ArgType | None:
+    try:
+        if hint in _SCALARS:
+            return _SCALARS[hint]
+    except TypeError:  # an unhashable hint is not one of ours
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (list, Sequence):
+        params = typing.get_args(hint)
+        if not params:
+            return ArgType.LIST
+        item, _ = _strip_optional(params[0])
+        return _LIST_ITEMS.get(typing.get_origin(item) or item)
+    if origin in (dict, Mapping):
+        return ArgType.MAP
+    return None
+
+
+def _infer_param(param: inspect.Parameter, hint: Any) -> Arg | str:
+    """An Arg for the parameter, or a problem sentence."""
+    metadata: tuple[Any, ...] = ()
+    if typing.get_origin(hint) is typing.Annotated:
+        hint, *rest = typing.get_args(hint)
+        metadata = tuple(rest)
+    for item in metadata:
+        if isinstance(item, Arg):
+            return item
+    base, nullable = _strip_optional(hint)
+    arg_type = _arg_type(base)
+    if arg_type is None:
+        return (
+            f"cannot infer an argument type for parameter {param.name!r} from {hint!r}; "
+            "use a supported hint or give arg_types"
+        )
+    options: dict[str, Any] = {}
+    for item in metadata:
+        if isinstance(item, MaxBytes):
+            options["max_bytes"] = item.value
+        elif isinstance(item, MaxItems):
+            options["max_items"] = item.value
+        elif isinstance(item, MaxItemBytes):
+            options["max_item_bytes"] = item.value
+    default: Any = MISSING if param.default is inspect.Parameter.empty else param.default
+    if default is None:
+        nullable = True
+    try:
+        return Arg(
+            arg_type,
+            allow_nil=nullable,
+            default_value=default,
+            as_object=arg_type is ArgType.UUID,
+            **options,
+        )
+    except ValueError as exc:
+        return f"parameter {param.name!r}: {exc}"
+
+
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except Exception:
+        # Unresolvable forward references: fall back to the raw annotations.
+        annotations = getattr(fn, "__annotations__", {})
+        return {k: v for k, v in annotations.items() if not isinstance(v, str)}
+
+
+def inspect_function(fn: Callable[..., Any]) -> Signature:
+    """Read the parameters of ``fn`` (skipping bound ``self``)."""
+    sig = inspect.signature(fn)
+    hints = _hints(fn)
+    order: list[str] = []
+    specs: dict[str, Arg] = {}
+    inject: dict[str, str] = {}
+    problems: list[str] = []
+    kinds: set[inspect._ParameterKind] = set()
+    for param in sig.parameters.values():
+        hint = hints.get(param.name, Any)
+        inject_as = getattr(hint, "__genapi_inject__", None)
+        if inject_as is not None:
+            inject[param.name] = inject_as
+            continue
+        if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        kinds.add(param.kind)
+        order.append(param.name)
+        spec = _infer_param(param, hint)
+        if isinstance(spec, str):
+            problems.append(spec)
+        else:
+            specs[param.name] = spec
+    mode = CallMode.POSITIONAL
+    if inspect.Parameter.KEYWORD_ONLY in kinds:
+        mode = CallMode.KEYWORDS
+        if inspect.Parameter.POSITIONAL_ONLY in kinds:
+            problems.append("cannot mix positional-only and keyword-only parameters")
+    return Signature(tuple(order), specs, mode, inject, tuple(problems))

@@ -1,0 +1,228 @@
+"""Wire models: the :class:`Request` a client sends and the :class:`Response` it receives.
+
+Both are msgspec structs, so encoding and decoding are fast and typed. A request payload is
+JSON like::
+
+    {"request_id": "r1", "service": "user_service", "request_type": "get_user",
+     "args": {"user_id": "1"}, "version": "1.0.0", "device_id": "d1"}
+
+``user_id``, ``user_roles`` and ``ip_address`` never come from the payload: the gateway
+fills them from the authenticated connection (keys of those names in a payload are
+ignored). A Response always has exactly seven keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import msgspec
+
+from .errors import DecodeError
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "Request",
+    "RequestInfo",
+    "Response",
+    "decode_request",
+    "encode_response",
+]
+
+DEFAULT_MAX_PAYLOAD_BYTES = 1_000_000
+NO_VERSION = "0.0.0"
+
+
+class Request(msgspec.Struct, frozen=True, kw_only=True):
+    """One call of a backend function.
+
+    ``version`` ``None`` (or the reserved ``"0.0.0"``) asks for the default version.
+    ``user_id``, ``user_roles`` and ``ip_address`` are trusted: only server code sets them.
+    """
+
+    request_id: str
+    service: str
+    request_type: str
+    args: dict[str, Any] = msgspec.field(default_factory=dict)
+    version: str | None = None
+    device_id: str | None = None
+    user_id: str | None = None
+    user_roles: tuple[str, ...] = ()
+    ip_address: str | None = None
+
+
+class RequestInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Who is calling, passed to functions that ask for it.
+
+    Annotate a parameter with ``RequestInfo`` (or set ``request_info=True`` on the config,
+    which appends it as the last positional argument) to receive it.
+    """
+
+    __genapi_inject__: ClassVar[str] = "request_info"
+
+    request_id: str
+    service: str
+    request_type: str
+    version: str | None = None
+    user_id: str | None = None
+    user_roles: tuple[str, ...] = ()
+    device_id: str | None = None
+
+    @classmethod
+    def of(cls, request: Request) -> RequestInfo:
+        """The info of ``request``."""
+        return cls(
+            request_id=request.request_id,
+            service=request.service,
+            request_type=request.request_type,
+            version=request.version,
+            user_id=request.user_id,
+            user_roles=request.user_roles,
+            device_id=request.device_id,
+        )
+
+
+class Response(msgspec.Struct, kw_only=True, omit_defaults=False):
+    """The seven-key answer to a request.
+
+    Use the constructors rather than setting flags by hand; they produce exactly the
+    combinations clients of the original library expect.
+    """
+
+    request_id: str
+    result: Any = None
+    success: bool = False
+    error: str | None = None
+    async_: bool = msgspec.field(default=False, name="async")
+    has_more: bool = False
+    can_retry: bool = False
+
+    @classmethod
+    def sync(cls, request_id: str, result: Any) -> Response:
+        """A finished call's result (also used for the final message of an async call)."""
+        return cls(request_id=request_id, result=result, success=True)
+
+    @classmethod
+    def async_ack(cls, request_id: str) -> Response:
+        """The immediate acknowledgement of an async call."""
+        return cls(request_id=request_id, success=True, async_=True)
+
+    @classmethod
+    def stream_init(cls, request_id: str) -> Response:
+        """The immediate acknowledgement of a stream: ``result == "init"``."""
+        return cls(request_id=request_id, result="init", success=True, async_=True, has_more=True)
+
+    @classmethod
+    def stream_chunk(cls, request_id: str, result: Any) -> Response:
+        """One chunk of a stream with more to come."""
+        return cls(request_id=request_id, result=result, success=True, async_=True, has_more=True)
+
+    @classmethod
+    def stream_last(cls, request_id: str, result: Any) -> Response:
+        """The last chunk of a stream, carrying data."""
+        return cls(request_id=request_id, result=result, success=True, async_=True)
+
+    @classmethod
+    def stream_end(cls, request_id: str) -> Response:
+        """The end of a stream without data."""
+        return cls(request_id=request_id, success=True, async_=True)
+
+    @classmethod
+    def fail(cls, request_id: str, error: str, *, can_retry: bool = False) -> Response:
+        """An error answer with ``success: false``."""
+        return cls(request_id=request_id, error=error, can_retry=can_retry)
+
+    @property
+    def is_error(self) -> bool:
+        """True when ``success`` is false."""
+        return not self.success
+
+    @property
+    def is_terminal(self) -> bool:
+        """True unless more messages follow for this request (an ack or a non-last chunk)."""
+        return not (self.success and self.async_ and (self.has_more or self.result is None))
+
+
+class _Payload(msgspec.Struct):
+    """The client-controlled part of a request; every field optional so we can name gaps."""
+
+    request_id: str | None = None
+    service: str | None = None
+    request_type: str | None = None
+    args: dict[str, Any] | None = None
+    version: str | None = None
+    device_id: str | None = None
+
+
+_payload_decoder = msgspec.json.Decoder(_Payload)
+_encoder = msgspec.json.Encoder()
+# The order in which the reference lists missing fields.
+_REQUIRED = ("request_type", "request_id", "service")
+
+
+def decode_request(
+    data: bytes | bytearray | memoryview | str,
+    *,
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    user_id: str | None = None,
+    user_roles: tuple[str, ...] = (),
+    device_id: str | None = None,
+    ip_address: str | None = None,
+) -> Request:
+    """Decode a JSON request payload, identity supplied by the caller.
+
+    The raw length is checked before any parsing. ``device_id`` overrides the payload's
+    when given. Raises :class:`~genapi.DecodeError`.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    size = len(raw)
+    if size > max_bytes:
+        raise DecodeError(
+            "invalid_payload",
+            f"Request payload exceeds maximum size of {max_bytes} bytes (got {size} bytes)",
+        )
+    try:
+        payload = _payload_decoder.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise DecodeError("invalid_payload", f"Malformed request payload: {exc}") from exc
+    return request_from_payload(
+        payload, user_id=user_id, user_roles=user_roles, device_id=device_id,
+        ip_address=ip_address,
+    )
+
+
+def request_from_payload(
+    payload: _Payload,
+    *,
+    user_id: str | None,
+    user_roles: tuple[str, ...],
+    device_id: str | None,
+    ip_address: str | None,
+) -> Request:
+    """Check required fields of a decoded payload and build the trusted Request."""
+    request_id, service, request_type = payload.request_id, payload.service, payload.request_type
+    if not (request_id and service and request_type):
+        missing = [name for name in _REQUIRED if not getattr(payload, name)]
+        raise DecodeError(
+            "missing_field",
+            "Missing required fields: " + ", ".join(missing),
+            request_id=request_id or None,
+        )
+    version = payload.version
+    if version == "" or version == NO_VERSION:
+        version = None
+    return Request(
+        request_id=request_id,
+        service=service,
+        request_type=request_type,
+        args=payload.args if payload.args is not None else {},
+        version=version,
+        device_id=device_id if device_id is not None else payload.device_id,
+        user_id=user_id,
+        user_roles=user_roles,
+        ip_address=ip_address,
+    )
+
+
+def encode_response(response: Response) -> bytes:
+    """Encode a Response as JSON bytes."""
+    return _encoder.encode(response)
