@@ -8,6 +8,7 @@
     ├── TransportError                 a transport could not deliver a call (retryable)
     │   └── NoResponders               nobody serves the subject / node
     └── ApiError                       an error a client sees, with its wire message
+        ├── InvalidRequest             ``Invalid request: …`` (the payload could not be decoded)
         ├── ArgumentError              argument validation failed
         ├── FunctionNotFound           ``unsupported function: …``
         ├── FunctionDisabled           ``disabled function: …``
@@ -46,6 +47,7 @@ __all__ = [
     "GenApiError",
     "HookRejected",
     "InternalError",
+    "InvalidRequest",
     "NoResponders",
     "PermissionDenied",
     "RateLimited",
@@ -127,6 +129,14 @@ class ApiError(GenApiError):
         self.can_retry = self.default_can_retry if can_retry is None else can_retry
         self.details: dict[str, Any] = dict(details) if details else {}
         super().__init__(self.message)
+
+
+class InvalidRequest(ApiError):
+    """The payload could not be decoded into a request."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"Invalid request: {reason}")
 
 
 class ArgumentError(ApiError):

@@ -24,6 +24,7 @@ from .errors import (
     AuthenticationRequired,
     DecodeError,
     InternalError,
+    InvalidRequest,
     PermissionDenied,
 )
 from .invoke import Invoker
@@ -38,7 +39,7 @@ from .telemetry import (
 )
 from .validation import BoundArgs
 
-__all__ = ["Call", "Executor", "RateLimiter", "ResponseSink", "Stage"]
+__all__ = ["Call", "Executor", "Outcome", "RateLimiter", "ResponseSink", "Stage"]
 
 logger = logging.getLogger("genapi.executor")
 
@@ -68,6 +69,8 @@ class Call:
 
 
 Stage = Callable[[Call], Awaitable[None] | None]
+#: The first response and, when it is an error, the error that produced it.
+Outcome = tuple[Response | None, ApiError | None]
 
 
 class Executor:
@@ -118,6 +121,23 @@ class Executor:
 
         A payload that cannot be decoded is answered with ``Invalid request: <reason>``.
         """
+        response, _ = await self.run_payload(
+            payload, user_id=user_id, user_roles=user_roles, device_id=device_id,
+            ip_address=ip_address, sink=sink,
+        )
+        return response
+
+    async def run_payload(
+        self,
+        payload: bytes | str,
+        *,
+        user_id: str | None = None,
+        user_roles: Sequence[str] = (),
+        device_id: str | None = None,
+        ip_address: str | None = None,
+        sink: ResponseSink | None = None,
+    ) -> Outcome:
+        """Like :meth:`handle_payload`, also returning the error behind a failure."""
         try:
             request = decode_request(
                 payload,
@@ -128,8 +148,9 @@ class Executor:
                 ip_address=ip_address,
             )
         except DecodeError as exc:
-            return Response.fail(exc.request_id or "unknown", f"Invalid request: {exc.message}")
-        return await self.execute(request, sink)
+            error = InvalidRequest(exc.message)
+            return Response.fail(exc.request_id or "unknown", error.message), error
+        return await self.run(request, sink)
 
     async def execute(self, request: Request, sink: ResponseSink | None = None) -> Response | None:
         """Run ``request`` through the pipeline.
@@ -137,10 +158,16 @@ class Executor:
         Returns the first Response (the result, an error, an async ack or a stream's init),
         or None for fire-and-forget functions. Later responses go to ``sink``.
         """
+        return (await self.run(request, sink))[0]
+
+    async def run(self, request: Request, sink: ResponseSink | None = None) -> Outcome:
+        """Like :meth:`execute`, also returning the error behind a failed response (for
+        transports that map errors to statuses or reply details)."""
         telemetry = self.telemetry
         started = time.perf_counter_ns()
         if telemetry.has_handlers(EXECUTOR_START):
             telemetry.emit(EXECUTOR_START, {"system_time": time.time_ns()}, _meta(request))
+        error: ApiError | None = None
         try:
             route = self.registry.resolve(request.service, request.request_type, request.version)
             call = Call(request, route, sink)
@@ -151,6 +178,7 @@ class Executor:
                     await pending
             response = await self._dispatch(call)
         except ApiError as exc:
+            error = exc
             response = Response.fail(request.request_id, exc.message, can_retry=exc.can_retry)
         except Exception as exc:
             error = self._wrap(request, exc, started)
@@ -163,7 +191,7 @@ class Executor:
             telemetry.emit(
                 EXECUTOR_STOP, {"duration_us": (time.perf_counter_ns() - started) // 1000}, meta
             )
-        return response
+        return response, error
 
     # -- stages -------------------------------------------------------------------------
 

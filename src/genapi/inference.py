@@ -166,19 +166,32 @@ def _infer_param(param: inspect.Parameter, hint: Any) -> Arg | str:
         return f"parameter {param.name!r}: {exc}"
 
 
-def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+def _hints(fn: Callable[..., Any]) -> tuple[dict[str, Any], set[str]]:
+    """Resolved type hints, and the names whose hint could not be resolved."""
     try:
-        return typing.get_type_hints(fn, include_extras=True)
+        return typing.get_type_hints(fn, include_extras=True), set()
     except Exception:
-        # Unresolvable forward references: fall back to the raw annotations.
-        annotations = getattr(fn, "__annotations__", {})
-        return {k: v for k, v in annotations.items() if not isinstance(v, str)}
+        pass
+    # Resolve one by one so a single unresolvable hint (e.g. a class local to a function)
+    # is reported for that parameter instead of silently losing every hint.
+    hints: dict[str, Any] = {}
+    unresolved: set[str] = set()
+    namespace = getattr(fn, "__globals__", {})
+    for name, annotation in getattr(fn, "__annotations__", {}).items():
+        if not isinstance(annotation, str):
+            hints[name] = annotation
+            continue
+        try:
+            hints[name] = eval(annotation, namespace)  # same resolution as get_type_hints
+        except Exception:
+            unresolved.add(name)
+    return hints, unresolved
 
 
 def inspect_function(fn: Callable[..., Any]) -> Signature:
     """Read the parameters of ``fn`` (skipping bound ``self``)."""
     sig = inspect.signature(fn)
-    hints = _hints(fn)
+    hints, unresolved = _hints(fn)
     order: list[str] = []
     specs: dict[str, Arg] = {}
     inject: dict[str, str] = {}
@@ -194,6 +207,9 @@ def inspect_function(fn: Callable[..., Any]) -> Signature:
             continue
         kinds.add(param.kind)
         order.append(param.name)
+        if param.name in unresolved:
+            problems.append(f"cannot resolve the type hint of parameter {param.name!r}")
+            continue
         spec = _infer_param(param, hint)
         if isinstance(spec, str):
             problems.append(spec)

@@ -136,11 +136,6 @@ class Response(msgspec.Struct, kw_only=True, omit_defaults=False):
         """True when ``success`` is false."""
         return not self.success
 
-    @property
-    def is_terminal(self) -> bool:
-        """True unless more messages follow for this request (an ack or a non-last chunk)."""
-        return not (self.success and self.async_ and (self.has_more or self.result is None))
-
 
 class _Payload(msgspec.Struct):
     """The client-controlled part of a request; every field optional so we can name gaps."""

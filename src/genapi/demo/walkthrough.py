@@ -1,0 +1,133 @@
+"""The examples of the original library's walkthrough, written the genapi way.
+
+``user_service`` uses the decorator form with inferred argument types; ``blog_service`` and
+``search_service`` spell their argument specs out, as a ``FunConfig`` would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ApiError
+from ..service import Service
+
+__all__ = ["SERVICES", "USERS", "blog_service", "search_service", "user_service"]
+
+USERS: list[dict[str, str]] = [
+    {"id": "1", "name": "Alice", "email": "alice@example.com"},
+    {"id": "2", "name": "Bob", "email": "bob@example.com"},
+]
+
+user_service = Service("user_service")
+
+
+def _find_user(user_id: str) -> dict[str, str]:
+    for user in USERS:
+        if user["id"] == user_id:
+            return user
+    raise ApiError("User not found")
+
+
+@user_service.function()
+async def list_users() -> list[dict[str, str]]:
+    """Every user."""
+    return USERS
+
+
+@user_service.function("get_user")
+async def get_user(user_id: str) -> dict[str, str]:
+    """One user by id (the unversioned default)."""
+    return _find_user(user_id)
+
+
+@user_service.function("get_user", version="1.0.0")
+async def get_user_v1(user_id: str) -> dict[str, str]:
+    """Version 1.0.0: every field."""
+    return _find_user(user_id)
+
+
+@user_service.function(
+    "get_user",
+    version="2.0.0",
+    arg_types={"user_id": "string", "fields": ("list_string", {"max_items": 10})},
+    arg_orders=["user_id", "fields"],
+)
+async def get_user_v2(user_id: str, fields: list[str]) -> dict[str, str]:
+    """Version 2.0.0: only the requested fields."""
+    user = _find_user(user_id)
+    return {k: v for k, v in user.items() if k in fields}
+
+
+@user_service.function(check_permission=("arg", "user_id"))
+async def get_user_profile(user_id: str) -> dict[str, Any]:
+    """A user's own profile: callers reach only their own."""
+    return {**_find_user(user_id), "profile": {"bio": "", "theme": "light"}}
+
+
+@user_service.function(check_permission=("role", ["admin"]))
+async def delete_user(user_id: str) -> dict[str, Any]:
+    """Admins only. (The demo does not really delete.)"""
+    _find_user(user_id)
+    return {"deleted": user_id}
+
+
+blog_service = Service("blog_service")
+
+
+async def create_post(
+    title: str, body: str, tags: list[str], published: bool, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """Create a post (echoed back with an id)."""
+    return {
+        "id": "post_1",
+        "title": title,
+        "body": body,
+        "tags": tags,
+        "published": published,
+        "metadata": metadata,
+    }
+
+
+blog_service.add(
+    create_post,
+    "create_post",
+    arg_types={
+        "title": {"type": "string", "max_bytes": 200},
+        "body": {"type": "string", "max_bytes": 50_000},
+        "tags": {"type": "list_string", "max_items": 10, "max_item_bytes": 50},
+        "published": {"type": "boolean", "default_value": False},
+        "metadata": {
+            "type": "map",
+            "max_items": 50,
+            "required": ["author"],
+            "accept": ["author", "category", "thumbnail"],
+        },
+    },
+    arg_orders=["title", "body", "tags", "published", "metadata"],
+)
+
+search_service = Service("search_service")
+
+_DOCUMENTS = [f"document {i} about {topic}" for i, topic in
+              enumerate(["python", "elixir", "phoenix", "asyncio", "nats"] * 20)]
+
+
+async def search(params: dict[str, Any]) -> dict[str, Any]:
+    """Full-text search over the demo documents; receives one map of arguments."""
+    hits = [d for d in _DOCUMENTS if params["query"] in d]
+    offset, limit = int(params["offset"]), int(params["limit"])
+    return {"total": len(hits), "results": hits[offset : offset + limit]}
+
+
+search_service.add(
+    search,
+    "search",
+    arg_types={
+        "query": {"type": "string", "max_bytes": 500},
+        "limit": {"type": "num", "default_value": 20},
+        "offset": {"type": "num", "default_value": 0},
+    },
+    arg_orders="map",
+)
+
+SERVICES: list[Service] = [user_service, blog_service, search_service]
