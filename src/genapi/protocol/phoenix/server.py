@@ -1,0 +1,426 @@
+"""The server side of one Phoenix Channels connection, sans I/O.
+
+The I/O layer feeds every incoming WebSocket message to :meth:`ServerConnection.receive`,
+hands the returned events to the app, and writes :meth:`ServerConnection.data_to_send`.
+The app answers joins (``accept_join`` / ``reject_join`` / ``join_crashed``), replies to
+messages (``reply``, possibly much later) and pushes (``push``, ``send_broadcast``)::
+
+    conn = ServerConnection(V2_JSON, topics=TopicRouter(["api:*"]))
+    for event in conn.receive('["1","1","api:lobby","phx_join",{}]'):
+        if isinstance(event, JoinRequested):
+            conn.accept_join(event)
+    conn.data_to_send()  # ['["1","1","api:lobby","phx_reply",{"status":"ok","response":{}}]']
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+import msgspec
+
+from .errors import LocalProtocolError, ProtocolError
+from .events import (
+    ChannelClosed,
+    CloseRequested,
+    Event,
+    JoinRequested,
+    MessageReceived,
+    ReplyTo,
+)
+from .message import (
+    HEARTBEAT,
+    PHOENIX_TOPIC,
+    PHX_CLOSE,
+    PHX_ERROR,
+    PHX_JOIN,
+    PHX_LEAVE,
+    Message,
+    Ref,
+)
+from .serializers import EMPTY_OBJECT, V2_JSON, Serializer
+from .states import CHANNEL_MOVES, CONNECTION_MOVES, ChannelState, ConnectionState, transition
+from .topics import TopicRouter
+
+__all__ = ["DEFAULT_MAX_CHANNELS", "Channel", "ServerConnection", "encode_broadcast"]
+
+DEFAULT_MAX_CHANNELS: Final = 100
+DEFAULT_IDLE_TIMEOUT: Final = 60.0
+CLOSE_INTERNAL_ERROR: Final = 1011
+CLOSE_GOING_AWAY: Final = 1001
+
+UNMATCHED_TOPIC: Final = msgspec.Raw(b'{"reason":"unmatched topic"}')
+TOO_MANY_CHANNELS: Final = msgspec.Raw(b'{"reason":"too many channels joined"}')
+JOIN_CRASHED: Final = msgspec.Raw(b'{"reason":"join crashed"}')
+CHANNEL_CRASH: Final = msgspec.Raw(b'{"reason":"channel_crash"}')
+
+_JOINING = ChannelState.JOINING
+_JOINED = ChannelState.JOINED
+_OPEN = ConnectionState.OPEN
+
+Frame = str | bytes
+
+
+def encode_broadcast(serializer: Serializer, topic: str, event: str, payload: Any) -> Frame:
+    """Encode a broadcast once; hand the frame to every subscriber's ``send_broadcast``.
+
+    Connections with another serializer (V1) need their own encoding.
+    """
+    return serializer.encode_broadcast(topic, event, payload)
+
+
+class Channel:
+    """One joined (or joining) topic of a connection. Read-only for the app."""
+
+    __slots__ = ("_held", "_state", "join_ref", "pattern", "topic")
+
+    def __init__(self, topic: str, join_ref: Ref | None, pattern: str) -> None:
+        self.topic = topic
+        self.join_ref = join_ref
+        self.pattern = pattern
+        self._state = ChannelState.JOINING
+        # frames the app sent before the join reply; they must not overtake it
+        self._held: list[Frame] | None = []
+
+    @property
+    def state(self) -> ChannelState:
+        """Where the channel is in its lifecycle."""
+        return self._state
+
+    def _move(self, new: ChannelState) -> None:
+        self._state = transition(CHANNEL_MOVES, self._state, new, "channel")
+
+    def __repr__(self) -> str:
+        return (
+            f"Channel(topic={self.topic!r}, join_ref={self.join_ref!r}, state={self._state.value})"
+        )
+
+
+class ServerConnection:
+    """The Phoenix protocol state of one client connection (spec §6).
+
+    ``topics`` are the patterns channels may be joined on. ``clock`` (monotonic seconds)
+    stamps :attr:`last_activity`, from which the I/O layer applies the idle timeout.
+    Methods that send for a channel return ``False`` (and send nothing) when the channel or
+    the connection is gone, since an app answering asynchronously cannot avoid that race.
+    """
+
+    __slots__ = (
+        "_channels",
+        "_clock",
+        "_close_code",
+        "_idle_timeout",
+        "_last_activity",
+        "_max_channels",
+        "_outgoing",
+        "_router",
+        "_serializer",
+        "_state",
+    )
+
+    def __init__(
+        self,
+        serializer: Serializer = V2_JSON,
+        *,
+        topics: TopicRouter | Iterable[str],
+        max_channels: int = DEFAULT_MAX_CHANNELS,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_channels < 1:
+            raise ValueError("max_channels must be at least 1")
+        self._serializer = serializer
+        self._router = topics if isinstance(topics, TopicRouter) else TopicRouter(topics)
+        self._max_channels = max_channels
+        self._idle_timeout = idle_timeout
+        self._clock = clock
+        self._state = ConnectionState.OPEN
+        self._close_code: int | None = None
+        self._channels: dict[str, Channel] = {}
+        self._outgoing: list[Frame] = []
+        self._last_activity = clock()
+
+    # ---- inspection ---------------------------------------------------------------------
+
+    @property
+    def serializer(self) -> Serializer:
+        """The serializer negotiated for this connection."""
+        return self._serializer
+
+    @property
+    def state(self) -> ConnectionState:
+        """Where the connection is in its lifecycle."""
+        return self._state
+
+    @property
+    def close_code(self) -> int | None:
+        """The WebSocket close code asked for, once closing."""
+        return self._close_code
+
+    @property
+    def channels(self) -> Mapping[str, Channel]:
+        """Joined and joining channels by topic (a read-only view)."""
+        return MappingProxyType(self._channels)
+
+    @property
+    def last_activity(self) -> float:
+        """Clock time of the last frame received (or of creation)."""
+        return self._last_activity
+
+    @property
+    def idle_deadline(self) -> float:
+        """Clock time after which the connection is idle and should be closed (1001)."""
+        return self._last_activity + self._idle_timeout
+
+    # ---- input --------------------------------------------------------------------------
+
+    def receive(self, data: str | bytes) -> list[Event]:
+        """Process one WebSocket message (text as ``str``, binary as ``bytes``).
+
+        Heartbeats are answered here. A malformed frame yields ``CloseRequested(1011)`` and
+        every later input is ignored.
+        """
+        if self._state is not _OPEN:
+            return []
+        self._last_activity = self._clock()
+        try:
+            message = self._serializer.decode_client_frame(data)
+        except ProtocolError as exc:
+            self._begin_close(CLOSE_INTERNAL_ERROR)
+            return [CloseRequested(CLOSE_INTERNAL_ERROR, "malformed frame", exc)]
+        event = message.event
+        topic = message.topic
+        if event == HEARTBEAT and topic == PHOENIX_TOPIC:
+            self._outgoing.append(self._serializer.encode_reply(None, message.ref, topic, "ok"))
+            return []
+        if event == PHX_JOIN:
+            return self._join(message)
+        channel = self._channels.get(topic)
+        if channel is not None:
+            join_ref = message.join_ref
+            if join_ref is not None and join_ref != channel.join_ref:
+                return []  # stale: it belongs to an earlier join of this topic
+            if event == PHX_LEAVE:
+                return self._leave(channel, message)
+            if channel._state is _JOINED:
+                return [MessageReceived(message)]
+            # a push on a join the app has not accepted yet is treated as "not joined", so
+            # that nothing reaches the app for a topic it may still refuse
+        if event == PHX_LEAVE:
+            self._reply(message.join_ref, message.ref, topic, "ok")
+        else:
+            self._reply(None, message.ref, topic, "error", UNMATCHED_TOPIC)
+        return []
+
+    def _join(self, message: Message) -> list[Event]:
+        topic = message.topic
+        events: list[Event] = []
+        old = self._channels.get(topic)
+        if old is not None:
+            was_joined = old._state is _JOINED
+            self._drop(old)
+            if was_joined:  # a join never answered has nothing to close on the client
+                self._send_control(old, PHX_CLOSE, EMPTY_OBJECT)
+            events.append(ChannelClosed(topic, old.join_ref, "duplicate join"))
+        pattern = self._router.match(topic)
+        if pattern is None:
+            self._reply(None, message.ref, topic, "error", UNMATCHED_TOPIC)
+            return events
+        if len(self._channels) >= self._max_channels:
+            self._reply(message.join_ref, message.ref, topic, "error", TOO_MANY_CHANNELS)
+            return events
+        join_ref = message.join_ref if message.join_ref is not None else message.ref
+        channel = Channel(topic, join_ref, pattern)
+        self._channels[topic] = channel
+        events.append(JoinRequested(channel, message))
+        return events
+
+    def _leave(self, channel: Channel, message: Message) -> list[Event]:
+        if channel._state is _JOINING:
+            # the client gave up waiting for the join (its 10 s timeout): cancel the join;
+            # never joined, so the leave gets its reply and nothing else
+            self._drop(channel)
+            self._reply(message.join_ref, message.ref, channel.topic, "ok")
+        else:
+            channel._move(ChannelState.LEAVING)
+            self._reply(message.join_ref, message.ref, channel.topic, "ok")
+            self._send_control(channel, PHX_CLOSE, EMPTY_OBJECT)
+            self._drop(channel)
+        return [ChannelClosed(channel.topic, channel.join_ref, "left")]
+
+    # ---- answers to joins ---------------------------------------------------------------
+
+    def accept_join(self, event: JoinRequested, response: Any = None) -> bool:
+        """Reply ``ok`` (with ``response``, default ``{}``), then release held frames.
+
+        ``False`` if the join was cancelled meanwhile (leave, duplicate join, closing).
+        """
+        channel = event.channel
+        if not self._is_live(channel):
+            return False
+        message = event.message
+        frame = self._serializer.encode_reply(
+            message.join_ref, message.ref, channel.topic, "ok", response
+        )
+        channel._move(_JOINED)
+        self._outgoing.append(frame)
+        held = channel._held
+        channel._held = None
+        if held:
+            self._outgoing.extend(held)
+        return True
+
+    def reject_join(self, event: JoinRequested, reason: Any) -> bool:
+        """Reply ``error`` with ``reason`` (e.g. ``{"reason": "unauthorized"}``); store nothing.
+
+        ``False`` if the join was cancelled meanwhile.
+        """
+        channel = event.channel
+        if not self._is_live(channel):
+            return False
+        message = event.message
+        frame = self._serializer.encode_reply(
+            message.join_ref, message.ref, channel.topic, "error", reason
+        )
+        if channel._state is not _JOINING:
+            raise LocalProtocolError(f"cannot reject the {channel._state.value} join")
+        self._drop(channel)
+        self._outgoing.append(frame)
+        return True
+
+    def join_crashed(self, event: JoinRequested) -> bool:
+        """The app's join handler raised: reply ``{"reason":"join crashed"}``."""
+        return self.reject_join(event, JOIN_CRASHED)
+
+    # ---- app output ---------------------------------------------------------------------
+
+    def reply(
+        self,
+        to: MessageReceived | ReplyTo | tuple[Ref | None, Ref | None, str],
+        status: str = "ok",
+        response: Any = None,
+    ) -> bool:
+        """Reply to a channel message, now or later; echoes its join_ref and ref.
+
+        ``response`` defaults to ``{}``; ``bytes`` go as a binary reply. ``False`` if the
+        channel has been closed or rejoined since.
+        """
+        join_ref, ref, topic = to.reply_to if isinstance(to, MessageReceived) else to
+        channel = self._channels.get(topic)
+        if (
+            channel is None
+            or channel._state is not _JOINED
+            or (join_ref is not None and join_ref != channel.join_ref)
+            or self._state is not _OPEN
+        ):
+            return False
+        self._reply(join_ref, ref, topic, status, response)
+        return True
+
+    def push(self, topic: str, event: str, payload: Any) -> bool:
+        """Push ``event`` to this client on ``topic`` (binary when ``payload`` is bytes).
+
+        Held until after the join reply if the join is pending. ``False`` if not joined.
+        """
+        channel = self._channels.get(topic)
+        if channel is None or self._state is not _OPEN:
+            return False
+        frame = self._serializer.encode_push(channel.join_ref, topic, event, payload)
+        held = channel._held
+        if held is None:
+            self._outgoing.append(frame)
+        else:
+            held.append(frame)
+        return True
+
+    def send_broadcast(self, topic: str, frame: Frame) -> bool:
+        """Queue a frame from :func:`encode_broadcast` if this client is on ``topic``."""
+        channel = self._channels.get(topic)
+        if channel is None or self._state is not _OPEN:
+            return False
+        held = channel._held
+        if held is None:
+            self._outgoing.append(frame)
+        else:
+            held.append(frame)
+        return True
+
+    def close_channel(self, topic: str) -> bool:
+        """Stop a joined channel normally (a kick): ``phx_close``; the client won't rejoin."""
+        return self._end_channel(topic, PHX_CLOSE, EMPTY_OBJECT)
+
+    def error_channel(self, topic: str) -> bool:
+        """The channel crashed: ``phx_error`` ``{"reason":"channel_crash"}``; clients rejoin."""
+        return self._end_channel(topic, PHX_ERROR, CHANNEL_CRASH)
+
+    def data_to_send(self) -> list[Frame]:
+        """Take every queued frame (text frames are ``str``, binary frames ``bytes``)."""
+        out = self._outgoing
+        if not out:
+            return []
+        self._outgoing = []
+        return out
+
+    # ---- connection lifecycle -----------------------------------------------------------
+
+    def close(self, code: int = CLOSE_GOING_AWAY) -> None:
+        """Start closing (e.g. 1001 for a disconnect, 1012 for a drain); input is ignored."""
+        self._begin_close(code)
+
+    def connection_lost(self) -> list[Event]:
+        """The socket is gone: every channel ends with reason ``"closed"``. Call it once."""
+        self._state = transition(
+            CONNECTION_MOVES, self._state, ConnectionState.CLOSED, "connection"
+        )
+        events: list[Event] = []
+        for channel in list(self._channels.values()):
+            self._drop(channel)
+            events.append(ChannelClosed(channel.topic, channel.join_ref, "closed"))
+        self._outgoing = []
+        return events
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _begin_close(self, code: int) -> None:
+        self._state = transition(
+            CONNECTION_MOVES, self._state, ConnectionState.CLOSING, "connection"
+        )
+        self._close_code = code
+
+    def _is_live(self, channel: Channel) -> bool:
+        return self._state is _OPEN and self._channels.get(channel.topic) is channel
+
+    def _drop(self, channel: Channel) -> None:
+        del self._channels[channel.topic]
+        channel._move(ChannelState.CLOSED)
+        channel._held = None
+
+    def _reply(
+        self, join_ref: Ref | None, ref: Ref | None, topic: str, status: str, response: Any = None
+    ) -> None:
+        self._outgoing.append(self._serializer.encode_reply(join_ref, ref, topic, status, response))
+
+    def _send_control(self, channel: Channel, event: str, payload: Any) -> None:
+        # phx_close / phx_error carry ref = join_ref, the join_ref of the channel concerned
+        jr = channel.join_ref
+        self._outgoing.append(
+            self._serializer.encode_server_frame(jr, jr, channel.topic, event, payload)
+        )
+
+    def _end_channel(self, topic: str, event: str, payload: Any) -> bool:
+        channel = self._channels.get(topic)
+        if channel is None or self._state is not _OPEN:
+            return False
+        if channel._state is _JOINING:
+            raise LocalProtocolError("answer a pending join with reject_join, not by closing it")
+        self._send_control(channel, event, payload)
+        self._drop(channel)
+        return True
+
+    def __repr__(self) -> str:
+        return (
+            f"ServerConnection(serializer={self._serializer!r}, state={self._state.value}, "
+            f"channels={len(self._channels)})"
+        )
