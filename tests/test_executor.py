@@ -293,17 +293,21 @@ async def test_handle_payload_decodes_and_checks_size() -> None:
     executor = make(fc(echo), limits=Limits(max_payload_bytes=120))
     ok = b'{"request_id":"1","service":"svc","request_type":"f","args":{"x":"hi"}}'
     assert await executor.handle_payload(ok) == Response.sync("1", "hi")
-    big = b'{"request_id":"2","service":"svc","request_type":"f","args":{"x":"' + b"y" * 200 + b'"}}'
+    big = (b'{"request_id":"2","service":"svc","request_type":"f","args":{"x":"'
+           + b"y" * 200 + b'"}}')
     response = await executor.handle_payload(big)
-    assert response is not None and response.error is not None
+    assert response is not None
+    assert response.error is not None
     assert response.error.startswith("Invalid request: Request payload exceeds maximum size of 120")
     missing = await executor.handle_payload(b'{"request_id":"3"}')
     assert missing == Response.fail(
         "3", "Invalid request: Missing required fields: request_type, service"
     )
     garbage = await executor.handle_payload(b"{not json")
-    assert garbage is not None and garbage.request_id == "unknown"
-    assert garbage.error is not None and garbage.error.startswith("Invalid request: Malformed")
+    assert garbage is not None
+    assert garbage.request_id == "unknown"
+    assert garbage.error is not None
+    assert garbage.error.startswith("Invalid request: Malformed")
 
 
 async def test_identity_comes_from_the_caller_not_the_payload() -> None:
@@ -343,9 +347,11 @@ async def test_telemetry_start_stop_exception() -> None:
     ]
     start, stop = events[0], events[1]
     assert isinstance(start[1]["system_time"], int)
-    assert start[2]["user_id"] == "u" and start[2]["service"] == "svc"
+    assert start[2]["user_id"] == "u"
+    assert start[2]["service"] == "svc"
     assert stop[1]["duration_us"] > 0
-    assert stop[2]["success"] is True and stop[2]["request_type"] == "ok"
+    assert stop[2]["success"] is True
+    assert stop[2]["request_type"] == "ok"
     assert events[3][2]["kind"] == "KeyError"
     assert events[4][2]["success"] is False
 

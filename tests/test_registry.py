@@ -26,13 +26,13 @@ def test_exact_version_lookup() -> None:
     reg.add(cfg("2.0.0", timeout=10_000))
     assert reg.resolve("svc", "get", "2.0.0").config.timeout == 10_000
     assert reg.get("svc", "get", "1.0.0") is not None
-    with pytest.raises(FunctionNotFound, match="^unsupported function: get version 3.0.0$"):
+    with pytest.raises(FunctionNotFound, match=r"^unsupported function: get version 3\.0\.0$"):
         reg.resolve("svc", "get", "3.0.0")
 
 
 def test_unknown_function() -> None:
     """An unknown function is unsupported, naming 'latest' when no version was asked."""
-    with pytest.raises(FunctionNotFound, match="^unsupported function: nope version latest$"):
+    with pytest.raises(FunctionNotFound, match=r"^unsupported function: nope version latest$"):
         Registry().resolve("svc", "nope")
 
 
@@ -73,7 +73,7 @@ def test_disable_and_enable() -> None:
     reg.add(cfg("1.0.0"))
     reg.add(cfg("2.0.0"))
     assert reg.disable("svc", "get", "1.0.0")
-    with pytest.raises(FunctionDisabled, match="^disabled function: get version 1.0.0$"):
+    with pytest.raises(FunctionDisabled, match=r"^disabled function: get version 1\.0\.0$"):
         reg.resolve("svc", "get", "1.0.0")
     assert reg.resolve("svc", "get", "2.0.0")
     assert reg.get("svc", "get", "1.0.0").disabled  # type: ignore[union-attr]
@@ -87,7 +87,7 @@ def test_all_disabled_reports_disabled() -> None:
     reg = Registry()
     reg.add(cfg("1.0.0"))
     reg.disable("svc", "get", "1.0.0")
-    with pytest.raises(FunctionDisabled, match="^disabled function: get version latest$"):
+    with pytest.raises(FunctionDisabled, match=r"^disabled function: get version latest$"):
         reg.resolve("svc", "get")
 
 

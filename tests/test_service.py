@@ -22,7 +22,8 @@ def test_decorator_forms_and_defaults() -> None:
     configs = svc.fun_configs
     assert [c.request_type for c in configs] == ["list_users", "get"]
     assert configs[0].timeout == 10_000
-    assert configs[1].timeout == 2000 and configs[1].version == "1.0.0"
+    assert configs[1].timeout == 2000
+    assert configs[1].version == "1.0.0"
     assert configs[1].function is get_user
     assert isinstance(configs[0], FunConfig)
     Registry().add_service(svc)

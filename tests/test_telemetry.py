@@ -16,7 +16,8 @@ def test_attach_emit_detach() -> None:
     tel.emit("a.b", {"n": 1}, {"k": "v"})
     tel.emit("other", {}, {})
     assert seen == [("a.b", {"n": 1}, {"k": "v"})]
-    assert tel.has_handlers("a.b") and not tel.has_handlers("other")
+    assert tel.has_handlers("a.b")
+    assert not tel.has_handlers("other")
     assert tel.detach("h")
     assert not tel.detach("h")
     tel.emit("a.b")

@@ -181,13 +181,13 @@ def test_uuid_as_object() -> None:
 
 def test_missing_required_argument() -> None:
     """An absent argument without a default is reported by name."""
-    with pytest.raises(ArgumentError, match="^Missing required argument: user_id$"):
+    with pytest.raises(ArgumentError, match=r"^Missing required argument: user_id$"):
         bind({"user_id": "string"}, {})
 
 
 def test_null_without_allow_nil() -> None:
     """An explicit null is refused unless allow_nil is set."""
-    with pytest.raises(ArgumentError, match="^Invalid argument name: must not be null$"):
+    with pytest.raises(ArgumentError, match=r"^Invalid argument name: must not be null$"):
         bind({"name": "string"}, {"name": None})
     assert bind({"name": {"type": "string", "allow_nil": True}}, {"name": None}) == ((None,), {})
 
@@ -220,9 +220,9 @@ def test_mutable_defaults_are_not_shared() -> None:
 
 def test_unknown_arguments_are_rejected() -> None:
     """Undeclared arguments are refused and all named."""
-    with pytest.raises(ArgumentError, match="^Unknown argument: city$"):
+    with pytest.raises(ArgumentError, match=r"^Unknown argument: city$"):
         bind({"name": "string"}, {"name": "a", "city": "b"})
-    with pytest.raises(ArgumentError, match="^Unknown arguments: extra1, extra2$"):
+    with pytest.raises(ArgumentError, match=r"^Unknown arguments: extra1, extra2$"):
         bind({}, {"extra1": 1, "extra2": 2})
 
 
@@ -256,5 +256,5 @@ def test_keyword_mode() -> None:
 
 def test_first_problem_in_declared_order_is_reported() -> None:
     """Arguments are checked in order and the first failure is reported."""
-    with pytest.raises(ArgumentError, match="^Invalid argument a: expected num$"):
+    with pytest.raises(ArgumentError, match=r"^Invalid argument a: expected num$"):
         bind({"a": "num", "b": "num"}, {"a": "x", "b": "y"})

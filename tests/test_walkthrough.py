@@ -39,7 +39,8 @@ async def test_list_users(executor: Executor) -> None:
 async def test_get_user_found_and_not_found(executor: Executor) -> None:
     """get_user returns the user, or an error for an unknown id."""
     found = await call(executor, "user_service", "get_user", {"user_id": "1"})
-    assert found.success and found.result["name"] == "Alice"
+    assert found.success
+    assert found.result["name"] == "Alice"
     missing = await call(executor, "user_service", "get_user", {"user_id": "nonexistent"})
     assert missing == Response.fail("test_1", "User not found")
 
@@ -56,11 +57,13 @@ async def test_get_user_versions(executor: Executor) -> None:
     v2 = await executor.execute(Request(
         request_id="r", service="user_service", request_type="get_user", version="2.0.0",
         args={"user_id": "1", "fields": ["name", "email"]}))
-    assert v2 is not None and v2.result == {"name": "Alice", "email": "alice@example.com"}
+    assert v2 is not None
+    assert v2.result == {"name": "Alice", "email": "alice@example.com"}
     v1 = await executor.execute(Request(
         request_id="r", service="user_service", request_type="get_user", version="1.0.0",
         args={"user_id": "1"}))
-    assert v1 is not None and v1.result["id"] == "1"
+    assert v1 is not None
+    assert v1.result["id"] == "1"
 
 
 async def test_create_post_extended_constraints(executor: Executor) -> None:
@@ -68,7 +71,8 @@ async def test_create_post_extended_constraints(executor: Executor) -> None:
     args = {"title": "Hello", "body": "World", "tags": ["a", "b"],
             "metadata": {"author": "al", "category": "x"}}
     ok = await call(executor, "blog_service", "create_post", args)
-    assert ok.success and ok.result["published"] is False
+    assert ok.success
+    assert ok.result["published"] is False
     cases = [
         ({"title": "t" * 201}, "Invalid argument title: exceeds max 200 bytes"),
         ({"tags": ["x"] * 11}, "Invalid argument tags: exceeds max 10 items"),
@@ -110,7 +114,8 @@ async def test_delete_user_admin_role(executor: Executor) -> None:
     """Only callers with the admin role may delete users."""
     admin = await call(executor, "user_service", "delete_user", {"user_id": "2"},
                        user_id="u", user_roles=("admin", "editor"))
-    assert admin.success and admin.result == {"deleted": "2"}
+    assert admin.success
+    assert admin.result == {"deleted": "2"}
     viewer = await call(executor, "user_service", "delete_user", {"user_id": "2"},
                         user_id="u", user_roles=("viewer",))
     assert viewer.error == "Permission denied"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import telemetry
 from .argspec import MISSING, Arg, ArgType, Limits
+from .client import Client, ConnectionLost, NotConnected
 from .config import FunConfig, PushConfig, ResponseType, ServiceConfig
 from .errors import (
     ApiError,
@@ -31,8 +32,16 @@ from .errors import (
     RetryExhausted,
     ServiceUnavailable,
     TransportError,
+    error_from_wire,
 )
 from .executor import Executor
+from .gateway import (
+    ConnectionLimits,
+    Gateway,
+    Identity,
+    InsecureDemoAuthenticator,
+    JWTAuthenticator,
+)
 from .inference import MaxBytes, MaxItemBytes, MaxItems
 from .messages import Request, RequestInfo, Response, decode_request, encode_response
 from .registry import Registry
@@ -50,21 +59,29 @@ __all__ = [
     "AuthenticationRequired",
     "CallTimeout",
     "Cancelled",
+    "Client",
     "ConfigError",
+    "ConnectionLimits",
+    "ConnectionLost",
     "DecodeError",
     "Executor",
     "FunConfig",
     "FunctionDisabled",
     "FunctionNotFound",
+    "Gateway",
     "GenApiError",
     "HookRejected",
+    "Identity",
+    "InsecureDemoAuthenticator",
     "InternalError",
     "InvalidRequest",
+    "JWTAuthenticator",
     "Limits",
     "MaxBytes",
     "MaxItemBytes",
     "MaxItems",
     "NoResponders",
+    "NotConnected",
     "PermissionDenied",
     "PushConfig",
     "RateLimited",
@@ -86,6 +103,7 @@ __all__ = [
     "detach",
     "emit",
     "encode_response",
+    "error_from_wire",
     "list_events",
     "telemetry",
 ]

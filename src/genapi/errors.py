@@ -55,6 +55,7 @@ __all__ = [
     "RetryExhausted",
     "ServiceUnavailable",
     "TransportError",
+    "error_from_wire",
 ]
 
 
@@ -95,6 +96,8 @@ class DecodeError(GenApiError):
 
 class TransportError(GenApiError):
     """A transport failed to deliver a call or its reply; the call may be retried."""
+
+    can_retry = True
 
 
 class NoResponders(TransportError):
@@ -224,3 +227,50 @@ class CallTimeout(ApiError, TimeoutError):
     def __init__(self, timeout_ms: int) -> None:
         self.timeout_ms = timeout_ms
         super().__init__(f"Request timed out after {timeout_ms}ms")
+
+
+_WIRE_PREFIXES: tuple[tuple[str, type[ApiError]], ...] = (
+    ("Invalid request", InvalidRequest),
+    ("Missing required argument", ArgumentError),
+    ("Invalid argument", ArgumentError),
+    ("Unknown argument", ArgumentError),
+    ("unsupported function", FunctionNotFound),
+    ("disabled function", FunctionDisabled),
+    ("Authentication required", AuthenticationRequired),
+    ("Permission denied", PermissionDenied),
+    ("Rate limit exceeded", RateLimited),
+    ("Rate limit service unavailable", RateLimiterUnavailable),
+    ("Service temporarily unavailable", ServiceUnavailable),
+    ("hook rejected", HookRejected),
+    ("Cancelled", Cancelled),
+    ("All retry attempts exhausted", RetryExhausted),
+    ("Request timed out", CallTimeout),
+    ("Internal Server Error", InternalError),
+)
+
+
+def error_from_wire(
+    message: str, *, can_retry: bool = False, details: Mapping[str, Any] | None = None
+) -> ApiError:
+    """Rebuild the typed error behind a wire error message (used by clients).
+
+    ``error_from_wire("Permission denied")`` is a :class:`PermissionDenied`; messages of
+    no known kind give a plain :class:`ApiError`. ``details`` from the reply are kept.
+    """
+    cls: type[ApiError] = ApiError
+    for prefix, kind in _WIRE_PREFIXES:
+        if message.startswith(prefix):
+            cls = kind
+            break
+    error = cls.__new__(cls)
+    ApiError.__init__(error, message, can_retry=can_retry, details=details)
+    if isinstance(error, RateLimited):
+        error.retry_after_ms = int(error.details.get("retry_after_ms", 0))
+    elif isinstance(error, CallTimeout):
+        digits = "".join(ch for ch in message if ch.isdigit())
+        error.timeout_ms = int(digits) if digits else 0
+    elif isinstance(error, HookRejected):
+        error.reason = message.removeprefix("hook rejected: ")
+    elif isinstance(error, InvalidRequest):
+        error.reason = message.removeprefix("Invalid request: ")
+    return error

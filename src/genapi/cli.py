@@ -1,0 +1,103 @@
+"""The ``genapi`` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from . import __version__
+
+__all__ = ["app", "load_app", "main"]
+
+app = typer.Typer(
+    help="genapi: real-time backend APIs over WebSocket.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DEMO_HELP = """\
+genapi demo gateway on http://{host}:{port}  (Ctrl-C to stop)
+
+Functions: user_service.list_users, get_user (versions 1.0.0, 2.0.0 and default),
+get_user_profile (own profile only), delete_user (role admin); blog_service.create_post;
+search_service.search.
+
+Identity (demo only, insecure): connect params user_id and roles, or over HTTP
+the header "Authorization: Bearer <user_id>:<roles>".
+
+phoenix.js (browser, or Node 20 with `ws` as transport):
+  const socket = new Phoenix.Socket("ws://{host}:{port}/socket", {{params: {{user_id: "1"}}}});
+  socket.connect();
+  const channel = socket.channel("api:lobby", {{}});
+  channel.on("api", payload => console.log(payload));
+  channel.join().receive("ok", () => channel.push("api",
+    {{service: "user_service", request_type: "get_user", request_id: "r1",
+      args: {{user_id: "1"}}}}));
+
+curl:
+  curl -X POST {host}:{port}/api/user_service/get_user -d '{{"user_id":"1"}}'
+  curl -X POST {host}:{port}/api/user_service/delete_user -d '{{"user_id":"2"}}' \\
+       -H "Authorization: Bearer 1:admin"
+
+Python:
+  async with genapi.Client("ws://{host}:{port}/socket", params={{"user_id": "1"}}) as c:
+      print(await c.call("user_service", "get_user", {{"user_id": "1"}}))
+"""
+
+
+def load_app(target: str) -> Any:
+    """Import ``module:attribute`` (calling it if it is a factory taking no arguments)."""
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise typer.BadParameter(f"expected module:attribute, got {target!r}")
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    module = importlib.import_module(module_name)
+    value: Any = module
+    for part in attribute.split("."):
+        value = getattr(value, part)
+    if inspect.isfunction(value) and not inspect.signature(value).parameters:
+        value = value()  # a factory
+    return value
+
+
+@app.command()
+def version() -> None:
+    """Print genapi's version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 4000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Run the demo gateway with the walkthrough's functions."""
+    from .demo.app import build_demo_gateway
+    from .gateway.serve import serve
+
+    typer.echo(DEMO_HELP.format(host=host, port=port))
+    serve(build_demo_gateway(), host=host, port=port, log_level=log_level)
+
+
+@app.command("serve")
+def serve_command(
+    target: Annotated[str, typer.Argument(help="module:attribute of a Gateway or ASGI app.")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 4000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve a gateway (graceful drain on Ctrl-C / SIGTERM)."""
+    from .gateway.serve import serve
+
+    serve(load_app(target), host=host, port=port, log_level=log_level)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``genapi`` console script."""
+    app(args=argv, prog_name="genapi")

@@ -1,0 +1,25 @@
+"""The gateway: Phoenix Channels WebSocket server, HTTP API and authentication."""
+
+from __future__ import annotations
+
+from .app import Gateway, JoinAuthorizer
+from .auth import (
+    ANONYMOUS,
+    Authenticator,
+    Identity,
+    InsecureDemoAuthenticator,
+    JWTAuthenticator,
+)
+from .settings import ConnectionLimits, GatewayStats
+
+__all__ = [
+    "ANONYMOUS",
+    "Authenticator",
+    "ConnectionLimits",
+    "Gateway",
+    "GatewayStats",
+    "Identity",
+    "InsecureDemoAuthenticator",
+    "JWTAuthenticator",
+    "JoinAuthorizer",
+]

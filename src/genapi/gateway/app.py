@@ -1,0 +1,241 @@
+"""The gateway: an ASGI application serving the Phoenix socket and the HTTP API.
+
+::
+
+    gateway = genapi.Gateway([users], authenticator=JWTAuthenticator(SECRET))
+    # uvicorn module:gateway    |   genapi serve module:gateway   (graceful drain)
+
+Routes: ``{socket_path}/websocket`` (Phoenix Channels v2, what phoenix.js connects to),
+``POST {api_prefix}/{service}/{request_type}`` and ``GET /healthz``. The gateway can be
+mounted inside a Starlette or FastAPI app (``app.mount("/rt", gateway)``); its background
+work then starts with the first request, or explicitly with ``async with gateway.running():``
+inside the host app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response as HttpResponse
+from starlette.routing import Route, WebSocketRoute
+
+from ..executor import Executor
+from ..protocol.phoenix import TopicRouter, serializer_for_vsn
+from ..registry import Registry
+from ..service import Service
+from .auth import Identity, authenticate
+from .connection import Connection
+from .http import call_endpoint, health_endpoint
+from .settings import CLOSE_GOING_AWAY, CLOSE_RESTART, ConnectionLimits, GatewayStats
+
+__all__ = ["Gateway", "JoinAuthorizer"]
+
+logger = logging.getLogger("genapi.gateway")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+#: ``(topic, join_payload, identity) -> True | None | False | {"reason": ...}`` (or awaitable).
+JoinAuthorizer = Callable[[str, Any, Identity], Any]
+
+
+class Gateway:
+    """The ASGI gateway. Every keyword is optional; see the README for a tour.
+
+    * ``services`` / ``registry`` — functions to serve (services are added to the registry);
+    * ``executor`` — a ready executor (built from the registry otherwise, with
+      ``detail_error``);
+    * ``authenticator`` — see :mod:`genapi.gateway.auth`; without one every connection is
+      anonymous. ``allow_anonymous`` defaults to True without an authenticator and False
+      with one;
+    * ``join_authorizer`` — per-topic join decision;
+    * ``socket_path``, ``topics`` (patterns, ``"api:*"`` by default), ``event`` (``"api"``);
+    * ``limits`` — :class:`ConnectionLimits`;
+    * ``trusted_proxies`` — addresses whose ``X-Forwarded-For`` is believed.
+    """
+
+    def __init__(
+        self,
+        services: Iterable[Service] = (),
+        *,
+        registry: Registry | None = None,
+        executor: Executor | None = None,
+        authenticator: Callable[..., Any] | None = None,
+        allow_anonymous: bool | None = None,
+        join_authorizer: JoinAuthorizer | None = None,
+        socket_path: str = "/socket",
+        topics: Iterable[str] = ("api:*",),
+        event: str = "api",
+        api_prefix: str = "/api",
+        limits: ConnectionLimits | None = None,
+        detail_error: bool = False,
+        trusted_proxies: Iterable[str] = (),
+    ) -> None:
+        if executor is not None:
+            registry = executor.registry
+        self.registry = registry if registry is not None else Registry()
+        for service in services:
+            self.registry.add_service(service)
+        self.executor = executor or Executor(self.registry, detail_error=detail_error)
+        self.authenticator = authenticator
+        self.allow_anonymous = authenticator is None if allow_anonymous is None else allow_anonymous
+        self.join_authorizer = join_authorizer
+        self.topic_router = TopicRouter(list(topics))
+        self.event = event
+        self.limits = limits or ConnectionLimits()
+        self.trusted_proxies = frozenset(trusted_proxies)
+        self.stats = GatewayStats()
+        self.connections: set[Connection] = set()
+        self.draining = False
+        self._started = False
+        self._sweeper: asyncio.Task[None] | None = None
+        socket_route = socket_path.rstrip("/") + "/websocket"
+        self.app = Starlette(
+            routes=[
+                WebSocketRoute(socket_route, _SocketEndpoint(self)),
+                Route(api_prefix.rstrip("/") + "/{service}/{request_type}",
+                      self._http_call, methods=["POST"]),
+                Route("/healthz", self._health, methods=["GET"]),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    # -- ASGI ---------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._started and scope["type"] in ("http", "websocket"):
+            self._start()
+        await self.app(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        async with self.running():
+            yield
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Gateway]:
+        """Run the gateway's background work; on exit drain connections and stop."""
+        self._start()
+        try:
+            yield self
+        finally:
+            await self.aclose()
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._sweeper = asyncio.get_running_loop().create_task(
+            self._sweep_idle(), name="genapi-idle-sweeper"
+        )
+
+    async def aclose(self) -> None:
+        """Drain connections and stop background work (idempotent)."""
+        await self.drain()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await self.executor.aclose()
+        self._started = False
+
+    # -- connections --------------------------------------------------------------------
+
+    def client_ip(self, peer: str | None, headers: Mapping[str, str]) -> str | None:
+        """The client's address: the peer, or ``X-Forwarded-For`` from a trusted proxy."""
+        if peer is not None and peer in self.trusted_proxies:
+            forwarded = headers.get("x-forwarded-for", "")
+            first = forwarded.split(",")[0].strip()
+            with contextlib.suppress(ValueError):
+                return str(ipaddress.ip_address(first))
+        return peer
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Stop accepting, give in-flight calls ``timeout`` seconds, then close every socket
+        with 1012 so clients reconnect (to another instance)."""
+        self.draining = True  # new sockets, calls and HTTP requests are refused from now on
+        budget = self.limits.drain_timeout if timeout is None else timeout
+        calls = [task for c in self.connections for task in c.calls.values()]
+        if calls:
+            await asyncio.wait(calls, timeout=budget)
+        for connection in list(self.connections):
+            connection.close(CLOSE_RESTART)
+        finished = [asyncio.ensure_future(c.finished.wait()) for c in self.connections]
+        if finished:
+            _, pending = await asyncio.wait(finished, timeout=5.0)
+            for waiter in pending:
+                waiter.cancel()
+
+    async def _sweep_idle(self) -> None:
+        interval = min(5.0, self.limits.heartbeat_timeout / 4)
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for connection in list(self.connections):
+                if not connection.closing and now > connection.core.idle_deadline:
+                    self.stats.idle_closed += 1
+                    connection.close(CLOSE_GOING_AWAY, flush=False)
+
+    async def _serve_socket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                                keep_blank_values=True))
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        serializer = serializer_for_vsn(params.get("vsn"))
+        peer = scope.get("client")
+        ip = self.client_ip(peer[0] if peer else None, headers)
+        identity = None
+        if serializer is not None and not self.draining:
+            identity = await authenticate(self.authenticator, params, headers)
+            if identity is not None and identity.is_anonymous and not self.allow_anonymous:
+                identity = None
+        if identity is None or serializer is None:
+            self.stats.connections_refused += 1
+            await send({"type": "websocket.close", "code": 1008})  # HTTP 403 at the upgrade
+            return
+        accept: dict[str, Any] = {"type": "websocket.accept"}
+        if "phoenix" in scope.get("subprotocols", []):
+            accept["subprotocol"] = "phoenix"  # required when phoenix.js sends authToken
+        await send(accept)
+        connection = Connection(self, send, identity, serializer, ip)
+        self.connections.add(connection)
+        self.stats.connections_open += 1
+        self.stats.connections_total += 1
+        try:
+            await connection.serve(receive)  # type: ignore[arg-type]
+        finally:
+            self.connections.discard(connection)
+            self.stats.connections_open -= 1
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    async def _http_call(self, request: HttpRequest) -> HttpResponse:
+        if self.draining:
+            return HttpResponse(status_code=503)
+        return await call_endpoint(self, request)
+
+    async def _health(self, request: HttpRequest) -> HttpResponse:
+        return await health_endpoint(self, request)
+
+
+class _SocketEndpoint:
+    """A raw ASGI endpoint (Starlette passes non-function endpoints through unwrapped)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.gateway._serve_socket(scope, receive, send)

@@ -1,0 +1,134 @@
+"""HTTP access to the same pipeline: ``POST /api/{service}/{request_type}``.
+
+The JSON body is the ``args`` object; ``?version=`` picks a version; ``X-Request-ID`` sets
+the request id (one is generated otherwise). The identity comes from the authenticator
+(``Authorization: Bearer …``). The answer is the seven-key Response as JSON, with an HTTP
+status that fits it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse
+from starlette.responses import Response as HttpResponse
+
+from ..errors import (
+    ApiError,
+    ArgumentError,
+    AuthenticationRequired,
+    CallTimeout,
+    FunctionDisabled,
+    FunctionNotFound,
+    InvalidRequest,
+    PermissionDenied,
+    RateLimited,
+    RateLimiterUnavailable,
+    ServiceUnavailable,
+)
+from ..messages import Request, Response, encode_response
+from .auth import authenticate
+
+if TYPE_CHECKING:
+    from .app import Gateway
+
+__all__ = ["call_endpoint", "health_endpoint", "status_for"]
+
+_args_decoder = msgspec.json.Decoder(dict[str, Any])
+
+_STATUS: tuple[tuple[type[ApiError], int], ...] = (
+    (InvalidRequest, 400),
+    (ArgumentError, 422),
+    (AuthenticationRequired, 401),
+    (PermissionDenied, 403),
+    (FunctionNotFound, 404),
+    (FunctionDisabled, 404),
+    (RateLimited, 429),
+    (RateLimiterUnavailable, 503),
+    (ServiceUnavailable, 503),
+    (CallTimeout, 504),
+)
+
+
+def status_for(error: ApiError | None) -> int:
+    """The HTTP status for a pipeline outcome: 200, or the error's fitting status.
+
+    Business errors a function raises with :class:`~genapi.ApiError` are 400; unexpected
+    failures 500.
+    """
+    if error is None:
+        return 200
+    for kind, status in _STATUS:
+        if isinstance(error, kind):
+            return status
+    if type(error) is ApiError:
+        return 400
+    return 500
+
+
+def _json(response: Response, status: int, headers: Mapping[str, str] | None = None
+          ) -> HttpResponse:
+    return HttpResponse(encode_response(response), status_code=status,
+                        media_type="application/json", headers=headers)
+
+
+async def _read_body(request: HttpRequest, limit: int) -> bytes | None:
+    """The body, or None when it exceeds ``limit`` bytes (checked while streaming)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            return None
+    return bytes(chunks)
+
+
+async def call_endpoint(gateway: Gateway, http: HttpRequest) -> HttpResponse:
+    """Handle ``POST /api/{service}/{request_type}``."""
+    request_id = http.headers.get("x-request-id") or uuid.uuid4().hex
+    limit = gateway.executor.limits.max_payload_bytes
+    params = dict(http.query_params)
+    identity = await authenticate(gateway.authenticator, params, dict(http.headers))
+    if identity is None or (identity.is_anonymous and not gateway.allow_anonymous):
+        response = Response.fail(request_id, "Authentication required")
+        return _json(response, 401, {"WWW-Authenticate": "Bearer"})
+    body = await _read_body(http, limit)
+    if body is None:
+        error = f"Invalid request: Request payload exceeds maximum size of {limit} bytes"
+        return _json(Response.fail(request_id, error), 413)
+    try:
+        args = _args_decoder.decode(body) if body.strip() else {}
+    except msgspec.DecodeError:
+        return _json(Response.fail(request_id, "Invalid request: body must be a JSON object"), 400)
+    client = http.client
+    request = Request(
+        request_id=request_id,
+        service=http.path_params["service"],
+        request_type=http.path_params["request_type"],
+        args=args,
+        version=params.get("version") or None,
+        device_id=identity.device_id or http.headers.get("x-device-id") or None,
+        user_id=identity.user_id,
+        user_roles=identity.roles,
+        ip_address=gateway.client_ip(client.host if client else None, http.headers),
+    )
+    result, failure = await gateway.executor.run(request)
+    if result is None:  # fire-and-forget
+        return HttpResponse(status_code=202)
+    headers: dict[str, str] = {}
+    if isinstance(failure, RateLimited):
+        headers["Retry-After"] = str(max(1, -(-failure.retry_after_ms // 1000)))
+    return _json(result, status_for(failure), headers)
+
+
+async def health_endpoint(gateway: Gateway, http: HttpRequest) -> HttpResponse:
+    """``GET /healthz``: 200 while serving, 503 while draining."""
+    body = {"status": "draining" if gateway.draining else "ok",
+            "connections": gateway.stats.connections_open}
+    return JSONResponse(body, status_code=503 if gateway.draining else 200)

@@ -1,0 +1,69 @@
+"""A connection's bounded outgoing queue.
+
+Frames are queued by whoever produces them (replies, pushes, relay fan-out) and written by
+one writer task per connection, so a slow socket never blocks the producers. The queue is
+bounded by a message count and a byte total; a client that stops reading fills it and is
+disconnected, never allowed to grow the gateway's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+__all__ = ["Outbox", "OutboxOverflow"]
+
+Frame = str | bytes
+
+
+class OutboxOverflow(Exception):
+    """The queue limit was reached: the connection must be closed."""
+
+
+class Outbox:
+    """FIFO of frames with message and byte limits, drained by :meth:`run`."""
+
+    __slots__ = ("_closed", "_frames", "_wakeup", "bytes", "max_bytes", "max_messages")
+
+    def __init__(self, max_messages: int, max_bytes: int) -> None:
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._frames: deque[Frame] = deque()
+        self._wakeup = asyncio.Event()
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def put(self, frame: Frame) -> None:
+        """Queue a frame; raise :class:`OutboxOverflow` if a limit would be exceeded."""
+        if self._closed:
+            return
+        size = len(frame)
+        if len(self._frames) >= self.max_messages or self.bytes + size > self.max_bytes:
+            raise OutboxOverflow(
+                f"outgoing queue full ({len(self._frames)} messages, {self.bytes} bytes)"
+            )
+        self._frames.append(frame)
+        self.bytes += size
+        self._wakeup.set()
+
+    def close(self) -> None:
+        """Stop accepting frames and let :meth:`run` finish what is queued."""
+        self._closed = True
+        self._wakeup.set()
+
+    async def run(self, write: Callable[[Frame], Awaitable[None]]) -> None:
+        """Write queued frames in order until closed and empty."""
+        frames = self._frames
+        while True:
+            while frames:
+                frame = frames.popleft()
+                self.bytes -= len(frame)
+                await write(frame)
+            if self._closed:
+                return
+            self._wakeup.clear()
+            await self._wakeup.wait()
