@@ -322,9 +322,7 @@ class WorkerPool:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    # ``timeout`` is a drain period after which tasks are cancelled, not a deadline on the
-    # call, so asyncio.timeout() around it would not express it.
-    async def aclose(self, timeout: float | None = 30.0) -> None:  # noqa: ASYNC109
+    async def aclose(self, timeout: float | None = 30.0) -> None:
         """Refuse queued tasks, wait up to ``timeout`` seconds for running ones, cancel the rest.
 
         Idempotent. A task that ignores cancellation delays the return until it ends.
@@ -426,6 +424,6 @@ class Pools:
         """Both pools' snapshots, keyed ``"async"`` and ``"stream"``."""
         return {"async": self.async_pool.status(), "stream": self.stream_pool.status()}
 
-    async def aclose(self, timeout: float | None = 30.0) -> None:  # noqa: ASYNC109
+    async def aclose(self, timeout: float | None = 30.0) -> None:
         """Close both pools concurrently (see :meth:`WorkerPool.aclose`)."""
         await asyncio.gather(self.async_pool.aclose(timeout), self.stream_pool.aclose(timeout))
