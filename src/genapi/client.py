@@ -135,7 +135,11 @@ class Client:
             return
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._runner = asyncio.create_task(self._run(ready), name="genapi-client")
-        await ready
+        try:
+            await ready
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """Leave and disconnect for good; pending calls fail with ConnectionLost."""
@@ -253,7 +257,7 @@ class Client:
         *,
         stream: bool,
     ) -> _Call:
-        if self._closed or self._runner is None:
+        if self._closed or self._runner is None or self._runner.done():
             raise NotConnected("the client is not connected")
         rid = request_id or uuid.uuid4().hex
         payload: dict[str, Any] = {
@@ -278,10 +282,12 @@ class Client:
     async def _run(self, ready: asyncio.Future[None]) -> None:
         attempt = 0
         while not self._closed:
+            opened = False
             try:
                 async with connect(self.url, additional_headers=self._headers,
                                    max_size=None) as ws:
                     attempt = 0
+                    opened = True
                     self._ws = ws
                     self._core.connected()
                     await self._flush()
@@ -296,7 +302,7 @@ class Client:
             finally:
                 self._ws = None
                 self._joined.clear()
-                if not self._closed:
+                if opened and not self._closed:
                     self._core.disconnected()
                     self._fail_all(ConnectionLost("connection lost"))
             if not self.reconnect or self._closed:

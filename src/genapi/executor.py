@@ -1,42 +1,68 @@
-"""The executor: turns one request into exactly one response.
+"""The executor: turns one request into exactly one terminal response.
 
 The pipeline, composed once when the executor is built::
 
-    lookup → permission → rate limit → argument validation → dispatch by response type
+    lookup → permission → rate limit → argument validation → before hook
+           → dispatch by response type → (call with fallback and retries) → after hook
 
-Each stage has the same shape, ``stage(call) -> None`` or an awaitable of None, and fails by
-raising an :class:`~genapi.ApiError`, which becomes a ``success: false`` Response with the
-error's wire message. Any other exception is logged with its traceback and answered with
-``Internal Server Error`` (plus ``repr(exc)`` when ``detail_error`` is on).
+Each pre-dispatch stage has the same shape, ``stage(call) -> None`` or an awaitable of None,
+and fails by raising an :class:`~genapi.ApiError`, which becomes a ``success: false``
+Response with the error's wire message. Any other exception is logged with its traceback
+and answered ``Internal Server Error`` (plus ``repr(exc)`` when ``detail_error`` is on).
+
+Response types:
+
+* ``sync`` — the result (or error) is the answer;
+* ``async`` — the answer is an ack; the final Response goes to the ``sink`` later;
+* ``none`` — no answer at all; the function still runs;
+* ``stream`` — the answer is the ``"init"`` ack; chunks and one terminator go to the sink.
+
+Async, none and stream calls run as jobs in bounded worker pools (a full pool answers
+``Service temporarily unavailable`` with ``can_retry``); they can be cancelled by request
+id (:meth:`Executor.cancel`), streams stopped (:meth:`Executor.stop_stream`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from .argspec import Limits
+from .breaker import BreakerSet, BreakerSettings
+from .calls import Caller
+from .config import FunConfig, ResponseType
 from .errors import (
     ApiError,
     AuthenticationRequired,
+    CallTimeout,
+    Cancelled,
     DecodeError,
     InternalError,
     InvalidRequest,
     PermissionDenied,
 )
+from .hooks import run_after, run_before
 from .invoke import Invoker
+from .jobs import Job, JobEnd, Jobs
 from .messages import Request, Response, decode_request
+from .pool import Pools, PoolSettings, PoolStatus
 from .registry import Registry
+from .retry import Backoff
 from .routes import Route
+from .selection import NodeSelector
+from .streams import Emit
 from .telemetry import (
     EXECUTOR_EXCEPTION,
     EXECUTOR_START,
     EXECUTOR_STOP,
     Telemetry,
+    register_event,
 )
+from .transport.base import Transport
 from .validation import BoundArgs
 
 __all__ = ["Call", "Executor", "Outcome", "RateLimiter", "ResponseSink", "Stage"]
@@ -44,8 +70,15 @@ __all__ = ["Call", "Executor", "Outcome", "RateLimiter", "ResponseSink", "Stage"
 logger = logging.getLogger("genapi.executor")
 
 #: Where responses that come after the first one (async results, stream chunks) go.
-ResponseSink = Callable[[Response], Awaitable[None]]
+ResponseSink = Emit
 _EMPTY_BOUND: BoundArgs = ((), {})
+_SYNC, _ASYNC, _STREAM, _NONE = (ResponseType.SYNC, ResponseType.ASYNC, ResponseType.STREAM,
+                                 ResponseType.NONE)
+
+EXECUTOR_CANCEL = register_event(
+    "executor.cancel", (), ("request_id", "how", "found"),
+    "A client or the server asked to cancel (or stop) in-flight work by request id.",
+)
 
 
 class RateLimiter(Protocol):
@@ -58,12 +91,14 @@ class RateLimiter(Protocol):
 class Call:
     """One request on its way through the pipeline."""
 
-    __slots__ = ("bound", "request", "route", "sink", "started_ns")
+    __slots__ = ("bound", "owner", "request", "route", "sink", "started_ns")
 
-    def __init__(self, request: Request, route: Route, sink: ResponseSink | None) -> None:
+    def __init__(self, request: Request, route: Route, sink: ResponseSink | None,
+                 owner: Any) -> None:
         self.request = request
         self.route = route
         self.sink = sink
+        self.owner = owner
         self.bound: BoundArgs = _EMPTY_BOUND
         self.started_ns = 0
 
@@ -73,12 +108,20 @@ Stage = Callable[[Call], Awaitable[None] | None]
 Outcome = tuple[Response | None, ApiError | None]
 
 
+async def _discard(response: Response) -> None:
+    """The sink of calls nobody listens to."""
+
+
 class Executor:
     """Runs requests against a :class:`~genapi.Registry`.
 
-    ``detail_error`` adds the internal reason to ``Internal Server Error`` (off by default:
-    internals never reach clients). ``max_threads`` bounds the pool that runs plain
-    functions. ``rate_limiter`` fills the rate-limit stage.
+    * ``detail_error`` adds the internal reason to ``Internal Server Error`` (off by
+      default: internals never reach clients);
+    * ``max_threads`` bounds the pool that runs plain functions;
+    * ``rate_limiter`` fills the rate-limit stage;
+    * ``transport`` reaches functions on other nodes; ``selector``, ``node_breakers`` and
+      ``backoff`` shape fallback and retries;
+    * ``pools`` (or ``pool_settings``) bound async and stream work.
     """
 
     def __init__(
@@ -88,22 +131,76 @@ class Executor:
         detail_error: bool = False,
         max_threads: int = 64,
         rate_limiter: RateLimiter | None = None,
+        transport: Transport | None = None,
+        selector: NodeSelector | None = None,
+        node_breakers: BreakerSet | None = None,
+        backoff: Backoff | None = None,
+        pools: Pools | None = None,
+        pool_settings: PoolSettings | None = None,
+        rng: random.Random | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.registry = registry
         self.detail_error = detail_error
-        self.rate_limiter = rate_limiter
+        self._rate_limiter = rate_limiter
         self.telemetry = telemetry or registry.telemetry
         self.invoker = Invoker(max_threads)
-        self._stages: tuple[Stage, ...] = self._compose()
+        rng = rng or random.Random()
+        self.breakers = node_breakers or BreakerSet(BreakerSettings(), telemetry=self.telemetry)
+        self.caller = Caller(
+            self.invoker,
+            transport=transport,
+            selector=selector or NodeSelector(rng=rng),
+            breakers=self.breakers,
+            backoff=backoff or Backoff(),
+            rng=rng,
+            telemetry=self.telemetry,
+        )
+        self.pools = pools or Pools(pool_settings, telemetry=self.telemetry)
+        self.jobs = Jobs()
+        self._terminals: set[asyncio.Task[None]] = set()  # terminators of never-started jobs
+        self._plans: dict[Any, tuple[Route, tuple[Stage, ...]]] = {}
 
     @property
     def limits(self) -> Limits:
         """The registry's argument and payload limits."""
         return self.registry.limits
 
-    def _compose(self) -> tuple[Stage, ...]:
-        return (self._permission, self._rate_limit, self._validate)
+    @property
+    def transport(self) -> Transport | None:
+        """The transport used for remote functions."""
+        return self.caller.transport
+
+    @transport.setter
+    def transport(self, transport: Transport | None) -> None:
+        self.caller.transport = transport
+
+    @property
+    def rate_limiter(self) -> RateLimiter | None:
+        """The rate limiter of the rate-limit stage (None: no limits)."""
+        return self._rate_limiter
+
+    @rate_limiter.setter
+    def rate_limiter(self, limiter: RateLimiter | None) -> None:
+        self._rate_limiter = limiter
+        self._plans = {}  # stage plans depend on it
+
+    def _plan(self, route: Route) -> tuple[Stage, ...]:
+        """The stages ``route`` needs, composed once per route (skipping no-op stages)."""
+        entry = self._plans.get(route.key)
+        if entry is not None and entry[0] is route:
+            return entry[1]
+        stages: list[Stage] = []
+        if route.permission_callback is not None or route.permission.requires_identity:
+            stages.append(self._permission)
+        if self._rate_limiter is not None:
+            stages.append(self._rate_limit)
+        stages.append(self._validate)
+        if route.before_hook is not None:
+            stages.append(self._run_before_hook)
+        plan = tuple(stages)
+        self._plans[route.key] = (route, plan)
+        return plan
 
     # -- entry points -------------------------------------------------------------------
 
@@ -121,36 +218,15 @@ class Executor:
 
         A payload that cannot be decoded is answered with ``Invalid request: <reason>``.
         """
-        response, _ = await self.run_payload(
-            payload, user_id=user_id, user_roles=user_roles, device_id=device_id,
-            ip_address=ip_address, sink=sink,
-        )
-        return response
-
-    async def run_payload(
-        self,
-        payload: bytes | str,
-        *,
-        user_id: str | None = None,
-        user_roles: Sequence[str] = (),
-        device_id: str | None = None,
-        ip_address: str | None = None,
-        sink: ResponseSink | None = None,
-    ) -> Outcome:
-        """Like :meth:`handle_payload`, also returning the error behind a failure."""
         try:
             request = decode_request(
-                payload,
-                max_bytes=self.limits.max_payload_bytes,
-                user_id=user_id,
-                user_roles=tuple(user_roles),
-                device_id=device_id,
-                ip_address=ip_address,
+                payload, max_bytes=self.limits.max_payload_bytes, user_id=user_id,
+                user_roles=tuple(user_roles), device_id=device_id, ip_address=ip_address,
             )
         except DecodeError as exc:
             error = InvalidRequest(exc.message)
-            return Response.fail(exc.request_id or "unknown", error.message), error
-        return await self.run(request, sink)
+            return Response.fail(exc.request_id or "unknown", error.message)
+        return (await self.run(request, sink))[0]
 
     async def execute(self, request: Request, sink: ResponseSink | None = None) -> Response | None:
         """Run ``request`` through the pipeline.
@@ -160,23 +236,36 @@ class Executor:
         """
         return (await self.run(request, sink))[0]
 
-    async def run(self, request: Request, sink: ResponseSink | None = None) -> Outcome:
-        """Like :meth:`execute`, also returning the error behind a failed response (for
-        transports that map errors to statuses or reply details)."""
+    async def run(
+        self, request: Request, sink: ResponseSink | None = None, owner: Any = None
+    ) -> Outcome:
+        """Like :meth:`execute`, also returning the error behind a failed response.
+
+        ``owner`` (for example the connection) owns the async and stream work started, so
+        that it can be cancelled when the owner goes away (:meth:`cancel_owned`).
+        """
         telemetry = self.telemetry
         started = time.perf_counter_ns()
         if telemetry.has_handlers(EXECUTOR_START):
             telemetry.emit(EXECUTOR_START, {"system_time": time.time_ns()}, _meta(request))
         error: ApiError | None = None
+        response: Response | None
         try:
             route = self.registry.resolve(request.service, request.request_type, request.version)
-            call = Call(request, route, sink)
+            call = Call(request, route, sink, owner)
             call.started_ns = started
-            for stage in self._stages:
+            for stage in self._plan(route):
                 pending = stage(call)
                 if pending is not None:
                     await pending
-            response = await self._dispatch(call)
+            kind = call.route.response_type
+            if kind is _SYNC:
+                response = Response(request_id=request.request_id,
+                                    result=await self._perform(call), success=True)
+            elif kind is _STREAM:
+                response = self._start_job(call, self._stream_job, self.pools.stream_pool)
+            else:
+                response = self._start_job(call, self._async_job, self.pools.async_pool)
         except ApiError as exc:
             error = exc
             response = Response.fail(request.request_id, exc.message, can_retry=exc.can_retry)
@@ -229,7 +318,7 @@ class Executor:
             raise PermissionDenied()
 
     def _rate_limit(self, call: Call) -> Awaitable[None] | None:
-        limiter = self.rate_limiter
+        limiter = self._rate_limiter
         if limiter is None:
             return None
         return limiter.check(call.request)
@@ -237,23 +326,181 @@ class Executor:
     def _validate(self, call: Call) -> None:
         call.bound = call.route.validator.bind(call.request.args)
 
-    # -- dispatch -----------------------------------------------------------------------
-
-    async def _dispatch(self, call: Call) -> Response | None:
+    async def _run_before_hook(self, call: Call) -> None:
         route = call.route
-        if route.response_type != "sync":
-            raise ApiError(f"unsupported response type: {route.response_type}")
-        result = await self._invoke(call)
-        return Response.sync(call.request.request_id, result)
+        hook = route.before_hook
+        if hook is None:
+            return
+        request, config = await run_before(
+            hook, call.request, route.config, timeout=route.hook_timeout_s,
+            run_sync=self.invoker.run_sync, telemetry=self.telemetry,
+            detail_error=self.detail_error,
+        )
+        if config is not None and config is not route.config:
+            call.route = self._recompile(config)
+        if request is not call.request or config is not None:
+            call.request = request
+            call.bound = call.route.validator.bind(request.args)
 
-    async def _invoke(self, call: Call) -> Any:
+    def _recompile(self, config: FunConfig) -> Route:
+        route = self.registry.compile(config)
+        if route.before_hook is not None:  # the new config must not loop back into the hook
+            route.before_hook = None
+        return route
+
+    # -- running the function -----------------------------------------------------------
+
+    async def _perform(self, call: Call) -> Any:
+        """Call the function (fallback, retries), then the after hook; wrap surprises."""
         route = call.route
         try:
-            return await self.invoker.call(route, call.request, call.bound)
+            if route.is_local and route.retry is None:  # the hot path: skip the retry loop
+                result = await self.invoker.call(route, call.request, call.bound)
+            else:
+                result = await self.caller.perform(route, call.request, call.bound)
         except ApiError:
             raise
         except Exception as exc:
             raise self._wrap(call.request, exc, call.started_ns) from exc
+        hook = route.after_hook
+        if hook is not None:
+            result = await run_after(
+                hook, call.request, route.config, result, timeout=route.hook_timeout_s,
+                run_sync=self.invoker.run_sync, telemetry=self.telemetry,
+            )
+        return result
+
+    # -- jobs (async, none, stream) -----------------------------------------------------
+
+    def _start_job(
+        self, call: Call, body: Callable[[Call, Job], Awaitable[None]], pool: Any
+    ) -> Response | None:
+        request = call.request
+        job = Job(request.request_id, call.owner, call.route.config.keep_running_on_disconnect)
+        job.future = pool.submit(lambda: body(call, job))
+        self.jobs.add(job)
+        job.future.add_done_callback(lambda _f: self._job_done(call, job))
+        kind = call.route.response_type
+        if kind is _STREAM:
+            return Response.stream_init(request.request_id)
+        if kind is _ASYNC:
+            return Response.async_ack(request.request_id)
+        return None
+
+    def _job_done(self, call: Call, job: Job) -> None:
+        self.jobs.discard(job)
+        future = job.future
+        if future is not None and future.cancelled() and not job.started:
+            # cancelled while queued: the body never ran, so answer here
+            self._spawn_terminal(call, job)
+
+    def _spawn_terminal(self, call: Call, job: Job) -> None:
+        if call.sink is None or call.route.response_type is _NONE:
+            return
+        rid = call.request.request_id
+        response = (Response.stream_end(rid) if job.end is JobEnd.STOP
+                    else Response.fail(rid, Cancelled.default_message))
+        task = asyncio.get_running_loop().create_task(self._emit(call, response))
+        self._terminals.add(task)
+        task.add_done_callback(self._terminals.discard)
+
+    async def _async_job(self, call: Call, job: Job) -> None:
+        job.started = True
+        rid = call.request.request_id
+        try:
+            response = Response.sync(rid, await self._perform(call))
+        except asyncio.CancelledError:
+            await self._emit(call, Response.fail(rid, Cancelled.default_message))
+            raise
+        except ApiError as exc:
+            await self._emit(call, Response.fail(rid, exc.message, can_retry=exc.can_retry))
+            if isinstance(exc, InternalError | CallTimeout):
+                raise  # counts against the pool's circuit breaker
+            return
+        await self._emit(call, response)
+
+    async def _stream_job(self, call: Call, job: Job) -> None:
+        job.started = True
+        route = call.route
+        rid = call.request.request_id
+        emit = call.sink or _discard
+        terminated = False
+
+        async def send(response: Response) -> None:
+            nonlocal terminated
+            if terminated:
+                return
+            if not (response.success and response.has_more):
+                terminated = True
+            await emit(response)
+
+        deadline = None
+        if route.timeout_s is not None:
+            deadline = self.invoker.deadlines.arm(route.timeout_s)
+        try:
+            if route.is_local:
+                await self.invoker.stream(route, call.request, call.bound, send)
+            else:
+                async for chunk in self.caller.stream(route, call.request):
+                    await send(Response.stream_chunk(rid, chunk))
+            await send(Response.stream_end(rid))
+        except asyncio.CancelledError:
+            if deadline is not None and deadline.consume():
+                await send(Response.fail(rid, CallTimeout(route.config.timeout or 0).message,
+                                         can_retry=True))
+                return
+            if job.end is JobEnd.STOP:
+                await send(Response.stream_end(rid))
+            else:
+                await send(Response.fail(rid, Cancelled.default_message))
+            raise
+        except ApiError as exc:
+            await send(Response.fail(rid, exc.message, can_retry=exc.can_retry))
+        except Exception as exc:
+            error = self._wrap(call.request, exc, call.started_ns)
+            await send(Response.fail(rid, error.message))
+            raise
+        finally:
+            if deadline is not None:
+                self.invoker.deadlines.disarm(deadline)
+
+    async def _emit(self, call: Call, response: Response) -> None:
+        if call.sink is not None and call.route.response_type is not _NONE:
+            await call.sink(response)
+
+    # -- control ------------------------------------------------------------------------
+
+    def cancel(self, request_id: str, owner: Any = None) -> int:
+        """Cancel in-flight async or stream work; the caller gets ``Cancelled``.
+
+        Only ``owner``'s jobs when given. Returns how many jobs were cancelled.
+        """
+        found = self.jobs.end(request_id, JobEnd.CANCEL, owner)
+        self._emit_cancel(request_id, "cancel", found)
+        return found
+
+    def stop_stream(self, request_id: str, owner: Any = None) -> int:
+        """End a running stream normally (the client gets a stream end)."""
+        found = self.jobs.end(request_id, JobEnd.STOP, owner)
+        self._emit_cancel(request_id, "stop", found)
+        return found
+
+    def cancel_owned(self, owner: Any) -> int:
+        """Cancel ``owner``'s jobs (except those configured to keep running)."""
+        return self.jobs.cancel_owned(owner)
+
+    def _emit_cancel(self, request_id: str, how: str, found: int) -> None:
+        if self.telemetry.has_handlers(EXECUTOR_CANCEL):
+            self.telemetry.emit(EXECUTOR_CANCEL, {},
+                                {"request_id": request_id, "how": how, "found": found})
+
+    def pool_status(self) -> dict[str, Any]:
+        """Pools (idle, busy, queued, breaker) and node breakers, as plain data."""
+        pools: dict[str, PoolStatus] = self.pools.status()
+        return {
+            "pools": pools,
+            "nodes": self.breakers.snapshot(),
+        }
 
     # -- errors -------------------------------------------------------------------------
 
@@ -273,8 +520,9 @@ class Executor:
             return InternalError(f"Internal Server Error: {exc!r}")
         return InternalError()
 
-    async def aclose(self) -> None:
-        """Release the executor's threads."""
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Stop the pools (running jobs get ``timeout`` seconds) and release the threads."""
+        await self.pools.aclose(timeout)
         self.invoker.shutdown()
 
 

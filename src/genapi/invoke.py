@@ -10,9 +10,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from .deadlines import Deadlines
 from .errors import CallTimeout
-from .messages import Request, RequestInfo
+from .messages import Request, RequestInfo, Response
 from .routes import Route
+from .streams import Emit, StreamHelper, ThreadStreamHelper
 from .validation import BoundArgs
 
 __all__ = ["Invoker", "call_arguments"]
@@ -49,6 +51,7 @@ class Invoker:
         if max_threads < 1:
             raise ValueError("max_threads must be at least 1")
         self.max_threads = max_threads
+        self.deadlines = Deadlines()
         self._pool: ThreadPoolExecutor | None = None
 
     def _threads(self) -> ThreadPoolExecutor:
@@ -77,21 +80,61 @@ class Invoker:
         fn = route.function
         if fn is None:
             raise RuntimeError(f"{route.key} has no local function")
-        args, kwargs = call_arguments(route, request, bound, extra)
+        if route.plain_call:
+            args, kwargs = bound
+        else:
+            args, kwargs = call_arguments(route, request, bound, extra)
         timeout = route.timeout_s
         if timeout is None:
             if route.is_coroutine:
                 return await fn(*args, **kwargs)
             return await self.run_sync(fn, *args, **kwargs)
+        deadline = self.deadlines.arm(timeout)
         try:
-            async with asyncio.timeout(timeout) as scope:
-                if route.is_coroutine:
-                    return await fn(*args, **kwargs)
-                return await self.run_sync(fn, *args, **kwargs)
-        except TimeoutError:
-            if scope.expired():
+            if route.is_coroutine:
+                result = await fn(*args, **kwargs)
+            else:
+                result = await self.run_sync(fn, *args, **kwargs)
+        except asyncio.CancelledError:
+            if deadline.consume():
                 raise CallTimeout(route.config.timeout or 0) from None
             raise
+        finally:
+            self.deadlines.disarm(deadline)
+        if deadline.consume():  # the function swallowed the cancellation
+            raise CallTimeout(route.config.timeout or 0)
+        return result
+
+    async def stream(self, route: Route, request: Request, bound: BoundArgs, emit: Emit) -> bool:
+        """Run a local stream function, emitting its chunks; True if it sent a terminator.
+
+        Async generators and (in a worker thread) plain generators yield chunks; other
+        functions receive a stream helper. The caller applies the deadline.
+        """
+        fn = route.function
+        if fn is None:
+            raise RuntimeError(f"{route.key} has no local function")
+        rid = request.request_id
+        if route.is_async_gen or route.is_generator:
+            args, kwargs = call_arguments(route, request, bound)
+            if route.is_async_gen:
+                async for chunk in fn(*args, **kwargs):
+                    await emit(Response.stream_chunk(rid, chunk))
+            else:
+                iterator = await self.run_sync(fn, *args, **kwargs)
+                done = object()
+                while (chunk := await self.run_sync(next, iterator, done)) is not done:
+                    await emit(Response.stream_chunk(rid, chunk))
+            return False
+        helper = StreamHelper(rid, emit)
+        if route.is_coroutine:
+            args, kwargs = call_arguments(route, request, bound, {"stream": helper})
+            await fn(*args, **kwargs)
+        else:
+            threaded = ThreadStreamHelper(helper, asyncio.get_running_loop())
+            args, kwargs = call_arguments(route, request, bound, {"stream": threaded})
+            await self.run_sync(fn, *args, **kwargs)
+        return helper.finished
 
     def shutdown(self, wait: bool = False) -> None:
         """Stop the thread pool (running calls finish in their threads)."""

@@ -53,6 +53,7 @@ class Route:
     function: Callable[..., Any] | None = None
     is_coroutine: bool = False
     is_async_gen: bool = False
+    is_generator: bool = False
     function_args: tuple[Any, ...] = ()
     inject: dict[str, str] = field(default_factory=dict)
     append_request_info: bool = False
@@ -63,6 +64,7 @@ class Route:
     timeout_s: float | None = 5.0
     hook_timeout_s: float = 5.0
     disabled: bool = False
+    plain_call: bool = False  # no function_args, request info or injection: args as bound
 
     @property
     def is_local(self) -> bool:
@@ -172,6 +174,7 @@ def compile_route(
         else None
     )
     timeout = config.timeout
+    append_request_info = config.request_info and "request_info" not in inject.values()
     return Route(
         config=config,
         key=(config.service, config.request_type, config.normalized_version),
@@ -181,9 +184,11 @@ def compile_route(
         function=function,
         is_coroutine=function is not None and _is_coroutine_function(function),
         is_async_gen=function is not None and inspect.isasyncgenfunction(function),
+        is_generator=function is not None and inspect.isgeneratorfunction(function),
         function_args=tuple(config.function_args),
         inject=inject,
-        append_request_info=config.request_info and "request_info" not in inject.values(),
+        append_request_info=append_request_info,
+        plain_call=not (config.function_args or append_request_info or inject),
         permission_callback=callback,
         before_hook=_resolve_hook(config.before_execute, allowlist),
         after_hook=_resolve_hook(config.after_execute, allowlist),

@@ -10,6 +10,8 @@ from typing import Any
 
 import uvicorn
 
+from genapi.gateway.wsserver import GenapiWebSocketProtocol
+
 
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
@@ -28,9 +30,17 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def running_app(app: Any, port: int | None = None, **options: Any) -> AsyncIterator[str]:
-    """Serve an ASGI app with uvicorn in this event loop; yields ``http://127.0.0.1:port``."""
+async def running_app(
+    app: Any, port: int | None = None, *, driver: str = "direct", **options: Any
+) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn in this event loop; yields ``http://127.0.0.1:port``.
+
+    ``driver="direct"`` uses genapi's WebSocket protocol (as ``genapi serve`` does);
+    ``driver="asgi"`` uses uvicorn's own, so the gateway speaks plain ASGI messages.
+    """
     port = port or free_port()
+    if driver == "direct":
+        options.setdefault("ws", GenapiWebSocketProtocol)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on", **options)
     server = _QuietServer(config)

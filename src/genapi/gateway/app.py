@@ -210,12 +210,16 @@ class Gateway:
         if "phoenix" in scope.get("subprotocols", []):
             accept["subprotocol"] = "phoenix"  # required when phoenix.js sends authToken
         await send(accept)
-        connection = Connection(self, send, identity, serializer, ip)
+        connection = Connection(self, identity, serializer, ip)
         self.connections.add(connection)
         self.stats.connections_open += 1
         self.stats.connections_total += 1
+        direct = scope.get("extensions", {}).get("genapi.direct")
         try:
-            await connection.serve(receive)  # type: ignore[arg-type]
+            if direct is not None:
+                await connection.serve_direct(direct)
+            else:
+                await connection.serve(receive, send)  # type: ignore[arg-type]
         finally:
             self.connections.discard(connection)
             self.stats.connections_open -= 1

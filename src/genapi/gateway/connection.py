@@ -1,9 +1,16 @@
 """One WebSocket connection: the asyncio glue around the sans-I/O protocol core.
 
-A reader task feeds frames to :class:`~genapi.protocol.phoenix.ServerConnection`, starts
-one task per ``api`` push and answers joins; a writer task drains the bounded
-:class:`~genapi.gateway.outbox.Outbox`. The connection owns its call tasks: they are
-cancelled when the socket goes away.
+Incoming frames are fed to :class:`~genapi.protocol.phoenix.ServerConnection` with
+:meth:`Connection.feed` (synchronously); each ``api`` push becomes a call task owned by the
+connection; outgoing frames go through the bounded :class:`~genapi.gateway.outbox.Outbox`.
+
+Two drivers move bytes:
+
+* the standard ASGI driver (any ASGI server): a reader task awaits ``receive()`` and a
+  writer task drains the outbox through ``send()``;
+* the direct driver, when the server offers genapi's ``genapi.direct`` ASGI extension
+  (``genapi serve`` does): the server calls :meth:`Connection.feed` from its protocol
+  callback and frames are written in one batch per flush, with no queue hop.
 """
 
 from __future__ import annotations
@@ -13,12 +20,12 @@ import contextlib
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from ..errors import DecodeError, InvalidRequest, ServiceUnavailable
+from ..errors import Cancelled, DecodeError, InvalidRequest, ServiceUnavailable
 from ..messages import Request, Response, decode_request
 from ..protocol.phoenix import (
     ChannelClosed,
@@ -37,12 +44,42 @@ from .settings import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
 if TYPE_CHECKING:
     from .app import Gateway
 
-__all__ = ["Connection"]
+__all__ = ["CANCEL_EVENT", "Connection", "DirectChannel"]
+
+#: The event a client pushes to cancel an in-flight call: ``{"request_id": "..."}``.
+CANCEL_EVENT = "cancel"
 
 logger = logging.getLogger("genapi.gateway")
 
 ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class DirectChannel(Protocol):
+    """What a server offering the ``genapi.direct`` extension provides."""
+
+    writable: bool
+
+    def attach(self, connection: Connection) -> None:
+        """Deliver messages to ``connection.feed`` and events to its callbacks from now on."""
+
+    def write(self, frames: list[Frame]) -> None:
+        """Write frames now, in one batch."""
+
+    def close(self, code: int) -> None:
+        """Close the WebSocket with ``code``."""
+
+
+def _start_task(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+) -> asyncio.Task[None]:
+    if _eager_task_factory is not None:
+        return _eager_task_factory(loop, coro)  # type: ignore[no-any-return]
+    return loop.create_task(coro)
+
+
+#: Python >= 3.12 can start a task eagerly: no event-loop round trip before the call runs.
+_eager_task_factory: Callable[..., Any] | None = getattr(asyncio, "eager_task_factory", None)
 
 
 class _RequestId(msgspec.Struct):
@@ -65,7 +102,6 @@ class Connection:
     def __init__(
         self,
         gateway: Gateway,
-        send: ASGISend,
         identity: Identity,
         serializer: Serializer,
         ip_address: str | None,
@@ -82,8 +118,25 @@ class Connection:
         )
         self.outbox = Outbox(limits.max_queue_messages, limits.max_queue_bytes)
         self.calls: dict[str, asyncio.Task[None]] = {}
-        self._send = send
+        self._tasks: set[asyncio.Task[None]] = set()  # join authorizations in progress
+        self._cancelled: set[str] = set()  # sync calls the client cancelled
+        self._sinks: dict[str, Callable[[Response], Awaitable[None]]] = {}
+        self._max_frame = limits.max_frame_bytes
+        self._max_inflight = limits.max_inflight
+        self._event = gateway.event
+        self._decode = functools.partial(
+            decode_request,
+            max_bytes=gateway.executor.limits.max_payload_bytes,
+            user_id=identity.user_id,
+            user_roles=identity.roles,
+            device_id=identity.device_id,
+            ip_address=ip_address,
+        )
+        self._send: ASGISend | None = None
+        self._direct: DirectChannel | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._done = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self._close_code: int | None = None
         self._flush_on_close = True
         self._peer_gone = False
@@ -91,8 +144,9 @@ class Connection:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    async def serve(self, receive: ASGIReceive) -> None:
-        """Run until the client disconnects or the gateway closes the connection."""
+    async def serve(self, receive: ASGIReceive, send: ASGISend) -> None:
+        """Run over standard ASGI messages until the client or the gateway closes."""
+        self._send = send
         writer = asyncio.create_task(self.outbox.run(self._write), name="genapi-writer")
         self._reader = asyncio.create_task(self._read(receive), name="genapi-reader")
         try:
@@ -100,7 +154,24 @@ class Connection:
                 await self._reader
         finally:
             try:
-                await self._teardown(writer)
+                await self._stop_calls()
+                await self._finish_asgi(writer)
+            finally:
+                self.finished.set()
+
+    async def serve_direct(self, direct: DirectChannel) -> None:
+        """Run over the server's direct channel until the client or the gateway closes."""
+        self._direct = direct
+        direct.attach(self)
+        try:
+            await self._done.wait()
+        finally:
+            try:
+                await self._stop_calls()
+                if not self._peer_gone:
+                    if self._flush_on_close:
+                        self.drain_outbox()
+                    direct.close(self._close_code or CLOSE_GOING_AWAY)
             finally:
                 self.finished.set()
 
@@ -110,6 +181,14 @@ class Connection:
             return
         self._close_code = code
         self._flush_on_close = flush
+        self._done.set()
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
+
+    def disconnected(self) -> None:
+        """The client went away (called by the driver)."""
+        self._peer_gone = True
+        self._done.set()
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
 
@@ -118,13 +197,19 @@ class Connection:
         """True once a close was decided."""
         return self._close_code is not None or self._peer_gone
 
-    async def _teardown(self, writer: asyncio.Task[None]) -> None:
-        for task in list(self.calls.values()):
+    async def _stop_calls(self) -> None:
+        self.gateway.executor.cancel_owned(self)
+        pending = [*self.calls.values(), *self._tasks]
+        for task in pending:
             task.cancel()
         if self.core.state is not ConnectionState.CLOSED:
             for event in self.core.connection_lost():
                 if isinstance(event, ChannelClosed):
                     self._on_channel_closed(event)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _finish_asgi(self, writer: asyncio.Task[None]) -> None:
         self.outbox.close()
         if self._peer_gone or not self._flush_on_close:
             writer.cancel()
@@ -132,65 +217,76 @@ class Connection:
             async with asyncio.timeout(2.0):
                 await writer
         writer.cancel()
-        if not self._peer_gone:
+        if not self._peer_gone and self._send is not None:
             with contextlib.suppress(Exception):
                 await self._send({"type": "websocket.close", "code": self._close_code or 1001})
-        if self.calls:
-            await asyncio.gather(*self.calls.values(), return_exceptions=True)
 
     # -- reading ------------------------------------------------------------------------
 
     async def _read(self, receive: ASGIReceive) -> None:
-        max_frame = self.gateway.limits.max_frame_bytes
-        core = self.core
-        stats = self.gateway.stats
-        while True:
+        while not self._done.is_set():
             message = await receive()
             kind = message["type"]
             if kind == "websocket.disconnect":
                 self._peer_gone = True
                 return
-            if kind != "websocket.receive":
-                continue
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            if len(data) > max_frame:
-                stats.oversize_frames += 1
-                self.close(CLOSE_TOO_BIG, flush=False)
-                return
-            for event in core.receive(data):
-                await self._dispatch(event)
-            self.flush()
-            if core.state is not ConnectionState.OPEN:
-                if self._close_code is None:
-                    stats.malformed_frames += 1
-                    self._close_code = core.close_code or 1011
-                return
+            if kind == "websocket.receive":
+                data = message.get("text")
+                self.feed(data if data is not None else message.get("bytes") or b"")
 
-    async def _dispatch(self, event: Event) -> None:
+    def feed(self, data: str | bytes) -> None:
+        """Process one incoming WebSocket message."""
+        if self._done.is_set():
+            return
+        if len(data) > self._max_frame:
+            self.gateway.stats.oversize_frames += 1
+            self.close(CLOSE_TOO_BIG, flush=False)
+            return
+        core = self.core
+        for event in core.receive(data):
+            self._dispatch(event)
+        self.flush()
+        if core.state is not ConnectionState.OPEN and self._close_code is None:
+            self.gateway.stats.malformed_frames += 1
+            self.close(core.close_code or 1011)
+
+    def _dispatch(self, event: Event) -> None:
         if isinstance(event, MessageReceived):
             self._on_message(event)
         elif isinstance(event, JoinRequested):
-            await self._on_join(event)
+            self._on_join(event)
         elif isinstance(event, ChannelClosed):
             self._on_channel_closed(event)
         elif isinstance(event, CloseRequested):
             logger.info("closing a connection from %s: %s", self.ip_address, event.reason)
 
-    async def _on_join(self, event: JoinRequested) -> None:
+    def _on_join(self, event: JoinRequested) -> None:
         authorize = self.gateway.join_authorizer
         if authorize is None:
             self.core.accept_join(event)
             return
         try:
             verdict = authorize(event.topic, event.payload, self.identity)
-            if inspect.isawaitable(verdict):
-                verdict = await verdict
         except Exception:
             logger.exception("join authorizer failed for topic %r", event.topic)
             self.core.join_crashed(event)
             return
+        if inspect.isawaitable(verdict):
+            task = asyncio.ensure_future(self._await_join(event, verdict))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._answer_join(event, verdict)
+
+    async def _await_join(self, event: JoinRequested, verdict: Awaitable[Any]) -> None:
+        try:
+            self._answer_join(event, await verdict)
+        except Exception:
+            logger.exception("join authorizer failed for topic %r", event.topic)
+            self.core.join_crashed(event)
+        self.flush()
+
+    def _answer_join(self, event: JoinRequested, verdict: Any) -> None:
         if verdict is None or verdict is True:
             self.core.accept_join(event)
         elif isinstance(verdict, Mapping):
@@ -198,81 +294,94 @@ class Connection:
         else:
             self.core.reject_join(event, {"reason": "unauthorized"})
 
+    def _on_cancel(self, event: MessageReceived) -> None:
+        """``cancel`` event: ``{"request_id": id}`` ends that in-flight call with Cancelled."""
+        payload = event.payload
+        request_id = payload.get("request_id") if isinstance(payload, dict) else None
+        if not isinstance(request_id, str) or not request_id:
+            self.core.reply(event, "error", {"reason": "cancel needs a request_id"})
+            return
+        found = self.gateway.executor.cancel(request_id, owner=self)
+        task = self.calls.get(request_id)
+        if task is not None and not task.done():
+            self._cancelled.add(request_id)
+            task.cancel()
+            found += 1
+        self.core.reply(event, "ok", {"request_id": request_id, "cancelled": found > 0})
+
     def _on_channel_closed(self, event: ChannelClosed) -> None:
         """Hook for channel cleanup (relay memberships, streams)."""
 
     def _on_message(self, event: MessageReceived) -> None:
-        if event.event != self.gateway.event:
-            self.core.reply(event, "error", {"reason": f"unknown event: {event.event}"})
+        if event.event != self._event:
+            if event.event == CANCEL_EVENT:
+                self._on_cancel(event)
+            else:
+                self.core.reply(event, "error", {"reason": f"unknown event: {event.event}"})
             return
         raw = event.payload_raw
         if raw is None:
-            self._answer(event, None, InvalidRequest("payloads must be JSON objects"), "unknown")
+            self._answer(event, InvalidRequest("payloads must be JSON objects"), "unknown")
             return
-        identity = self.identity
         try:
-            request = decode_request(
-                raw,
-                max_bytes=self.gateway.executor.limits.max_payload_bytes,
-                user_id=identity.user_id,
-                user_roles=identity.roles,
-                device_id=identity.device_id,
-                ip_address=self.ip_address,
-            )
+            request = self._decode(raw)
         except DecodeError as exc:
             request_id = exc.request_id or _peek_request_id(raw)
-            self._answer(event, None, InvalidRequest(exc.message), request_id)
+            self._answer(event, InvalidRequest(exc.message), request_id)
             return
-        if self.gateway.draining or len(self.calls) >= self.gateway.limits.max_inflight:
+        if self.gateway.draining or len(self.calls) >= self._max_inflight:
             self.gateway.stats.calls_refused_inflight += 1
-            self._answer(event, request, ServiceUnavailable(), request.request_id)
+            self._answer(event, ServiceUnavailable(), request.request_id)
             return
-        task = asyncio.create_task(self._call(event, request))
         key = request.request_id
         if key in self.calls:  # a reused id still running: keep both owned
-            key = f"{key}#{id(task)}"
-        self.calls[key] = task
-        task.add_done_callback(functools.partial(self._call_done, key))
-
-    def _call_done(self, key: str, task: asyncio.Task[None]) -> None:
-        self.calls.pop(key, None)
+            key = f"{key}#{len(self.calls)}"
+        # The call removes itself when done (one never started is dropped at teardown).
+        # Where available it starts eagerly: a call that never waits finishes right here.
+        task = _start_task(self._loop, self._call(event, request, key))
+        if not task.done():
+            self.calls[key] = task
 
     # -- calls --------------------------------------------------------------------------
 
-    async def _call(self, event: MessageReceived, request: Request) -> None:
+    def _sink(self, topic: str) -> Callable[[Response], Awaitable[None]]:
+        sink = self._sinks.get(topic)
+        if sink is None:
+
+            async def sink(response: Response) -> None:
+                self.push(topic, response)
+
+            self._sinks[topic] = sink
+        return sink
+
+    async def _call(self, event: MessageReceived, request: Request, key: str) -> None:
         topic = event.topic
-
-        async def sink(response: Response) -> None:
-            self.push(topic, response)
-
-        response, error = await self.gateway.executor.run(request, sink)
+        try:
+            response, error = await self.gateway.executor.run(request, self._sink(topic), self)
+        except asyncio.CancelledError:
+            if key not in self._cancelled:
+                raise
+            self._cancelled.discard(key)
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            response, error = Response.fail(request.request_id, "Cancelled"), Cancelled()
+        finally:
+            self.calls.pop(key, None)
         if response is not None:
             self.core.push(topic, self.gateway.event, response)
-        self._reply(event, request, response, error)
+        if response is None or response.success:
+            self.core.reply(event, "ok", {"request_type": request.request_type})
+        else:
+            details = getattr(error, "details", None) or {}
+            self.core.reply(event, "error", {"reason": response.error, **details})
         self.flush()
 
-    def _answer(
-        self, event: MessageReceived, request: Request | None, error: Exception, request_id: str
-    ) -> None:
+    def _answer(self, event: MessageReceived, error: Exception, request_id: str) -> None:
         """Answer a push that never reached the executor."""
         message = getattr(error, "message", str(error))
         can_retry = bool(getattr(error, "can_retry", False))
         response = Response.fail(request_id, message, can_retry=can_retry)
         self.core.push(event.topic, self.gateway.event, response)
         self.core.reply(event, "error", {"reason": message})
-
-    def _reply(
-        self,
-        event: MessageReceived,
-        request: Request,
-        response: Response | None,
-        error: Any,
-    ) -> None:
-        if response is None or response.success:
-            self.core.reply(event, "ok", {"request_type": request.request_type})
-            return
-        details = getattr(error, "details", None) or {}
-        self.core.reply(event, "error", {"reason": response.error, **details})
 
     # -- writing ------------------------------------------------------------------------
 
@@ -282,9 +391,13 @@ class Connection:
             self.flush()
 
     def flush(self) -> None:
-        """Move frames from the protocol core to the bounded outbox."""
+        """Move frames from the protocol core to the socket (direct) or the bounded outbox."""
         frames = self.core.data_to_send()
-        if not frames or self._close_code is not None:
+        if not frames or self._close_code is not None or self._peer_gone:
+            return
+        direct = self._direct
+        if direct is not None and direct.writable and not self.outbox:
+            direct.write(frames)
             return
         try:
             for frame in frames:
@@ -295,8 +408,14 @@ class Connection:
                            self.ip_address)
             self.close(CLOSE_POLICY, flush=False)
 
+    def drain_outbox(self) -> None:
+        """Direct driver: the socket is writable again; write what queued meanwhile."""
+        direct = self._direct
+        if direct is not None and self.outbox and direct.writable:
+            direct.write(self.outbox.take_all())
+
     async def _write(self, frame: Frame) -> None:
-        if self._peer_gone:
+        if self._peer_gone or self._send is None:
             return
         message = (
             {"type": "websocket.send", "text": frame}

@@ -50,6 +50,13 @@ class Outbox:
         self.bytes += size
         self._wakeup.set()
 
+    def take_all(self) -> list[Frame]:
+        """Remove and return every queued frame (for writers that batch)."""
+        frames = list(self._frames)
+        self._frames.clear()
+        self.bytes = 0
+        return frames
+
     def close(self) -> None:
         """Stop accepting frames and let :meth:`run` finish what is queued."""
         self._closed = True

@@ -1,5 +1,8 @@
 """Running a gateway with uvicorn, with a graceful drain on shutdown.
 
+:func:`serve` also installs genapi's WebSocket protocol (:mod:`genapi.gateway.wsserver`),
+which lets the gateway read and write frames without per-message ASGI overhead.
+
 Plain ``uvicorn`` closes every WebSocket (code 1012) before the application hears about
 the shutdown, so calls in flight lose their answers. :func:`serve` stops accepting first,
 lets the gateway drain (in-flight calls finish up to ``ConnectionLimits.drain_timeout``,
@@ -9,7 +12,12 @@ finish.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import signal
 import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -23,6 +31,27 @@ class _DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, gateway: Gateway | None) -> None:
         super().__init__(config)
         self.gateway = gateway
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises the signal after shutting down, so the process "dies" of it
+        # (exit 130 / -15); a requested, graceful stop is a success: exit 0.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # Everything loaded so far lives as long as the process: keep it out of the
+        # collector's way (fewer objects to scan on every full collection).
+        gc.freeze()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
@@ -41,8 +70,10 @@ def serve(
     **uvicorn_options: Any,
 ) -> None:
     """Serve ``app`` (a :class:`~genapi.Gateway` or any ASGI app) until interrupted."""
+    from .wsserver import GenapiWebSocketProtocol
+
     gateway = app if isinstance(app, Gateway) else None
-    options: dict[str, Any] = {"ws_max_size": 16 * 1024 * 1024}
+    options: dict[str, Any] = {"ws_max_size": 16 * 1024 * 1024, "ws": GenapiWebSocketProtocol}
     if gateway is not None:
         options["ws_max_size"] = gateway.limits.max_frame_bytes
     options.update(uvicorn_options)

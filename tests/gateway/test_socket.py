@@ -1,0 +1,179 @@
+"""The Phoenix socket of the gateway, frame by frame."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import pytest
+import websockets
+
+from genapi import Gateway, InsecureDemoAuthenticator, Service
+from genapi.demo import SERVICES
+from genapi.demo.app import build_demo_gateway
+from tests.gateway.conftest import ws_url
+from tests.support.servers import running_app
+
+
+async def test_join_call_and_reply_frames(raw_client: Any, driver: str) -> None:
+    """A call answers with the api push (seven keys) and a phx_reply naming the request type."""
+    async with running_app(build_demo_gateway(), driver=driver) as url, raw_client(url) as client:
+        assert await client.join() == ["1", "1", "api:lobby", "phx_reply",
+                                       {"status": "ok", "response": {}}]
+        push, reply = await client.call({"request_id": "r1", "service": "user_service",
+                                         "request_type": "get_user", "args": {"user_id": "2"}})
+        assert push["result"]["name"] == "Bob"
+        assert reply == {"status": "ok", "response": {"request_type": "get_user"}}
+
+
+async def test_error_reply_carries_reason(raw_client: Any) -> None:
+    """A failed call pushes the error Response and replies status error with the reason."""
+    async with running_app(build_demo_gateway()) as url, raw_client(url) as client:
+        await client.join()
+        push, reply = await client.call({"request_id": "r1", "service": "nope",
+                                         "request_type": "x"})
+        assert push["error"] == "unsupported function: x version latest"
+        assert reply == {"status": "error",
+                         "response": {"reason": "unsupported function: x version latest"}}
+
+
+async def test_invalid_payloads(raw_client: Any, driver: str) -> None:
+    """Undecodable payloads answer 'Invalid request: …' with the request id when known."""
+    async with running_app(build_demo_gateway(), driver=driver) as url, raw_client(url) as client:
+        await client.join()
+        push, reply = await client.call({"request_id": "r9", "service": "user_service"})
+        assert push["error"] == "Invalid request: Missing required fields: request_type"
+        assert reply["status"] == "error"
+        await client.push({"request_id": 5})  # wrong type: request id unknown
+        frame = await client.recv()
+        assert frame[4]["request_id"] == "unknown"
+        assert frame[4]["error"].startswith("Invalid request: Malformed request payload")
+
+
+async def test_identity_from_connection_not_payload(raw_client: Any) -> None:
+    """A payload's user_id and roles are ignored; the socket identity decides."""
+    async with running_app(build_demo_gateway()) as url, \
+            raw_client(url, "vsn=2.0.0&user_id=1&roles=viewer") as client:
+        await client.join()
+        push, _ = await client.call({
+            "request_id": "r1", "service": "user_service", "request_type": "delete_user",
+            "args": {"user_id": "2"}, "user_id": "2", "user_roles": ["admin"]})
+        assert push["error"] == "Permission denied"
+
+
+async def test_unknown_event_and_unmatched_topic(raw_client: Any) -> None:
+    """Other events get an error reply; topics outside the patterns are unmatched."""
+    async with running_app(build_demo_gateway()) as url, raw_client(url) as client:
+        await client.join()
+        ref = await client.push({}, event="shout")
+        assert await client.recv() == ["1", ref, "api:lobby", "phx_reply",
+                                       {"status": "error",
+                                        "response": {"reason": "unknown event: shout"}}]
+        await client.send(["9", "9", "room:1", "phx_join", {}])
+        assert await client.recv() == [None, "9", "room:1", "phx_reply",
+                                       {"status": "error",
+                                        "response": {"reason": "unmatched topic"}}]
+
+
+async def test_join_authorizer() -> None:
+    """A join authorizer can refuse a topic with a reason, or crash (join crashed)."""
+
+    def authorize(topic: str, payload: Any, identity: Any) -> Any:
+        if topic == "api:secret":
+            return {"reason": "unauthorized"}
+        if topic == "api:boom":
+            raise RuntimeError("bug")
+        return True
+
+    gateway = Gateway(SERVICES, join_authorizer=authorize)
+    async with running_app(gateway) as url, websockets.connect(ws_url(url)) as ws:
+        for topic, expected in [("api:secret", {"reason": "unauthorized"}),
+                                ("api:boom", {"reason": "join crashed"})]:
+            await ws.send(f'["1","1","{topic}","phx_join",{{}}]')
+            frame = await ws.recv()
+            assert '"status":"error"' in frame
+            assert str(expected["reason"]) in frame
+        await ws.send('["2","2","api:lobby","phx_join",{}]')
+        assert '"status":"ok"' in await ws.recv()
+
+
+async def test_anonymous_refused_when_not_allowed() -> None:
+    """With allow_anonymous=False a socket without identity is refused at the upgrade."""
+    gateway = Gateway(authenticator=InsecureDemoAuthenticator(), allow_anonymous=False)
+    async with running_app(gateway) as url:
+        with pytest.raises(websockets.InvalidStatus) as info:
+            async with websockets.connect(ws_url(url)):
+                pass
+        assert info.value.response.status_code == 403
+        async with websockets.connect(ws_url(url, "vsn=2.0.0&user_id=1")):
+            pass
+
+
+@pytest.mark.parametrize("query", ["vsn=3.0.0", "vsn=garbage"])
+async def test_unsupported_vsn_is_403(query: str) -> None:
+    """An unsupported serializer version is refused with HTTP 403."""
+    async with running_app(build_demo_gateway()) as url:
+        with pytest.raises(websockets.InvalidStatus) as info:
+            async with websockets.connect(ws_url(url, query)):
+                pass
+        assert info.value.response.status_code == 403
+
+
+async def test_v1_clients_are_served(driver: str) -> None:
+    """A client without vsn speaks V1 (object frames)."""
+    async with running_app(build_demo_gateway(), driver=driver) as url, \
+            websockets.connect(ws_url(url, "user_id=1")) as ws:
+        await ws.send('{"topic":"api:lobby","event":"phx_join","payload":{},"ref":"1"}')
+        assert await ws.recv() == ('{"topic":"api:lobby","event":"phx_reply",'
+                                   '"payload":{"status":"ok","response":{}},"ref":"1"}')
+
+
+async def test_auth_token_subprotocol_is_answered_with_phoenix() -> None:
+    """phoenix.js's authToken subprotocol is accepted and 'phoenix' selected."""
+    gateway = Gateway(authenticator=InsecureDemoAuthenticator())
+    token = base64.b64encode(b"5:admin").decode().rstrip("=")
+    async with running_app(gateway) as url, websockets.connect(
+        ws_url(url), subprotocols=["phoenix", f"base64url.bearer.phx.{token}"]  # type: ignore[list-item]
+    ) as ws:
+        assert ws.subprotocol == "phoenix"
+
+
+async def test_malformed_frame_closes_with_1011(driver: str) -> None:
+    """Garbage closes only that connection with 1011; the gateway keeps serving."""
+    gateway = build_demo_gateway()
+    async with running_app(gateway, driver=driver) as url:
+        async with websockets.connect(ws_url(url)) as ws:
+            await ws.send("not json")
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                await ws.recv()
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+        async with websockets.connect(ws_url(url)) as ws:
+            await ws.send('[null,"1","phoenix","heartbeat",{}]')
+            heartbeat_reply = '[null,"1","phoenix","phx_reply",{"status":"ok","response":{}}]'
+            assert await ws.recv() == heartbeat_reply
+        assert gateway.stats.malformed_frames == 1
+
+
+async def test_concurrent_calls_on_one_connection(raw_client: Any, driver: str) -> None:
+    """Calls on one connection run concurrently: a slow one does not hold back fast ones."""
+    svc = Service("svc")
+    release = asyncio.Event()
+
+    @svc.function()
+    async def slow() -> str:
+        await release.wait()
+        return "slow"
+
+    @svc.function()
+    async def fast() -> str:
+        return "fast"
+
+    async with running_app(Gateway([svc]), driver=driver) as url, raw_client(url) as client:
+        await client.join()
+        await client.push({"request_id": "s", "service": "svc", "request_type": "slow"})
+        push, _ = await client.call({"request_id": "f", "service": "svc", "request_type": "fast"})
+        assert push["result"] == "fast"
+        release.set()
+        frame = await client.recv()
+        assert frame[4]["result"] == "slow"
