@@ -129,3 +129,26 @@ async def test_connect_failure() -> None:
         await client.connect()
     with pytest.raises(NotConnected):
         await client.call("a", "b")
+
+
+async def test_async_result_stream_and_cancel() -> None:
+    """call() waits for an async result; stream() yields chunks; leaving early cancels."""
+    gateway = build_demo_gateway()
+    async with running_app(gateway) as url, Client(socket_url(url)) as client:
+        report = await client.call("report_service", "generate_report", {"delay_ms": 50})
+        assert report == {"report_url": "https://example.com/reports/123.pdf"}
+        events = [e async for e in client.stream("event_service", "stream_events",
+                                                  {"interval_ms": 5})]
+        assert [e["number"] for e in events[:10]] == list(range(1, 11))
+        assert events[-1] == {"event": "done", "total": 10}
+        ticks = client.stream("event_service", "ticker", {"interval_ms": 10},
+                              request_id="tick-1")
+        async for tick in ticks:
+            if tick["tick"] == 3:
+                break
+        await ticks.aclose()
+        for _ in range(100):
+            if not gateway.executor.jobs:
+                break
+            await asyncio.sleep(0.01)
+        assert len(gateway.executor.jobs) == 0  # the server-side stream was cancelled

@@ -12,6 +12,7 @@ import pytest
 from genapi import Arg, ArgType, MaxBytes, MaxItemBytes, MaxItems, RequestInfo
 from genapi.argspec import MISSING
 from genapi.inference import inspect_function
+from genapi.streams import StreamHelper
 from genapi.validation import CallMode
 
 
@@ -112,3 +113,15 @@ def test_ambiguous_hints_are_problems(hint: Any) -> None:
 
     fn.__annotations__ = {"a": hint}
     assert inspect_function(fn).problems
+
+
+def test_injected_parameter_first_switches_to_keywords() -> None:
+    """An injected parameter before client arguments makes the call use keywords."""
+
+    def fn(stream: StreamHelper, interval_ms: int = 500) -> None:
+        ...
+
+    sig = inspect_function(fn)
+    assert sig.order == ("interval_ms",)
+    assert sig.inject == {"stream": "stream"}
+    assert sig.mode is CallMode.KEYWORDS

@@ -24,7 +24,9 @@ genapi demo gateway on http://{host}:{port}  (Ctrl-C to stop)
 
 Functions: user_service.list_users, get_user (versions 1.0.0, 2.0.0 and default),
 get_user_profile (own profile only), delete_user (role admin); blog_service.create_post;
-search_service.search.
+search_service.search; report_service.generate_report (async, ~3 s);
+event_service.stream_events (stream: 10 ticks, then the total) and event_service.ticker
+(a long stream; cancel it by pushing event "cancel" with {{request_id}}).
 
 Identity (demo only, insecure): connect params user_id and roles, or over HTTP
 the header "Authorization: Bearer <user_id>:<roles>".

@@ -143,20 +143,25 @@ class Executor:
         self.registry = registry
         self.detail_error = detail_error
         self._rate_limiter = rate_limiter
-        self.telemetry = telemetry or registry.telemetry
+        self.telemetry = telemetry if telemetry is not None else registry.telemetry
         self.invoker = Invoker(max_threads)
         rng = rng or random.Random()
-        self.breakers = node_breakers or BreakerSet(BreakerSettings(), telemetry=self.telemetry)
+        # (BreakerSet has a length, so "x or default" would replace an empty one)
+        self.breakers = (
+            node_breakers if node_breakers is not None
+            else BreakerSet(BreakerSettings(), telemetry=self.telemetry)
+        )
         self.caller = Caller(
             self.invoker,
             transport=transport,
-            selector=selector or NodeSelector(rng=rng),
+            selector=selector if selector is not None else NodeSelector(rng=rng),
             breakers=self.breakers,
-            backoff=backoff or Backoff(),
+            backoff=backoff if backoff is not None else Backoff(),
             rng=rng,
             telemetry=self.telemetry,
         )
-        self.pools = pools or Pools(pool_settings, telemetry=self.telemetry)
+        self.pools = pools if pools is not None else Pools(pool_settings,
+                                                            telemetry=self.telemetry)
         self.jobs = Jobs()
         self._terminals: set[asyncio.Task[None]] = set()  # terminators of never-started jobs
         self._plans: dict[Any, tuple[Route, tuple[Stage, ...]]] = {}

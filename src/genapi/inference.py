@@ -216,7 +216,13 @@ def inspect_function(fn: Callable[..., Any]) -> Signature:
         else:
             specs[param.name] = spec
     mode = CallMode.POSITIONAL
-    if inspect.Parameter.KEYWORD_ONLY in kinds:
+    # keywords when any parameter is keyword-only, or when an injected parameter comes
+    # before a client argument (positions would then shift)
+    first_client = next((i for i, n in enumerate(sig.parameters) if n in order), None)
+    first_injected = next((i for i, n in enumerate(sig.parameters) if n in inject), None)
+    injected_first = (first_injected is not None and first_client is not None
+                      and first_injected < first_client)
+    if inspect.Parameter.KEYWORD_ONLY in kinds or injected_first:
         mode = CallMode.KEYWORDS
         if inspect.Parameter.POSITIONAL_ONLY in kinds:
             problems.append("cannot mix positional-only and keyword-only parameters")

@@ -64,7 +64,7 @@ class Registry:
     ) -> None:
         self.limits = limits or Limits()
         self.allowlist = tuple(allowlist) if allowlist is not None else None
-        self.telemetry = telemetry or default_telemetry
+        self.telemetry = telemetry if telemetry is not None else default_telemetry
         self._routes: dict[RouteKey, Route] = {}
         self._defaults: dict[tuple[str, str], Route] = {}
         self._versions: dict[tuple[str, str], dict[str | None, Route]] = {}

@@ -112,3 +112,49 @@ async def test_reconnect_and_rejoin_after_drain(node: str) -> None:
     assert 1012 in seen["closes"]
     assert seen["joins"] >= 2
     assert seen["after"]["response"]["result"]["name"] == "Bob"
+
+
+def terminators(pushes: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Pushes that end a call (not the init ack, not a chunk with more to come)."""
+    return [p for p in pushes[1:] if not p["has_more"]]
+
+
+async def test_async_stream_cancel_and_timeout_each_end_once(node: str) -> None:
+    """Async, stream, a cancelled stream and a timed-out stream: one terminator each."""
+    from genapi import Service
+
+    slow = Service("slow_service")
+
+    @slow.function(response_type="stream", timeout=300)
+    async def endless():  # type: ignore[no-untyped-def]
+        import asyncio
+
+        while True:
+            yield "tick"
+            await asyncio.sleep(0.02)
+
+    gateway = build_demo_gateway()
+    gateway.registry.add_service(slow)
+    async with running_app(gateway) as url:
+        seen = by_key(await run_scenario(
+            node, "modes", url,
+            {"timeout_service": "slow_service", "timeout_function": "endless"}))
+    async_pushes = seen["async"]["pushes"]
+    assert [p["async"] for p in async_pushes] == [True, False]
+    assert async_pushes[1]["result"] == {"report_url": "https://example.com/reports/123.pdf"}
+
+    stream = seen["stream"]["pushes"]
+    assert stream[0]["result"] == "init"
+    assert [p["result"]["number"] for p in stream[1:11]] == list(range(1, 11))
+    assert all(p["has_more"] for p in stream[1:11])
+    assert terminators(stream) == [stream[-1]]
+    assert stream[-1]["result"] == {"event": "done", "total": 10}
+
+    cancelled = seen["cancel"]["pushes"]
+    assert terminators(cancelled) == [cancelled[-1]]
+    assert cancelled[-1]["error"] == "Cancelled"
+
+    timed_out = seen["timeout"]["pushes"]
+    assert terminators(timed_out) == [timed_out[-1]]
+    assert timed_out[-1]["error"] == "Request timed out after 300ms"
+    assert timed_out[-1]["can_retry"] is True

@@ -84,3 +84,21 @@ async def test_healthz() -> None:
         response = await c.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+async def test_async_and_stream_over_http() -> None:
+    """Async functions answer their final result; streams answer NDJSON lines."""
+    import json
+
+    async with running_app(build_demo_gateway()) as url, httpx.AsyncClient(base_url=url) as c:
+        report = await c.post("/api/report_service/generate_report", json={"delay_ms": 20})
+        assert report.status_code == 200
+        assert report.json()["result"]["report_url"].endswith("123.pdf")
+        assert report.json()["async"] is False
+        stream = await c.post("/api/event_service/stream_events", json={"interval_ms": 1})
+        assert stream.headers["content-type"] == "application/x-ndjson"
+        lines = [json.loads(line) for line in stream.text.splitlines()]
+    assert lines[0]["result"] == "init"
+    assert [line["result"]["number"] for line in lines[1:11]] == list(range(1, 11))
+    assert lines[-1]["result"] == {"event": "done", "total": 10}
+    assert lines[-1]["has_more"] is False

@@ -6,12 +6,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from ..errors import ApiError
+from ..inference import MaxBytes
 from ..service import Service
+from ..streams import StreamHelper
 
-__all__ = ["SERVICES", "USERS", "blog_service", "search_service", "user_service"]
+__all__ = [
+    "SERVICES",
+    "USERS",
+    "blog_service",
+    "event_service",
+    "report_service",
+    "search_service",
+    "user_service",
+]
 
 USERS: list[dict[str, str]] = [
     {"id": "1", "name": "Alice", "email": "alice@example.com"},
@@ -130,4 +142,41 @@ search_service.add(
     arg_orders="map",
 )
 
-SERVICES: list[Service] = [user_service, blog_service, search_service]
+report_service = Service("report_service")
+
+
+@report_service.function(response_type="async", version="1.0.0", timeout=60_000)
+async def generate_report(format: Annotated[str, MaxBytes(10)] = "pdf",
+                          delay_ms: int = 3000) -> dict[str, str]:
+    """Long work (about 3 s): the caller gets an ack at once and the result later."""
+    await asyncio.sleep(min(max(delay_ms, 0), 30_000) / 1000)
+    return {"report_url": f"https://example.com/reports/123.{format}"}
+
+
+event_service = Service("event_service")
+
+
+@event_service.function(response_type="stream", version="1.0.0", timeout=60_000)
+async def stream_events(stream: StreamHelper, interval_ms: int = 500) -> None:
+    """Ten ticks, then a last chunk with the total."""
+    for number in range(1, 11):
+        await stream.send_result({"event": "tick", "number": number})
+        await asyncio.sleep(min(max(interval_ms, 0), 5000) / 1000)
+    await stream.send_last_result({"event": "done", "total": 10})
+
+
+@event_service.function(response_type="stream", timeout=None)
+async def ticker(interval_ms: int = 500, count: int = 1000) -> AsyncIterator[dict[str, int]]:
+    """A long stream (one tick per interval): cancel it with the "cancel" event."""
+    for number in range(1, min(max(count, 1), 100_000) + 1):
+        yield {"tick": number}
+        await asyncio.sleep(min(max(interval_ms, 1), 60_000) / 1000)
+
+
+SERVICES: list[Service] = [
+    user_service,
+    blog_service,
+    search_service,
+    report_service,
+    event_service,
+]

@@ -85,7 +85,10 @@ class Gateway:
         self.registry = registry if registry is not None else Registry()
         for service in services:
             self.registry.add_service(service)
-        self.executor = executor or Executor(self.registry, detail_error=detail_error)
+        self.executor = (
+            executor if executor is not None
+            else Executor(self.registry, detail_error=detail_error)
+        )
         self.authenticator = authenticator
         self.allow_anonymous = authenticator is None if allow_anonymous is None else allow_anonymous
         self.join_authorizer = join_authorizer

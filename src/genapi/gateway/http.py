@@ -3,18 +3,21 @@
 The JSON body is the ``args`` object; ``?version=`` picks a version; ``X-Request-ID`` sets
 the request id (one is generated otherwise). The identity comes from the authenticator
 (``Authorization: Bearer …``). The answer is the seven-key Response as JSON, with an HTTP
-status that fits it.
+status that fits it. Async functions answer with their final Response (the request waits
+for it); stream functions answer ``application/x-ndjson``, one Response per line (the
+``"init"`` ack, the chunks, the terminator); fire-and-forget functions answer 202.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.requests import Request as HttpRequest
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.responses import Response as HttpResponse
 
 from ..errors import (
@@ -29,6 +32,7 @@ from ..errors import (
     RateLimited,
     RateLimiterUnavailable,
     ServiceUnavailable,
+    error_from_wire,
 )
 from ..messages import Request, Response, encode_response
 from .auth import authenticate
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["call_endpoint", "health_endpoint", "status_for"]
 
 _args_decoder = msgspec.json.Decoder(dict[str, Any])
+# Chunks a stream may get ahead of a slow HTTP client before the stream waits for it.
+_STREAM_BUFFER = 64
 
 _STATUS: tuple[tuple[type[ApiError], int], ...] = (
     (InvalidRequest, 400),
@@ -118,13 +124,36 @@ async def call_endpoint(gateway: Gateway, http: HttpRequest) -> HttpResponse:
         user_roles=identity.roles,
         ip_address=gateway.client_ip(client.host if client else None, http.headers),
     )
-    result, failure = await gateway.executor.run(request)
+    later: asyncio.Queue[Response] = asyncio.Queue(maxsize=_STREAM_BUFFER)
+    owner = object()  # this HTTP request owns the work it starts
+    result, failure = await gateway.executor.run(request, later.put, owner)
     if result is None:  # fire-and-forget
         return HttpResponse(status_code=202)
+    if failure is None and result.async_:
+        if result.has_more:  # a stream: its Responses as newline-delimited JSON
+            lines = _ndjson(result, later, lambda: gateway.executor.cancel_owned(owner))
+            return StreamingResponse(lines, media_type="application/x-ndjson")
+        result = await later.get()  # async: wait for the final Response
+        failure = error_from_wire(result.error) if result.error is not None else None
     headers: dict[str, str] = {}
     if isinstance(failure, RateLimited):
         headers["Retry-After"] = str(max(1, -(-failure.retry_after_ms // 1000)))
     return _json(result, status_for(failure), headers)
+
+
+async def _ndjson(
+    first: Response, later: asyncio.Queue[Response], abandon: Callable[[], object]
+) -> AsyncIterator[bytes]:
+    finished = False
+    try:
+        yield encode_response(first) + b"\n"
+        while not finished:
+            response = await later.get()
+            finished = not (response.success and response.has_more)
+            yield encode_response(response) + b"\n"
+    finally:
+        if not finished:  # the client went away: stop the stream
+            abandon()
 
 
 async def health_endpoint(gateway: Gateway, http: HttpRequest) -> HttpResponse:

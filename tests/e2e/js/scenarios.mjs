@@ -62,6 +62,33 @@ function call(channel, service, request_type, args = {}, extra = {}) {
   });
 }
 
+// Push one call and collect every api push for it until its terminal Response.
+function collect(channel, service, request_type, args = {}, opts = {}) {
+  const request_id = `js-${++counter}`;
+  return new Promise((resolve) => {
+    const pushes = [];
+    let reply = null;
+    let sawInit = false;
+    const ref = channel.on("api", (payload) => {
+      if (payload.request_id !== request_id) return;
+      pushes.push(payload);
+      if (payload.result === "init" && payload.has_more) sawInit = true;
+      else if (payload.has_more) {
+        if (opts.onChunk) opts.onChunk(request_id, pushes.length);
+      } else if (!sawInit && payload.async && payload.success && payload.result === null) {
+        // an async ack: the result follows
+      } else {
+        channel.off("api", ref);
+        setTimeout(() => resolve({ request_id, pushes, reply }), opts.settleMs ?? 300);
+      }
+    });
+    channel
+      .push("api", { service, request_type, request_id, args })
+      .receive("ok", (resp) => { reply = { status: "ok", response: resp }; })
+      .receive("error", (resp) => { reply = { status: "error", response: resp }; });
+  });
+}
+
 const scenarios = {
   async basic() {
     const socket = connect({ user_id: "1", roles: "viewer" });
@@ -141,6 +168,31 @@ const scenarios = {
     while (joins < 2 && Date.now() < deadline) await sleep(20);
     out({ closes, joins });
     out({ after: await call(channel, "user_service", "get_user", { user_id: "2" }) });
+    socket.disconnect();
+  },
+
+  async modes() {
+    const socket = connect({ user_id: "1" });
+    const channel = socket.channel("api:lobby", {});
+    await join(channel);
+    let extra = 0;
+    channel.on("api", () => { extra++; });
+    out({ async: await collect(channel, "report_service", "generate_report", { delay_ms: 100 }) });
+    out({ stream: await collect(channel, "event_service", "stream_events", { interval_ms: 10 }) });
+    let cancelled = false;
+    out({
+      cancel: await collect(channel, "event_service", "ticker", { interval_ms: 20 }, {
+        onChunk: (request_id, count) => {
+          if (count >= 4 && !cancelled) {
+            cancelled = true;
+            channel.push("cancel", { request_id });
+          }
+        },
+      }),
+    });
+    if (options.timeout_service) {
+      out({ timeout: await collect(channel, options.timeout_service, options.timeout_function) });
+    }
     socket.disconnect();
   },
 

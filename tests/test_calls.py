@@ -1,0 +1,214 @@
+"""Remote calls through the fake multi-node transport: selection, fallback, retries,
+breakers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+from genapi import ApiError, Executor, FunConfig, Registry, Request, Response
+from genapi.breaker import BreakerSet, BreakerSettings
+from genapi.retry import Backoff
+from genapi.selection import NodeSelector
+from genapi.telemetry import Telemetry
+from genapi.transport import FakeNode, FakeTransport
+
+
+async def answer(node: str, request: Request) -> Any:
+    return {"node": node, "args": request.args}
+
+
+def cluster(*names: str) -> FakeTransport:
+    return FakeTransport(*(FakeNode(n, answer) for n in names))
+
+
+def make(transport: FakeTransport, *configs: FunConfig, telemetry: Telemetry | None = None,
+         threshold: int = 5) -> Executor:
+    tel = telemetry or Telemetry()
+    registry = Registry(telemetry=tel)
+    for config in configs:
+        registry.add(config)
+    return Executor(
+        registry, transport=transport, telemetry=tel, rng=random.Random(7),
+        selector=NodeSelector(rng=random.Random(7)),
+        backoff=Backoff(base_ms=1, cap_ms=5, jitter=0),
+        node_breakers=BreakerSet(BreakerSettings(failure_threshold=threshold,
+                                                 reset_timeout=60), telemetry=tel),
+    )
+
+
+def remote(nodes: Any, **options: Any) -> FunConfig:
+    return FunConfig(service="data_service", request_type="get_data", nodes=nodes,
+                     arg_types={"key": "string"}, **options)
+
+
+def req(key: str = "k", rid: str = "r1") -> Request:
+    return Request(request_id=rid, service="data_service", request_type="get_data",
+                   args={"key": key})
+
+
+async def test_remote_call_returns_the_node_result() -> None:
+    """A remote function runs on a node and its result comes back."""
+    transport = cluster("n1")
+    response = await make(transport, remote(["n1"])).execute(req())
+    assert response == Response.sync("r1", {"node": "n1", "args": {"key": "k"}})
+
+
+async def test_hash_of_arg_is_stable_and_round_robin_cycles() -> None:
+    """("hash", arg) keeps a value on one node; round_robin visits every node in turn."""
+    transport = cluster("n1", "n2", "n3")
+    executor = make(transport, remote(["n1", "n2", "n3"], choose_node_mode=("hash", "key")))
+    nodes = {(await executor.execute(req("same", str(i)))).result["node"]  # type: ignore[union-attr]
+             for i in range(10)}
+    assert len(nodes) == 1
+    rr = make(cluster("n1", "n2", "n3"), remote(["n1", "n2", "n3"],
+                                                 choose_node_mode="round_robin"))
+    seen = [(await rr.execute(req(rid=str(i)))).result["node"]  # type: ignore[union-attr]
+            for i in range(4)]
+    assert seen[3] == seen[0]
+    assert sorted(seen[:3]) == ["n1", "n2", "n3"]
+
+
+async def test_fallback_to_the_next_node_without_retry() -> None:
+    """A node that cannot be reached is skipped even when no retry is configured."""
+    transport = cluster("n1", "n2")
+    transport.nodes["n1"].down = True
+    executor = make(transport, remote(["n1", "n2"], choose_node_mode="round_robin"))
+    for i in range(4):
+        response = await executor.execute(req(rid=str(i)))
+        assert response is not None and response.result["node"] == "n2"
+
+
+async def test_all_nodes_down_without_retry() -> None:
+    """With every node down and no retry, the client may retry later."""
+    transport = cluster("n1", "n2")
+    for node in transport.nodes.values():
+        node.down = True
+    response = await make(transport, remote(["n1", "n2"])).execute(req())
+    assert response == Response.fail("r1", "Service temporarily unavailable", can_retry=True)
+
+
+async def test_retry_recovers_and_emits_telemetry() -> None:
+    """A flaky node is retried with growing backoff until it answers."""
+    events: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    tel = Telemetry()
+    tel.attach("t", "executor.retry*", lambda e, m, md: events.append((e, dict(m), dict(md))))
+    transport = cluster("n1")
+    transport.nodes["n1"].fail_next = 2
+    executor = make(transport, remote(["n1"], retry=("same_node", 3)), telemetry=tel)
+    response = await executor.execute(req())
+    assert response is not None and response.result["node"] == "n1"
+    assert [(e, m["attempt"], m["backoff_ms"]) for e, m, _ in events] == [
+        ("executor.retry", 1, 1.0), ("executor.retry", 2, 2.0)]
+    assert events[0][2]["mode"] == "same_node"
+
+
+async def test_exhaustion() -> None:
+    """When every attempt fails the client gets 'All retry attempts exhausted'."""
+    events: list[str] = []
+    tel = Telemetry()
+    tel.attach("t", "executor.retry*", lambda e, m, md: events.append(e))
+    transport = cluster("n1", "n2")
+    for node in transport.nodes.values():
+        node.down = True
+    executor = make(transport, remote(["n1", "n2"], retry=2), telemetry=tel)
+    response = await executor.execute(req())
+    assert response == Response.fail("r1", "All retry attempts exhausted", can_retry=True)
+    assert events == ["executor.retry", "executor.retry", "executor.retry.exhausted"]
+
+
+async def test_business_errors_are_not_retried() -> None:
+    """An error the function reports is final: no retry, no fallback."""
+
+    async def refuse(node: str, request: Request) -> Any:
+        raise ApiError("No such key")
+
+    transport = FakeTransport(FakeNode("n1", refuse), FakeNode("n2", refuse))
+    executor = make(transport, remote(["n1", "n2"], retry=3, choose_node_mode="round_robin"))
+    response = await executor.execute(req())
+    assert response == Response.fail("r1", "No such key")
+    assert len(transport.nodes["n1"].calls) + len(transport.nodes["n2"].calls) == 1
+
+
+async def test_timeouts_are_retried() -> None:
+    """A node that does not answer in time is retried (here: on the other node)."""
+    transport = cluster("n1", "n2")
+    transport.nodes["n1"].delay = 1.0
+    executor = make(transport, remote(["n1", "n2"], timeout=100, retry=("all_nodes", 1),
+                                      choose_node_mode="round_robin"))
+    results = [await executor.execute(req(rid=str(i))) for i in range(2)]
+    assert all(r is not None and r.result["node"] == "n2" for r in results)
+
+
+async def test_node_breaker_opens_and_the_node_goes_last() -> None:
+    """After repeated failures a node's breaker opens and calls stop reaching it first."""
+    transport = cluster("n1", "n2")
+    transport.nodes["n1"].down = True
+    executor = make(transport, remote(["n1", "n2"], choose_node_mode="round_robin"),
+                    threshold=2)
+    for i in range(6):
+        await executor.execute(req(rid=str(i)))
+    assert executor.breakers.get("n1").state == "open"
+    transport.nodes["n1"].down = False
+    before = len(transport.nodes["n1"].calls)
+    for i in range(4):
+        response = await executor.execute(req(rid=f"x{i}"))
+        assert response is not None and response.result["node"] == "n2"
+    assert len(transport.nodes["n1"].calls) == before
+    assert executor.pool_status()["nodes"]["n1"].state == "open"
+
+
+async def test_dynamic_node_lists() -> None:
+    """nodes may be a callable resolved on every call; failures are reported cleanly."""
+    current = ["n2"]
+    transport = cluster("n1", "n2")
+    executor = make(transport, remote(lambda: current))
+    assert (await executor.execute(req())).result["node"] == "n2"  # type: ignore[union-attr]
+    current = []
+    response = await executor.execute(req())
+    assert response == Response.fail("r1", "Service temporarily unavailable", can_retry=True)
+
+
+async def test_remote_stream() -> None:
+    """A remote stream's chunks arrive in order, then one terminator."""
+
+    async def chunks(node: str, request: Request) -> AsyncIterator[Any]:
+        for i in range(3):
+            yield {"node": node, "i": i}
+
+    transport = FakeTransport(FakeNode("n1", answer, chunks))
+    config = FunConfig(service="data_service", request_type="get_data", nodes=["n1"],
+                       response_type="stream", arg_types={"key": "string"})
+    executor = make(transport, config)
+    got: list[Response] = []
+
+    async def sink(response: Response) -> None:
+        got.append(response)
+
+    assert await executor.execute(req(), sink) == Response.stream_init("r1")
+    for _ in range(100):
+        if got and got[-1].has_more is False:
+            break
+        await asyncio.sleep(0.01)
+    assert [r.result for r in got] == [{"node": "n1", "i": i} for i in range(3)] + [None]
+
+
+async def test_local_retry_on_timeout() -> None:
+    """Local functions are retried too when they time out."""
+    attempts: list[int] = []
+
+    async def sometimes_slow() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            await asyncio.sleep(1)
+        return "ok"
+
+    registry = Registry(telemetry=Telemetry())
+    registry.add(FunConfig(service="svc", request_type="f", function=sometimes_slow,
+                           timeout=100, retry=1))
+    executor = Executor(registry, backoff=Backoff(base_ms=1, jitter=0))
+    response = await executor.execute(Request(request_id="r", service="svc", request_type="f"))
+    assert response == Response.sync("r", "ok")
+    assert len(attempts) == 2
