@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from genapi import Executor, Registry, Request, Service
 from genapi.telemetry import Telemetry
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import StealMeter
 
 
 def build() -> tuple[Executor, Request]:
@@ -59,9 +64,11 @@ async def concurrent(calls: int, workers: int = 50) -> float:
 
 
 def run(label: str, runner: Callable[[Coroutine[Any, Any, float]], float], calls: int) -> None:
-    seq = runner(sequential(calls))
-    conc = runner(concurrent(calls))
-    print(f"{label:<16} sequential {seq:>10,.0f} calls/s   50 concurrent {conc:>10,.0f} calls/s")
+    with StealMeter() as steal:
+        seq = runner(sequential(calls))
+        conc = runner(concurrent(calls))
+    print(f"{label:<16} sequential {seq:>10,.0f} calls/s   50 concurrent {conc:>10,.0f} calls/s"
+          f"   (stolen CPU {steal.steal:.0%})")
 
 
 def main() -> None:

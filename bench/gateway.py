@@ -29,6 +29,7 @@ from collections.abc import Iterator
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wsload
+from machine import StealMeter
 from wsload import LoadResult
 
 ECHO_SERVER = """
@@ -148,7 +149,7 @@ def main() -> None:
         argv = [sys.executable, "-m", "genapi", "serve", "bench_app:gateway", "--port",
                 str(gateway_port), "--log-level", "warning"]
         with server([sys.executable, "-c", ECHO_SERVER, str(floor_port)], floor_port), \
-                server(argv, gateway_port, env):
+                server(argv, gateway_port, env), StealMeter() as steal:
             for round_ in range(1, args.rounds + 1):
                 floors.append(run_load(floor_url, args, phoenix=False))
                 gateways.append(run_load(gateway_url, args, phoenix=True))
@@ -159,6 +160,7 @@ def main() -> None:
     report("genapi: local call path", gateway)
     print(f"gateway / floor: {gateway.rate / floor.rate:.0%} "
           f"(p99 {gateway.percentile(0.99):.2f} ms vs {floor.percentile(0.99):.2f} ms)")
+    print(steal.describe())
 
 
 if __name__ == "__main__":

@@ -376,3 +376,34 @@ async def test_raising_handler_is_detached_and_request_unharmed(
     assert "bad" not in tel.handler_ids()
     assert "handler bug" in caplog.text
     assert (await run(executor, req())).result == 1
+
+
+async def test_call_context_injection() -> None:
+    """A CallContext parameter receives the request, the sink and the owner."""
+    from genapi import CallContext
+
+    seen: list[CallContext] = []
+
+    async def whoami(call: CallContext) -> str:
+        seen.append(call)
+        return call.request.request_id
+
+    async def sink(response: Response) -> None:
+        return None
+
+    executor, owner = make(fc(whoami)), object()
+    response, _ = await executor.run(req(), sink, owner)
+    assert response == Response.sync("r1", "r1")
+    assert seen[0].sink is sink
+    assert seen[0].owner is owner
+
+
+async def test_owner_closed_callbacks() -> None:
+    """owner_closed tells registered callbacks; a failing callback is logged, not raised."""
+    executor = make()
+    closed: list[object] = []
+    executor.on_owner_closed(closed.append)
+    executor.on_owner_closed(lambda owner: 1 / 0)  # type: ignore[func-returns-value]
+    owner = object()
+    executor.owner_closed(owner)
+    assert closed == [owner]

@@ -11,6 +11,7 @@ from . import telemetry
 from .argspec import MISSING, Arg, ArgType, Limits
 from .client import Client, ConnectionLost, NotConnected
 from .config import FunConfig, PushConfig, ResponseType, ServiceConfig
+from .context import CallContext
 from .errors import (
     ApiError,
     ArgumentError,
@@ -46,6 +47,7 @@ from .inference import MaxBytes, MaxItemBytes, MaxItems
 from .messages import Request, RequestInfo, Response, decode_request, encode_response
 from .registry import Registry
 from .service import Service
+from .streams import StreamHelper, ThreadStreamHelper
 from .telemetry import Telemetry, attach, detach, emit, list_events
 
 __version__ = "0.1.0"
@@ -57,6 +59,7 @@ __all__ = [
     "ArgType",
     "ArgumentError",
     "AuthenticationRequired",
+    "CallContext",
     "CallTimeout",
     "Cancelled",
     "Client",
@@ -95,7 +98,9 @@ __all__ = [
     "Service",
     "ServiceConfig",
     "ServiceUnavailable",
+    "StreamHelper",
     "Telemetry",
+    "ThreadStreamHelper",
     "TransportError",
     "__version__",
     "attach",

@@ -76,10 +76,14 @@ class Caller:
             policy = self._policies[retry] = RetryPolicy.from_config(retry, backoff=self.backoff)
         return policy
 
-    async def perform(self, route: Route, request: Request, bound: BoundArgs) -> Any:
-        """The function's result; raises its ApiError or the retry outcome."""
+    async def perform(self, route: Route, request: Request, bound: BoundArgs,
+                      extra: dict[str, Any] | None = None) -> Any:
+        """The function's result; raises its ApiError or the retry outcome.
+
+        ``extra`` are injected values for local functions (``{"call": CallContext}``).
+        """
         if route.is_local and route.retry is None:
-            return await self.invoker.call(route, request, bound)  # the hot path
+            return await self.invoker.call(route, request, bound, extra)
         policy = self._policy(route)
         nodes = self._order(route, request)
         last: BaseException | None = None
@@ -92,7 +96,7 @@ class Caller:
                 self._emit_retry(request, policy, attempt.number, attempt.delay_ms, attempt.nodes)
                 await asyncio.sleep(attempt.delay_ms / 1000)
             try:
-                return await self._attempt(route, request, bound, attempt.nodes)
+                return await self._attempt(route, request, bound, attempt.nodes, extra)
             except Exception as exc:
                 if not is_retryable(exc):
                     raise
@@ -112,10 +116,11 @@ class Caller:
             raise ServiceUnavailable(details={"reason": str(exc)}) from exc
 
     async def _attempt(
-        self, route: Route, request: Request, bound: BoundArgs, nodes: Sequence[str]
+        self, route: Route, request: Request, bound: BoundArgs, nodes: Sequence[str],
+        extra: dict[str, Any] | None,
     ) -> Any:
         if route.is_local:
-            return await self.invoker.call(route, request, bound)
+            return await self.invoker.call(route, request, bound, extra)
         transport = self._transport()
         last: TransportError = NoResponders("no nodes")
         for node in nodes:

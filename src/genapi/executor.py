@@ -35,6 +35,7 @@ from .argspec import Limits
 from .breaker import BreakerSet, BreakerSettings
 from .calls import Caller
 from .config import FunConfig, ResponseType
+from .context import CallContext
 from .errors import (
     ApiError,
     AuthenticationRequired,
@@ -164,6 +165,7 @@ class Executor:
                                                             telemetry=self.telemetry)
         self.jobs = Jobs()
         self._terminals: set[asyncio.Task[None]] = set()  # terminators of never-started jobs
+        self._owner_callbacks: list[Callable[[Any], None]] = []
         self._plans: dict[Any, tuple[Route, tuple[Stage, ...]]] = {}
 
     @property
@@ -358,11 +360,15 @@ class Executor:
     async def _perform(self, call: Call) -> Any:
         """Call the function (fallback, retries), then the after hook; wrap surprises."""
         route = call.route
+        extra = (
+            {"call": CallContext(call.request, call.sink, call.owner)}
+            if route.wants_context else None
+        )
         try:
             if route.is_local and route.retry is None:  # the hot path: skip the retry loop
-                result = await self.invoker.call(route, call.request, call.bound)
+                result = await self.invoker.call(route, call.request, call.bound, extra)
             else:
-                result = await self.caller.perform(route, call.request, call.bound)
+                result = await self.caller.perform(route, call.request, call.bound, extra)
         except ApiError:
             raise
         except Exception as exc:
@@ -493,6 +499,19 @@ class Executor:
     def cancel_owned(self, owner: Any) -> int:
         """Cancel ``owner``'s jobs (except those configured to keep running)."""
         return self.jobs.cancel_owned(owner)
+
+    def on_owner_closed(self, callback: Callable[[Any], None]) -> None:
+        """Call ``callback(owner)`` whenever an owner (a connection) goes away."""
+        self._owner_callbacks.append(callback)
+
+    def owner_closed(self, owner: Any) -> None:
+        """An owner went away: cancel its jobs and tell the callbacks (errors are logged)."""
+        self.cancel_owned(owner)
+        for callback in self._owner_callbacks:
+            try:
+                callback(owner)
+            except Exception:
+                logger.exception("owner-closed callback %r failed", callback)
 
     def _emit_cancel(self, request_id: str, how: str, found: int) -> None:
         if self.telemetry.has_handlers(EXECUTOR_CANCEL):

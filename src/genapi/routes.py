@@ -65,6 +65,7 @@ class Route:
     hook_timeout_s: float = 5.0
     disabled: bool = False
     plain_call: bool = False  # no function_args, request info or injection: args as bound
+    wants_context: bool = False  # a parameter receives the CallContext
 
     @property
     def is_local(self) -> bool:
@@ -189,6 +190,7 @@ def compile_route(
         inject=inject,
         append_request_info=append_request_info,
         plain_call=not (config.function_args or append_request_info or inject),
+        wants_context="call" in inject.values(),
         permission_callback=callback,
         before_hook=_resolve_hook(config.before_execute, allowlist),
         after_hook=_resolve_hook(config.after_execute, allowlist),

@@ -19,14 +19,22 @@ import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from ..executor import Executor
 from ..protocol.phoenix import TopicRouter, serializer_for_vsn
@@ -60,7 +68,8 @@ class Gateway:
     * ``join_authorizer`` — per-topic join decision;
     * ``socket_path``, ``topics`` (patterns, ``"api:*"`` by default), ``event`` (``"api"``);
     * ``limits`` — :class:`ConnectionLimits`;
-    * ``trusted_proxies`` — addresses whose ``X-Forwarded-For`` is believed.
+    * ``trusted_proxies`` — addresses whose ``X-Forwarded-For`` is believed;
+    * ``routes`` — extra Starlette routes served by the same app (pages, static files).
     """
 
     def __init__(
@@ -79,6 +88,7 @@ class Gateway:
         limits: ConnectionLimits | None = None,
         detail_error: bool = False,
         trusted_proxies: Iterable[str] = (),
+        routes: Sequence[BaseRoute] = (),
     ) -> None:
         if executor is not None:
             registry = executor.registry
@@ -108,6 +118,7 @@ class Gateway:
                 Route(api_prefix.rstrip("/") + "/{service}/{request_type}",
                       self._http_call, methods=["POST"]),
                 Route("/healthz", self._health, methods=["GET"]),
+                *routes,
             ],
             lifespan=self._lifespan,
         )

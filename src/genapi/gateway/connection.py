@@ -198,7 +198,7 @@ class Connection:
         return self._close_code is not None or self._peer_gone
 
     async def _stop_calls(self) -> None:
-        self.gateway.executor.cancel_owned(self)
+        self.gateway.executor.owner_closed(self)
         pending = [*self.calls.values(), *self._tasks]
         for task in pending:
             task.cancel()
