@@ -12,6 +12,7 @@ import pytest
 
 from genapi import (
     ApiError,
+    CallContext,
     Executor,
     FunConfig,
     Limits,
@@ -380,8 +381,6 @@ async def test_raising_handler_is_detached_and_request_unharmed(
 
 async def test_call_context_injection() -> None:
     """A CallContext parameter receives the request, the sink and the owner."""
-    from genapi import CallContext
-
     seen: list[CallContext] = []
 
     async def whoami(call: CallContext) -> str:
