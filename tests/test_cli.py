@@ -96,3 +96,37 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == genapi.__version__
+
+
+@pytest.mark.integration
+def test_demo_cluster_serves_from_two_nodes_and_stops_cleanly() -> None:
+    """`genapi demo --cluster`: data_service answers from both nodes; Ctrl-C stops all."""
+    port = free_port()
+    proc = subprocess.Popen([*GENAPI, "demo", "--cluster", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        nodes: set[str] = set()
+        deadline = time.monotonic() + 30
+        while nodes != {"node-a", "node-b"} and time.monotonic() < deadline:
+            response = httpx.post(url + "/api/data_service/get_data", json={"key": "k"})
+            if response.json()["success"]:
+                nodes.add(response.json()["result"]["node"])
+            else:
+                time.sleep(0.2)
+        assert nodes == {"node-a", "node-b"}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    output = proc.stdout.read().decode() if proc.stdout else ""
+    assert "Traceback" not in output
+    leftovers = subprocess.run(["pgrep", "-f", "genapi node .*--name node-a"],
+                               capture_output=True, text=True)
+    assert leftovers.stdout.strip() == "" or all(
+        pid == str(os.getpid()) for pid in leftovers.stdout.split())

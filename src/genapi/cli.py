@@ -78,13 +78,25 @@ def demo(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 4000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    cluster: Annotated[bool, typer.Option(
+        "--cluster", help="Also run nats-server and two service nodes (data_service).")] = False,
 ) -> None:
     """Run the demo gateway with the walkthrough's functions."""
     from .demo.app import build_demo_gateway
     from .gateway.serve import serve
 
     typer.echo(DEMO_HELP.format(host=host, port=port))
-    serve(build_demo_gateway(), host=host, port=port, log_level=log_level)
+    if not cluster:
+        serve(build_demo_gateway(), host=host, port=port, log_level=log_level)
+        return
+    from .demo.cluster import CLUSTER_HELP, running_cluster
+
+    with running_cluster() as options:
+        typer.echo(CLUSTER_HELP.format(host=host, port=port, nats=options.nats))
+        serve(build_demo_gateway(cluster=options), host=host, port=port, log_level=log_level)
+
+
+NATS_HELP = "NATS URL, or 'embedded[:PORT]' to run a nats-server (default port 4250)."
 
 
 @app.command("serve")
@@ -93,11 +105,57 @@ def serve_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 4000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    nats: Annotated[str | None, typer.Option(help=NATS_HELP)] = None,
+    push_token: Annotated[str | None, typer.Option(
+        help="Token nodes must present with config pushes.", envvar="GENAPI_PUSH_TOKEN")] = None,
 ) -> None:
-    """Serve a gateway (graceful drain on Ctrl-C / SIGTERM)."""
+    """Serve a gateway (graceful drain on Ctrl-C / SIGTERM).
+
+    With --nats the gateway joins a cluster: it calls functions on service nodes and
+    accepts their config pushes (the admin action push_config is allowed).
+    """
+    from .cluster.cli_support import nats_url
+    from .gateway import Gateway
     from .gateway.serve import serve
 
-    serve(load_app(target), host=host, port=port, log_level=log_level)
+    app_ = load_app(target)
+    if nats is None:
+        serve(app_, host=host, port=port, log_level=log_level)
+        return
+    if not isinstance(app_, Gateway):
+        raise typer.BadParameter("--nats needs a genapi Gateway")
+    with nats_url(nats) as url:
+        app_.join_cluster(url, push_token=push_token)
+        serve(app_, host=host, port=port, log_level=log_level)
+
+
+@app.command("node")
+def node_command(
+    target: Annotated[str, typer.Argument(
+        help="module:attribute of a Service (or a list of Services).")],
+    nats: Annotated[str, typer.Option(help=NATS_HELP)] = "nats://127.0.0.1:4222",
+    name: Annotated[str | None, typer.Option(help="Node name (default host-pid).")] = None,
+    prefix: Annotated[str, typer.Option(help="NATS subject prefix.")] = "genapi",
+    push_token: Annotated[str | None, typer.Option(
+        help="Token sent with config pushes.", envvar="GENAPI_PUSH_TOKEN")] = None,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
+) -> None:
+    """Run a service node: serve the functions to gateways over NATS until SIGTERM."""
+    import asyncio
+    import logging
+
+    from .cluster.cli_support import nats_url
+    from .cluster.node import Node
+    from .service import Service
+
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    loaded = load_app(target)
+    services = [loaded] if isinstance(loaded, Service) else list(loaded)
+    if not services or not all(isinstance(s, Service) for s in services):
+        raise typer.BadParameter(f"{target} is not a Service or a list of Services")
+    with nats_url(nats) as url:
+        node = Node(services, nats=url, name=name, prefix=prefix, push_token=push_token)
+        asyncio.run(node.serve())
 
 
 def main(argv: list[str] | None = None) -> None:

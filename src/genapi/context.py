@@ -8,7 +8,8 @@ Annotate a parameter with :class:`CallContext` to receive it::
         return {"joined": room}
 
 ``sink`` pushes further Responses to the caller (``None`` over plain HTTP); ``owner`` is
-the connection that made the call (``None`` when there is none). Owners are announced to
+the connection that made the call (``None`` when there is none); ``node`` is the name of
+the service node running the call (``None`` in the gateway's own process). Owners are announced to
 :meth:`genapi.Executor.on_owner_closed` callbacks when they go away.
 """
 
@@ -32,3 +33,4 @@ class CallContext:
     request: Request
     sink: Callable[[Response], Awaitable[None]] | None = None
     owner: Any = None
+    node: str | None = None

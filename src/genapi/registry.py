@@ -101,7 +101,10 @@ class Registry:
 
     def replace_service(self, service: str, configs: Iterable[FunConfig]) -> list[Route]:
         """Make ``configs`` the complete set of ``service``'s functions (atomically)."""
-        routes = [self.compile(c) for c in configs]
+        return self.replace_routes(service, [self.compile(c) for c in configs])
+
+    def replace_routes(self, service: str, routes: list[Route]) -> list[Route]:
+        """Like :meth:`replace_service` with routes already compiled by :meth:`compile`."""
         keep = {r.key for r in routes}
         for key in [k for k in self._routes if k[0] == service and k not in keep]:
             self._remove(key)

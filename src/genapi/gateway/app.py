@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 import time
@@ -39,8 +40,10 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from ..executor import Executor
 from ..protocol.phoenix import TopicRouter, serializer_for_vsn
 from ..registry import Registry
+from ..security import AdminAction, AdminGate
 from ..service import Service
 from .auth import Identity, authenticate
+from .cluster import ClusterOptions, GatewayCluster
 from .connection import Connection
 from .http import call_endpoint, health_endpoint
 from .settings import CLOSE_GOING_AWAY, CLOSE_RESTART, ConnectionLimits, GatewayStats
@@ -69,7 +72,11 @@ class Gateway:
     * ``socket_path``, ``topics`` (patterns, ``"api:*"`` by default), ``event`` (``"api"``);
     * ``limits`` — :class:`ConnectionLimits`;
     * ``trusted_proxies`` — addresses whose ``X-Forwarded-For`` is believed;
-    * ``routes`` — extra Starlette routes served by the same app (pages, static files).
+    * ``routes`` — extra Starlette routes served by the same app (pages, static files);
+    * ``cluster`` — a NATS URL or :class:`ClusterOptions`: reach functions on service
+      nodes and receive their configs;
+    * ``admin`` — the :class:`~genapi.security.AdminGate` (closed by default: node config
+      pushes, for one, need ``push_config``).
     """
 
     def __init__(
@@ -89,6 +96,8 @@ class Gateway:
         detail_error: bool = False,
         trusted_proxies: Iterable[str] = (),
         routes: Sequence[BaseRoute] = (),
+        cluster: ClusterOptions | str | None = None,
+        admin: AdminGate | None = None,
     ) -> None:
         if executor is not None:
             registry = executor.registry
@@ -109,6 +118,11 @@ class Gateway:
         self.stats = GatewayStats()
         self.connections: set[Connection] = set()
         self.draining = False
+        self.admin = admin if admin is not None else AdminGate()
+        self.cluster = (
+            GatewayCluster(self, ClusterOptions.of(cluster), self.admin)
+            if cluster is not None else None
+        )
         self._started = False
         self._sweeper: asyncio.Task[None] | None = None
         socket_route = socket_path.rstrip("/") + "/websocket"
@@ -151,6 +165,8 @@ class Gateway:
         self._sweeper = asyncio.get_running_loop().create_task(
             self._sweep_idle(), name="genapi-idle-sweeper"
         )
+        if self.cluster is not None:
+            self.cluster.start()
 
     async def aclose(self) -> None:
         """Drain connections and stop background work (idempotent)."""
@@ -160,8 +176,20 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
             self._sweeper = None
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.executor.aclose()
         self._started = False
+
+    def join_cluster(self, nats: ClusterOptions | str, *, push_token: str | None = None) -> None:
+        """Join a cluster after construction (before serving); allows node config pushes."""
+        if self.cluster is not None:
+            raise RuntimeError("this gateway is already in a cluster")
+        options = ClusterOptions.of(nats)
+        if push_token is not None:
+            options = dataclasses.replace(options, push_token=push_token)
+        self.admin = AdminGate({*self.admin.allowed_actions, AdminAction.PUSH_CONFIG})
+        self.cluster = GatewayCluster(self, options, self.admin)
 
     # -- connections --------------------------------------------------------------------
 

@@ -1,0 +1,397 @@
+"""The service-node runtime: serves registered functions to gateways over NATS.
+
+::
+
+    node = Node([data_service], nats="nats://127.0.0.1:4222", push_token="s3cret")
+    await node.serve()          # until SIGTERM / SIGINT, then drains
+
+or ``genapi node myapp:data_service --nats nats://127.0.0.1:4222``.
+
+On start the node pushes each service's config to every gateway, answers pulls, sends
+heartbeats, and runs calls and streams. Gateways check permissions and arguments; the node
+checks arguments again and the callable deny list before every call. On SIGTERM it drains:
+no new calls (gateways see "no responders" and fall back), in-flight calls finish (up to
+``drain_timeout``), it tells gateways it leaves, then exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from ..callables import check_callable
+from ..context import CallContext
+from ..errors import ApiError, ConfigError
+from ..invoke import Invoker
+from ..messages import Response
+from ..registry import Registry
+from ..routes import Route
+from ..service import Service
+from .codec import export_route
+from .link import Link, Msg
+from .subjects import Subjects
+from .wire import (
+    AckMessage,
+    CallMessage,
+    CancelMessage,
+    ChunkMessage,
+    ConfigsMessage,
+    HeartbeatMessage,
+    PullMessage,
+    PushMessage,
+    PushResult,
+    ReplyMessage,
+    VerifyMessage,
+    VerifyResult,
+    decode,
+    encode,
+)
+
+__all__ = ["Node", "default_node_name"]
+
+logger = logging.getLogger("genapi.node")
+
+
+def default_node_name() -> str:
+    """``<host>-<pid>``: stable for the life of the process, unique on a machine."""
+    host = socket.gethostname().split(".")[0] or "node"
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in host)
+    return f"{safe}-{os.getpid()}"
+
+
+class _Flow:
+    """Stream flow control: how far the gateway has acknowledged."""
+
+    __slots__ = ("acked", "changed", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = max(1, window)
+        self.acked = 0
+        self.changed = asyncio.Event()
+
+    async def wait_for_room(self, seq: int) -> None:
+        while seq - self.acked > self.window:
+            self.changed.clear()
+            await self.changed.wait()
+
+    def ack(self, seq: int) -> None:
+        if seq > self.acked:
+            self.acked = seq
+            self.changed.set()
+
+
+class Node:
+    """A service node. See the module docs."""
+
+    def __init__(
+        self,
+        services: Iterable[Service],
+        *,
+        nats: str = "nats://127.0.0.1:4222",
+        name: str | None = None,
+        prefix: str = "genapi",
+        push_token: str | None = None,
+        heartbeat_interval: float = 1.0,
+        drain_timeout: float = 10.0,
+        push_wait: float = 0.5,
+        max_threads: int = 64,
+        allowlist: Iterable[str] | None = None,
+        detail_error: bool = False,
+    ) -> None:
+        self.name = name or default_node_name()
+        self.subjects = Subjects(prefix)
+        self.registry = Registry(allowlist=allowlist)
+        self.push_token = push_token
+        self.heartbeat_interval = heartbeat_interval
+        self.drain_timeout = drain_timeout
+        self.push_wait = push_wait
+        self.detail_error = detail_error
+        self.allowlist = tuple(allowlist) if allowlist is not None else None
+        self.invoker = Invoker(max_threads)
+        self.link = Link(nats, name=f"node:{self.name}")
+        self._services: dict[str, list[Route]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._flows: dict[str, _Flow] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._call_subscription: Any = None
+        self._stopping = asyncio.Event()
+        for service in services:
+            self.add_service(service, push=False)
+
+    # -- services ---------------------------------------------------------------------
+
+    def add_service(self, service: Service, *, push: bool = True) -> None:
+        """Serve ``service`` (replacing one of the same name); pushes it when running."""
+        routes = self.registry.replace_service(service.name, service.fun_configs)
+        for route in routes:
+            if route.function is None:
+                raise ConfigError(f"service {service.name}", [
+                    f"{route.request_type}: a node serves only local functions"])
+        self._services[service.name] = routes
+        if push and self.link.usable:
+            self._spawn(self.push(service.name))
+
+    def services(self) -> list[str]:
+        """The names of the services served."""
+        return sorted(self._services)
+
+    def exported(self, service: str) -> list[dict[str, Any]]:
+        """The service's configs as plain data (what gateways receive)."""
+        return [export_route(route) for route in self._services.get(service, [])]
+
+    def config_version(self, service: str) -> str:
+        """A digest of the service's exported configs: equal code, equal version."""
+        data = msgspec.json.encode(self.exported(service), order="sorted")
+        return hashlib.sha256(data).hexdigest()[:16]
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self, timeout: float | None = 30.0) -> None:
+        """Connect, subscribe, push every service, start heartbeats."""
+        await self.link.ready(timeout)
+        s = self.subjects
+        self._call_subscription = await self.link.subscribe(s.call(self.name), self._on_call)
+        await self.link.subscribe(s.cancel(self.name), self._on_cancel)
+        await self.link.subscribe(s.ack(self.name), self._on_ack)
+        await self.link.subscribe(s.pull(self.name), self._on_pull)
+        await self.link.subscribe(s.version(self.name), self._on_version)
+        await self.link.subscribe(s.config_request, self._on_config_request)
+        self._spawn(self._heartbeats())
+        for service in self.services():
+            await self.push(service)
+        logger.info("node %s serving %s", self.name, ", ".join(self.services()))
+
+    async def serve(self) -> None:
+        """Start, run until SIGTERM or SIGINT (or :meth:`stop`), then drain."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._stopping.set)
+        await self.start()
+        await self._stopping.wait()
+        await self.drain()
+
+    def stop(self) -> None:
+        """Ask :meth:`serve` to drain and return."""
+        self._stopping.set()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Stop taking calls, let in-flight ones finish, leave, disconnect."""
+        if self._call_subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._call_subscription.unsubscribe()
+            self._call_subscription = None
+        with contextlib.suppress(Exception):
+            await self.link.publish(self.subjects.leave, encode(
+                HeartbeatMessage(node=self.name, services={})))
+        pending = list(self._tasks.values())
+        if pending:
+            await asyncio.wait(pending, timeout=self.drain_timeout if timeout is None else timeout)
+        for task in [*self._tasks.values(), *self._background]:
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), *self._background, return_exceptions=True)
+        await self.link.close()
+        self.invoker.shutdown()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _heartbeats(self) -> None:
+        while True:
+            beat = HeartbeatMessage(
+                node=self.name, services={s: self.config_version(s) for s in self.services()})
+            with contextlib.suppress(Exception):
+                await self.link.publish(self.subjects.heartbeat, encode(beat))
+            await asyncio.sleep(self.heartbeat_interval)
+
+    # -- config distribution ----------------------------------------------------------
+
+    async def push(self, service: str, *, force: bool = False) -> list[PushResult]:
+        """Push ``service``'s config to every gateway; their answers (waits ``push_wait``)."""
+        message = PushMessage(service=service, node=self.name,
+                              config_version=self.config_version(service),
+                              fun_configs=self.exported(service), push_token=self.push_token,
+                              force=force)
+        answers = await self._broadcast(self.subjects.push, encode(message))
+        results = [decode(data, PushResult) for data in answers]
+        for result in results:
+            if result.status == "rejected":
+                logger.warning("gateway %s rejected %s: %s", result.gateway, service,
+                               "; ".join(result.reasons))
+        return results
+
+    async def verify(self, service: str) -> list[VerifyResult]:
+        """Ask every gateway whether it has this node's current config of ``service``."""
+        message = VerifyMessage(service=service, config_version=self.config_version(service))
+        answers = await self._broadcast(self.subjects.verify, encode(message))
+        return [decode(data, VerifyResult) for data in answers]
+
+    async def _broadcast(self, subject: str, payload: bytes) -> list[bytes]:
+        nc = self.link.client()
+        inbox = nc.new_inbox()
+        answers: list[bytes] = []
+
+        async def collect(msg: Msg) -> None:
+            answers.append(msg.data)
+
+        subscription = await self.link.subscribe(inbox, collect)
+        try:
+            await self.link.publish(subject, payload, reply=inbox)
+            await asyncio.sleep(self.push_wait)
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+        return answers
+
+    async def _on_config_request(self, msg: Msg) -> None:
+        for service in self.services():
+            self._spawn(self.push(service))
+
+    async def _on_pull(self, msg: Msg) -> None:
+        await self._answer_pull(msg, full=True)
+
+    async def _on_version(self, msg: Msg) -> None:
+        await self._answer_pull(msg, full=False)
+
+    async def _answer_pull(self, msg: Msg, *, full: bool) -> None:
+        try:
+            service = decode(msg.data, PullMessage).service
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        if service not in self._services:
+            answer = ConfigsMessage(service=service, error=f"unknown service {service}")
+        else:
+            answer = ConfigsMessage(service=service, config_version=self.config_version(service),
+                                    fun_configs=self.exported(service) if full else [])
+        with contextlib.suppress(Exception):
+            await msg.respond(encode(answer))
+
+    # -- calls ------------------------------------------------------------------------
+
+    async def _on_call(self, msg: Msg) -> None:
+        try:
+            call = decode(msg.data, CallMessage)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await self._respond(msg, ReplyMessage(ok=False, error=f"Invalid request: {exc}"))
+            return
+        runner = self._run_stream(msg, call) if call.stream else self._run_call(msg, call)
+        task = asyncio.get_running_loop().create_task(runner)
+        self._tasks[call.call_id] = task
+        task.add_done_callback(functools.partial(self._forget, call.call_id))
+
+    def _forget(self, call_id: str, _task: object = None) -> None:
+        self._tasks.pop(call_id, None)
+        self._flows.pop(call_id, None)
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            task = self._tasks.get(decode(msg.data, CancelMessage).call_id)
+            if task is not None:
+                task.cancel()
+
+    async def _on_ack(self, msg: Msg) -> None:
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            ack = decode(msg.data, AckMessage)
+            flow = self._flows.get(ack.call_id)
+            if flow is not None:
+                flow.ack(ack.seq)
+
+    def _prepare(self, call: CallMessage) -> tuple[Route, Any, dict[str, Any] | None]:
+        request = call.request
+        route = self.registry.resolve(request.service, request.request_type, request.version)
+        if route.function is not None:
+            check_callable(route.function, self.allowlist)  # again, at dispatch
+        bound = route.validator.bind(request.args)
+        extra = {"call": CallContext(request, node=self.name)} if route.wants_context else None
+        return route, bound, extra
+
+    def _error(self, exc: BaseException, call: CallMessage) -> ReplyMessage:
+        if isinstance(exc, ApiError):
+            return ReplyMessage(ok=False, error=exc.message, can_retry=exc.can_retry)
+        if isinstance(exc, ConfigError):  # the deny list, at dispatch
+            logger.error("node %s refused %s: %s", self.name, call.request.request_type, exc)
+        else:
+            logger.error("%s.%s (request %s) raised", call.request.service,
+                         call.request.request_type, call.request.request_id, exc_info=exc)
+        detail = f": {exc!r}" if self.detail_error else ""
+        return ReplyMessage(ok=False, error=f"Internal Server Error{detail}")
+
+    async def _run_call(self, msg: Msg, call: CallMessage) -> None:
+        try:
+            route, bound, extra = self._prepare(call)
+            result = await self.invoker.call(route, call.request, bound, extra)
+            reply = ReplyMessage(ok=True, result=result)
+            try:
+                payload = encode(reply)
+            except (TypeError, msgspec.EncodeError) as exc:
+                raise TypeError(f"the result cannot be encoded as JSON: {exc}") from exc
+        except asyncio.CancelledError:
+            return  # the gateway gave up on it
+        except Exception as exc:
+            payload = encode(self._error(exc, call))
+        with contextlib.suppress(Exception):
+            await msg.respond(payload)
+
+    async def _respond(self, msg: Msg, reply: ReplyMessage) -> None:
+        with contextlib.suppress(Exception):
+            await msg.respond(encode(reply))
+
+    async def _run_stream(self, msg: Msg, call: CallMessage) -> None:
+        inbox = call.inbox
+        try:
+            route, bound, _ = self._prepare(call)
+        except Exception as exc:
+            await self._respond(msg, self._error(exc, call))
+            return
+        if inbox is None:
+            await self._respond(msg, ReplyMessage(ok=False, error="Invalid request: no inbox"))
+            return
+        flow = self._flows[call.call_id] = _Flow(call.window)
+        await self._respond(msg, ReplyMessage(ok=True, result="started"))
+        seq = 0
+
+        async def send(kind: str, data: Any = None, error: str | None = None,
+                       can_retry: bool = False) -> None:
+            nonlocal seq
+            seq += 1
+            await flow.wait_for_room(seq)
+            chunk = ChunkMessage(seq=seq, kind=kind, data=data, error=error,
+                                 can_retry=can_retry)
+            try:
+                payload = encode(chunk)
+            except (TypeError, msgspec.EncodeError):
+                payload = encode(ChunkMessage(seq=seq, kind="error",
+                                              error="Internal Server Error"))
+            await self.link.publish(inbox, payload)
+
+        async def emit(response: Response) -> None:
+            if not response.success:
+                await send("error", error=response.error, can_retry=response.can_retry)
+            elif response.has_more:
+                await send("chunk", response.result)
+            elif response.result is not None:
+                await send("last", response.result)
+            else:
+                await send("end")
+
+        try:
+            if not await self.invoker.stream(route, call.request, bound, emit):
+                await send("end")
+        except asyncio.CancelledError:
+            return
+        except Exception as exc:
+            reply = self._error(exc, call)
+            with contextlib.suppress(Exception):
+                await send("error", error=reply.error, can_retry=reply.can_retry)

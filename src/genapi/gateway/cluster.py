@@ -1,0 +1,110 @@
+"""The gateway's cluster side: the NATS link, remote calls and config sync together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..cluster.link import Link
+from ..cluster.node import default_node_name
+from ..cluster.subjects import Subjects
+from ..cluster.sync import ConfigSync, NodeDirectory
+from ..cluster.transport import NatsTransport
+from ..config import ServiceConfig
+from ..security import AdminGate
+
+if TYPE_CHECKING:
+    from .app import Gateway
+
+__all__ = ["ClusterOptions", "GatewayCluster"]
+
+logger = logging.getLogger("genapi.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterOptions:
+    """How a gateway joins a cluster.
+
+    ``nats`` is the server URL; ``push_token`` must match the nodes' token (none = any);
+    ``pull`` lists services to pull from nodes every ``pull_interval`` seconds; a node
+    silent for ``node_grace`` seconds leaves the node lists until it is heard again.
+    """
+
+    nats: str
+    prefix: str = "genapi"
+    push_token: str | None = None
+    pull: tuple[ServiceConfig, ...] = ()
+    pull_interval: float = 30.0
+    pull_timeout: float = 5.0
+    node_grace: float = 5.0
+    stream_window: int = 16
+    name: str | None = None
+
+    @classmethod
+    def of(cls, value: ClusterOptions | str) -> ClusterOptions:
+        """Options from themselves or from a bare NATS URL."""
+        return value if isinstance(value, ClusterOptions) else cls(nats=value)
+
+
+class GatewayCluster:
+    """Owns the gateway's NATS link, the remote transport and the config sync."""
+
+    def __init__(self, gateway: Gateway, options: ClusterOptions, admin: AdminGate) -> None:
+        self.options = options
+        self.name = options.name or f"gateway-{default_node_name()}"
+        self.subjects = Subjects(options.prefix)
+        self.link = Link(options.nats, name=self.name)
+        telemetry = gateway.executor.telemetry
+        self.directory = NodeDirectory(options.node_grace, telemetry=telemetry)
+        self.sync = ConfigSync(
+            gateway.registry, self.link, name=self.name, subjects=self.subjects,
+            push_token=options.push_token, gate=admin, pull=options.pull,
+            pull_interval=options.pull_interval, pull_timeout=options.pull_timeout,
+            directory=self.directory, telemetry=telemetry,
+        )
+        self.transport = NatsTransport(self.link, subjects=self.subjects,
+                                       stream_window=options.stream_window,
+                                       node_alive=self.directory.alive)
+        gateway.executor.transport = self.transport
+        self._starter: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Connect and start syncing in the background (the gateway serves meanwhile)."""
+        if self._starter is None:
+            self._starter = asyncio.get_running_loop().create_task(self._start())
+
+    async def _start(self) -> None:
+        try:
+            await self.sync.start()
+        except Exception:
+            logger.exception("cluster start failed")
+
+    async def ready(self, timeout: float | None = None) -> None:
+        """Wait until connected and subscribed."""
+        self.start()
+        if self._starter is not None:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._starter)
+
+    async def stop(self) -> None:
+        """Stop syncing and disconnect."""
+        if self._starter is not None:
+            self._starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starter
+        await self.sync.stop()
+        await self.link.close()
+
+    def status(self) -> dict[str, Any]:
+        """Connection, nodes and pushed versions, for diagnostics."""
+        return {
+            "name": self.name,
+            "connected": self.link.usable,
+            "reconnects": self.link.reconnects,
+            "nodes": self.directory.snapshot(),
+            "versions": dict(self.sync.versions),
+            "failed_configs": self.sync.failed.summary(),
+        }

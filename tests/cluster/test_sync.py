@@ -1,0 +1,181 @@
+"""Config push and the node directory, without a NATS server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from genapi import Registry, Service
+from genapi.cluster.codec import export_route, import_config
+from genapi.cluster.failed import FailedConfigs
+from genapi.cluster.link import Link
+from genapi.cluster.subjects import Subjects
+from genapi.cluster.sync import ConfigSync, NodeDirectory
+from genapi.cluster.wire import PushMessage
+from genapi.security import AdminGate
+from genapi.telemetry import Telemetry
+
+svc = Service("data_service", retry=2, choose_node_mode=("hash", "key"))
+
+
+@svc.function(check_permission="any_authenticated")
+async def get_data(key: str, limit: int = 10) -> dict[str, Any]:
+    return {"key": key}
+
+
+@svc.function(response_type="stream", version="2.0.0")
+async def watch(count: int):  # type: ignore[no-untyped-def]
+    yield count
+
+
+def exported() -> list[dict[str, Any]]:
+    node_registry = Registry(telemetry=Telemetry())
+    return [export_route(r) for r in node_registry.add_service(svc)]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_sync(token: str | None = "t", gate: AdminGate | None = None,
+              clock: Clock | None = None) -> ConfigSync:
+    tel = Telemetry()
+    directory = NodeDirectory(2.0, clock=clock or Clock(), telemetry=tel)
+    return ConfigSync(Registry(telemetry=tel), Link("nats://unused", name="g"), name="g",
+                      push_token=token, gate=gate or AdminGate({"push_config"}),
+                      directory=directory, failed=FailedConfigs(), telemetry=tel)
+
+
+def push(version: str = "v1", token: str | None = "t", node: str = "n1",
+         configs: list[dict[str, Any]] | None = None, force: bool = False) -> PushMessage:
+    return PushMessage(service="data_service", node=node, config_version=version,
+                       fun_configs=exported() if configs is None else configs,
+                       push_token=token, force=force)
+
+
+def test_export_and_import_round_trip() -> None:
+    """Exported configs carry explicit arg specs and import as remote configs."""
+    data = exported()
+    get = next(d for d in data if d["request_type"] == "get_data")
+    assert get["arg_types"] == {"key": {"type": "string"},
+                                "limit": {"type": "num", "default_value": 10}}
+    assert get["choose_node_mode"] == ["hash", "key"]
+    config = import_config(get, service="data_service", nodes=lambda: ["n1"])
+    assert config.function is None
+    assert config.choose_node_mode == ("hash", "key")
+    assert config.check_permission == "any_authenticated"
+    route = Registry(telemetry=Telemetry()).add(config)
+    assert route.validator.bind({"key": "k"}) == (("k", 10), {})
+    with pytest.raises(ValueError, match="unknown config fields: bogus"):
+        import_config({**get, "bogus": 1}, service="data_service", nodes=list)
+
+
+def test_push_applies_and_is_idempotent() -> None:
+    """A push is accepted once; the same version again is skipped; force re-applies."""
+    sync = make_sync()
+    assert sync.apply_push(push()).status == "accepted"
+    assert sync.registry.get_all_functions() == {
+        "data_service": {"get_data": [None], "watch": ["2.0.0"]}}
+    assert sync.apply_push(push()).status == "skipped"
+    assert sync.apply_push(push(force=True)).status == "accepted"
+    assert sync.verify("data_service", "v1").status == "matched"
+    mismatch = sync.verify("data_service", "v2")
+    assert (mismatch.status, mismatch.stored_version) == ("mismatch", "v1")
+    assert sync.verify("other", "v1").status == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("token", "gate", "reason"),
+    [("wrong", AdminGate({"push_config"}), "invalid push token"),
+     (None, AdminGate({"push_config"}), "invalid push token"),
+     ("t", AdminGate(), "admin action denied: push_config")],
+)
+def test_push_refusals(token: str | None, gate: AdminGate, reason: str) -> None:
+    """Wrong or missing tokens, or a closed admin gate, refuse the push."""
+    sync = make_sync(gate=gate)
+    result = sync.apply_push(push(token=token))
+    assert (result.status, result.reasons) == ("rejected", [reason])
+    assert len(sync.registry) == 0
+
+
+def test_push_is_atomic_and_failures_are_logged() -> None:
+    """One invalid function refuses the whole push and is recorded in the failed log."""
+    sync = make_sync()
+    sync.apply_push(push())
+    bad = [*exported(), {"request_type": "broken", "timeout": 5}]
+    result = sync.apply_push(push("v2", configs=bad))
+    assert result.status == "rejected"
+    assert any("broken" in r for r in result.reasons)
+    assert sync.versions["data_service"] == "v1"
+    assert "broken" not in sync.registry.get_all_functions()["data_service"]
+    [entry] = sync.failed.list()
+    assert (entry.service, entry.request_type, entry.source, entry.node) == (
+        "data_service", "broken", "push", "n1")
+
+
+def test_new_version_removes_vanished_functions() -> None:
+    """A new version replaces the service: functions it no longer has are removed."""
+    sync = make_sync()
+    sync.apply_push(push())
+    only_get = [d for d in exported() if d["request_type"] == "get_data"]
+    assert sync.apply_push(push("v2", configs=only_get)).status == "accepted"
+    assert sync.registry.get_all_functions() == {"data_service": {"get_data": [None]}}
+
+
+def test_every_pushing_node_joins_the_node_list() -> None:
+    """Each node that pushes a service serves it, even when the version is already known."""
+    sync = make_sync()
+    sync.apply_push(push(node="n1"))
+    sync.apply_push(push(node="n2"))
+    route = sync.registry.resolve("data_service", "get_data")
+    assert list(route.config.nodes()) == ["n1", "n2"]  # type: ignore[operator]
+
+
+def test_directory_grace_period_and_leave() -> None:
+    """Silent nodes leave the lists after the grace period and return when heard."""
+    clock = Clock()
+    directory = NodeDirectory(2.0, clock=clock, telemetry=Telemetry())
+    directory.seen("n1", ["svc"])
+    directory.seen("n2", ["svc"])
+    assert directory.nodes_for("svc") == ["n1", "n2"]
+    clock.now = 1.5
+    directory.seen("n2")
+    clock.now = 2.5
+    assert directory.nodes_for("svc") == ["n2"]
+    directory.seen("n1")
+    assert directory.nodes_for("svc") == ["n1", "n2"]
+    directory.left("n2")
+    assert directory.nodes_for("svc") == ["n1"]
+    assert directory.snapshot()["n2"]["alive"] is False
+
+
+def test_failed_configs_log() -> None:
+    """The failed log filters, summarises and expires entries."""
+    now = [0]
+    log = FailedConfigs(ttl_ms=1000, clock_ms=lambda: now[0])
+    log.record(service="a", reasons="bad", source="push", config={"request_type": "x"})
+    log.record(service="b", reasons=["worse"], source="pull")
+    assert [e.service for e in log.list()] == ["b", "a"]
+    assert [e.service for e in log.list(source="push")] == ["a"]
+    assert log.summary() == {"total": 2, "push": 1, "pull": 1, "by_service": {"a": 1, "b": 1}}
+    now[0] = 2000
+    assert log.count() == 0
+    assert log.cleanup() == 2
+
+
+def test_subjects() -> None:
+    """Subjects live under the prefix; names that would break subjects are refused."""
+    subjects = Subjects("acme.rt")
+    assert subjects.call("n1") == "acme.rt.call.n1"
+    assert subjects.push == "acme.rt.config.push"
+    with pytest.raises(ValueError, match="node name"):
+        subjects.call("a.b")
+    with pytest.raises(ValueError, match="prefix"):
+        Subjects("bad prefix")
+
+
