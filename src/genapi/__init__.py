@@ -10,6 +10,8 @@ from __future__ import annotations
 from . import telemetry
 from .argspec import MISSING, Arg, ArgType, Limits
 from .client import Client, ConnectionLost, NotConnected
+from .cluster.embedded import EmbeddedNats
+from .cluster.node import Node
 from .config import FunConfig, PushConfig, ResponseType, ServiceConfig
 from .context import CallContext
 from .errors import (
@@ -37,6 +39,7 @@ from .errors import (
 )
 from .executor import Executor
 from .gateway import (
+    ClusterOptions,
     ConnectionLimits,
     Gateway,
     Identity,
@@ -45,7 +48,9 @@ from .gateway import (
 )
 from .inference import MaxBytes, MaxItemBytes, MaxItems
 from .messages import Request, RequestInfo, Response, decode_request, encode_response
+from .pool import PoolSettings
 from .registry import Registry
+from .security import AdminAction, AdminGate
 from .service import Service
 from .streams import StreamHelper, ThreadStreamHelper
 from .telemetry import Telemetry, attach, detach, emit, list_events
@@ -54,6 +59,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MISSING",
+    "AdminAction",
+    "AdminGate",
     "ApiError",
     "Arg",
     "ArgType",
@@ -63,10 +70,12 @@ __all__ = [
     "CallTimeout",
     "Cancelled",
     "Client",
+    "ClusterOptions",
     "ConfigError",
     "ConnectionLimits",
     "ConnectionLost",
     "DecodeError",
+    "EmbeddedNats",
     "Executor",
     "FunConfig",
     "FunctionDisabled",
@@ -84,8 +93,10 @@ __all__ = [
     "MaxItemBytes",
     "MaxItems",
     "NoResponders",
+    "Node",
     "NotConnected",
     "PermissionDenied",
+    "PoolSettings",
     "PushConfig",
     "RateLimited",
     "RateLimiterUnavailable",

@@ -10,11 +10,13 @@ from .auth import (
     InsecureDemoAuthenticator,
     JWTAuthenticator,
 )
+from .cluster import ClusterOptions
 from .settings import ConnectionLimits, GatewayStats
 
 __all__ = [
     "ANONYMOUS",
     "Authenticator",
+    "ClusterOptions",
     "ConnectionLimits",
     "Gateway",
     "GatewayStats",
