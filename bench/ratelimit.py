@@ -22,8 +22,8 @@ from pathlib import Path
 from genapi import Executor, Registry, Request, Service
 from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter, RedisStore
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "ratelimit"))
-from servers import redis_server  # stdlib-only helper shared with the tests
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.support
+from tests.support.redis_server import redis_server  # stdlib-only, shared with the tests
 
 Check = Callable[[Request], Awaitable[None] | None]
 

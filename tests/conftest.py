@@ -1,1 +1,23 @@
 """Shared fixtures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.redis_server import redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A private redis-server on a free port for the whole session (not the one on 6379)."""
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not on PATH (scripts/setup --dev installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with redis_server() as url:
+        yield url

@@ -263,7 +263,7 @@ async def test_rate_limit_stage_is_used() -> None:
     assert (await run(executor, req())).success
     response = await run(executor, req())
     assert response == Response.fail(
-        "r1", "Rate limit exceeded. Please retry after 2 seconds.", can_retry=True
+        "r1", "Rate limit exceeded. Please retry after 3 seconds.", can_retry=True
     )
 
 

@@ -174,8 +174,11 @@ class RateLimited(ApiError):
     def __init__(self, retry_after_ms: int, *, details: Mapping[str, Any] | None = None) -> None:
         self.retry_after_ms = retry_after_ms
         merged = {"retry_after_ms": retry_after_ms, **(details or {})}
+        # rounded up (the original rounded down, telling clients to retry too early,
+        # often "after 0 seconds")
+        seconds = -(-retry_after_ms // 1000)
         super().__init__(
-            f"Rate limit exceeded. Please retry after {retry_after_ms // 1000} seconds.",
+            f"Rate limit exceeded. Please retry after {seconds} seconds.",
             details=merged,
         )
 

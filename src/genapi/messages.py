@@ -177,7 +177,8 @@ def decode_request(
         )
     try:
         payload = _payload_decoder.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the interpreter's recursion limit
         raise DecodeError("invalid_payload", f"Malformed request payload: {exc}") from exc
     return request_from_payload(
         payload, user_id=user_id, user_roles=user_roles, device_id=device_id,

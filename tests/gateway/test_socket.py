@@ -177,3 +177,23 @@ async def test_concurrent_calls_on_one_connection(raw_client: Any, driver: str) 
         release.set()
         frame = await client.recv()
         assert frame[4]["result"] == "slow"
+
+
+async def test_rate_limited_reply_carries_retry_after(raw_client: Any) -> None:
+    """A rate-limited push answers can_retry and the reply details give retry_after_ms."""
+    from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
+
+    limiter = RateLimiter(RateLimitConfig(global_limits=[RateLimit("ip_address", 1, 60_000)]))
+    gateway = Gateway(SERVICES, rate_limiter=limiter)
+    async with running_app(gateway) as url, raw_client(url) as client:
+        await client.join()
+        first, _ = await client.call({"request_id": "a", "service": "user_service",
+                                      "request_type": "list_users"})
+        assert first["success"] is True
+        push, reply = await client.call({"request_id": "b", "service": "user_service",
+                                         "request_type": "list_users"})
+    assert push["can_retry"] is True
+    assert push["error"] == "Rate limit exceeded. Please retry after 60 seconds."
+    assert reply["status"] == "error"
+    assert 0 < reply["response"]["retry_after_ms"] <= 60_000
+    assert reply["response"]["key"] == "ip_address"

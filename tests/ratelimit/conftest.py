@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from rl_helpers import FakeClock
-from servers import redis_server
 
 from genapi.ratelimit import MemoryStore, RateLimitStore, RedisStore
 
@@ -19,18 +16,6 @@ from genapi.ratelimit import MemoryStore, RateLimitStore, RedisStore
 def clock() -> FakeClock:
     """A clock at 1,000,000 ms that moves only on ``advance``."""
     return FakeClock()
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A private redis-server on a free port for the whole session (not the one on 6379)."""
-    if shutil.which("redis-server") is None:
-        message = "redis-server is not on PATH"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    with redis_server() as url:
-        yield url
 
 
 @pytest.fixture

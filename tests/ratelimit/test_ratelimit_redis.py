@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio
 from rl_helpers import check, count_passing, passes, req
-from servers import free_port
+from tests.support.servers import free_port
 
 from genapi.errors import RateLimited, RateLimiterUnavailable
 from genapi.ratelimit import BucketCheck, RateLimit, RateLimitConfig, RateLimiter, RedisStore

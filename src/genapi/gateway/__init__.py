@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .admission import AdmissionLimits
 from .app import Gateway, JoinAuthorizer
 from .auth import (
     ANONYMOUS,
@@ -15,6 +16,7 @@ from .settings import ConnectionLimits, GatewayStats
 
 __all__ = [
     "ANONYMOUS",
+    "AdmissionLimits",
     "Authenticator",
     "ClusterOptions",
     "ConnectionLimits",

@@ -39,9 +39,11 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from ..executor import Executor
 from ..protocol.phoenix import TopicRouter, serializer_for_vsn
+from ..ratelimit import RateLimiter
 from ..registry import Registry
 from ..security import AdminAction, AdminGate
 from ..service import Service
+from .admission import Admission, AdmissionLimits
 from .auth import Identity, authenticate
 from .cluster import ClusterOptions, GatewayCluster
 from .connection import Connection
@@ -76,7 +78,9 @@ class Gateway:
     * ``cluster`` — a NATS URL or :class:`ClusterOptions`: reach functions on service
       nodes and receive their configs;
     * ``admin`` — the :class:`~genapi.security.AdminGate` (closed by default: node config
-      pushes, for one, need ``push_config``).
+      pushes, for one, need ``push_config``);
+    * ``rate_limiter`` — a :class:`genapi.ratelimit.RateLimiter` (global and per-function
+      limits, in memory or in Redis); ``admission`` — connect and join rates per address.
     """
 
     def __init__(
@@ -98,6 +102,8 @@ class Gateway:
         routes: Sequence[BaseRoute] = (),
         cluster: ClusterOptions | str | None = None,
         admin: AdminGate | None = None,
+        rate_limiter: RateLimiter | None = None,
+        admission: AdmissionLimits | None = None,
     ) -> None:
         if executor is not None:
             registry = executor.registry
@@ -108,6 +114,8 @@ class Gateway:
             executor if executor is not None
             else Executor(self.registry, detail_error=detail_error)
         )
+        if rate_limiter is not None:
+            self.executor.rate_limiter = rate_limiter
         self.authenticator = authenticator
         self.allow_anonymous = authenticator is None if allow_anonymous is None else allow_anonymous
         self.join_authorizer = join_authorizer
@@ -116,6 +124,7 @@ class Gateway:
         self.limits = limits or ConnectionLimits()
         self.trusted_proxies = frozenset(trusted_proxies)
         self.stats = GatewayStats()
+        self.admission = Admission(admission or AdmissionLimits(), self.executor.telemetry)
         self.connections: set[Connection] = set()
         self.draining = False
         self.admin = admin if admin is not None else AdminGate()
@@ -178,8 +187,16 @@ class Gateway:
             self._sweeper = None
         if self.cluster is not None:
             await self.cluster.stop()
+        limiter = self.executor.rate_limiter
+        if limiter is not None and hasattr(limiter, "aclose"):
+            await limiter.aclose()
         await self.executor.aclose()
         self._started = False
+
+    def set_detail_error(self, enabled: bool) -> None:
+        """Show (or hide) internal error details to clients; needs ``change_detail_error``."""
+        self.admin.require(AdminAction.CHANGE_DETAIL_ERROR)
+        self.executor.detail_error = enabled
 
     def join_cluster(self, nats: ClusterOptions | str, *, push_token: str | None = None) -> None:
         """Join a cluster after construction (before serving); allows node config pushes."""
@@ -239,6 +256,11 @@ class Gateway:
         serializer = serializer_for_vsn(params.get("vsn"))
         peer = scope.get("client")
         ip = self.client_ip(peer[0] if peer else None, headers)
+        if not self.admission.connect(ip):
+            self.stats.connections_refused += 1
+            self.stats.connects_throttled += 1
+            await _refuse(scope, send, 429)
+            return
         identity = None
         if serializer is not None and not self.draining:
             identity = await authenticate(self.authenticator, params, headers)
@@ -246,7 +268,7 @@ class Gateway:
                 identity = None
         if identity is None or serializer is None:
             self.stats.connections_refused += 1
-            await send({"type": "websocket.close", "code": 1008})  # HTTP 403 at the upgrade
+            await _refuse(scope, send, 403)
             return
         accept: dict[str, Any] = {"type": "websocket.accept"}
         if "phoenix" in scope.get("subprotocols", []):
@@ -275,6 +297,16 @@ class Gateway:
 
     async def _health(self, request: HttpRequest) -> HttpResponse:
         return await health_endpoint(self, request)
+
+
+async def _refuse(scope: Scope, send: Send, status: int) -> None:
+    """Refuse a WebSocket upgrade with ``status`` (403 where the server cannot say more)."""
+    if status != 403 and "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": status,
+                    "headers": [(b"content-length", b"0")]})
+        await send({"type": "websocket.http.response.body", "body": b""})
+        return
+    await send({"type": "websocket.close", "code": 1008})  # HTTP 403 at the upgrade
 
 
 class _SocketEndpoint:

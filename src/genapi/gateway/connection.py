@@ -33,6 +33,7 @@ from ..protocol.phoenix import (
     ConnectionState,
     Event,
     JoinRequested,
+    LocalProtocolError,
     MessageReceived,
     Serializer,
     ServerConnection,
@@ -92,7 +93,7 @@ _request_id_decoder = msgspec.json.Decoder(_RequestId)
 def _peek_request_id(raw: bytes) -> str:
     try:
         return _request_id_decoder.decode(raw).request_id or "unknown"
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return "unknown"
 
 
@@ -261,6 +262,10 @@ class Connection:
             logger.info("closing a connection from %s: %s", self.ip_address, event.reason)
 
     def _on_join(self, event: JoinRequested) -> None:
+        if not self.gateway.admission.join(self.ip_address):
+            self.gateway.stats.joins_throttled += 1
+            self.core.reject_join(event, {"reason": "too many joins"})
+            return
         authorize = self.gateway.join_authorizer
         if authorize is None:
             self.core.accept_join(event)
@@ -366,8 +371,8 @@ class Connection:
             response, error = Response.fail(request.request_id, "Cancelled"), Cancelled()
         finally:
             self.calls.pop(key, None)
-        if response is not None:
-            self.core.push(topic, self.gateway.event, response)
+        if response is not None and not self._push_response(topic, response):
+            response, error = Response.fail(request.request_id, "Internal Server Error"), None
         if response is None or response.success:
             self.core.reply(event, "ok", {"request_type": request.request_type})
         else:
@@ -387,8 +392,20 @@ class Connection:
 
     def push(self, topic: str, response: Response) -> None:
         """Push a Response on the api event of ``topic`` (used for later responses)."""
-        if self.core.push(topic, self.gateway.event, response):
-            self.flush()
+        self._push_response(topic, response)
+        self.flush()
+
+    def _push_response(self, topic: str, response: Response) -> bool:
+        """Push ``response``; when its result cannot be encoded push Internal Server Error
+        instead (logged) and return False."""
+        try:
+            self.core.push(topic, self._event, response)
+            return True
+        except LocalProtocolError:
+            logger.exception("the result of request %s cannot be encoded", response.request_id)
+            self.core.push(topic, self._event,
+                           Response.fail(response.request_id, "Internal Server Error"))
+            return False
 
     def flush(self) -> None:
         """Move frames from the protocol core to the socket (direct) or the bounded outbox."""

@@ -11,6 +11,7 @@ for it); stream functions answer ``application/x-ndjson``, one Response per line
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from .app import Gateway
 
 __all__ = ["call_endpoint", "health_endpoint", "status_for"]
+
+logger = logging.getLogger("genapi.gateway")
 
 _args_decoder = msgspec.json.Decoder(dict[str, Any])
 # Chunks a stream may get ahead of a slow HTTP client before the stream waits for it.
@@ -78,8 +81,14 @@ def status_for(error: ApiError | None) -> int:
 
 def _json(response: Response, status: int, headers: Mapping[str, str] | None = None
           ) -> HttpResponse:
-    return HttpResponse(encode_response(response), status_code=status,
-                        media_type="application/json", headers=headers)
+    try:
+        body = encode_response(response)
+    except (TypeError, msgspec.EncodeError, RecursionError):
+        logger.exception("the result of request %s cannot be encoded", response.request_id)
+        body = encode_response(Response.fail(response.request_id, "Internal Server Error"))
+        status = 500
+    return HttpResponse(body, status_code=status, media_type="application/json",
+                        headers=headers)
 
 
 async def _read_body(request: HttpRequest, limit: int) -> bytes | None:
@@ -110,7 +119,7 @@ async def call_endpoint(gateway: Gateway, http: HttpRequest) -> HttpResponse:
         return _json(Response.fail(request_id, error), 413)
     try:
         args = _args_decoder.decode(body) if body.strip() else {}
-    except msgspec.DecodeError:
+    except (ValueError, RecursionError):  # bad JSON, not an object, bad UTF-8, absurd nesting
         return _json(Response.fail(request_id, "Invalid request: body must be a JSON object"), 400)
     client = http.client
     request = Request(

@@ -57,6 +57,8 @@ class GatewayStats:
     oversize_frames: int = 0
     malformed_frames: int = 0
     calls_refused_inflight: int = 0
+    connects_throttled: int = 0
+    joins_throttled: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""

@@ -98,7 +98,7 @@ class Message:
         if payload is _UNSET:
             try:
                 payload = _any_decoder.decode(self._raw)  # type: ignore[arg-type]
-            except ValueError as exc:  # already validated while framing; kept as a guard
+            except (ValueError, RecursionError) as exc:  # validated while framing; a guard
                 raise ProtocolError(f"invalid payload JSON: {exc}") from exc
             self._payload = payload
         return payload

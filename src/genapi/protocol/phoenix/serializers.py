@@ -160,7 +160,7 @@ class V2JsonSerializer(Serializer):
     def _decode_text(self, data: str | bytes) -> Message:
         try:
             frame = self._decoder.decode(data)
-        except ValueError as exc:  # msgspec.DecodeError, or a str holding lone surrogates
+        except (ValueError, RecursionError) as exc:  # DecodeError, lone surrogates, nesting
             raise ProtocolError(f"malformed V2 frame: {exc}") from exc
         return Message.from_raw(frame.join_ref, frame.ref, frame.topic, frame.event, frame.payload)
 
@@ -230,7 +230,7 @@ class V1JsonSerializer(Serializer):
         # Phoenix's V1 serializer ignores the opcode: a binary frame is decoded as JSON too
         try:
             frame = self._decoder.decode(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ProtocolError(f"malformed V1 frame: {exc}") from exc
         return Message.from_raw(frame.join_ref, frame.ref, frame.topic, frame.event, frame.payload)
 
