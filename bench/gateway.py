@@ -85,23 +85,26 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def process(argv: list[str], env: dict[str, str], port: int | None = None) -> Iterator[None]:
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while port is not None and time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        if proc.poll() is not None:
-            raise SystemExit(f"{argv} exited: {proc.stderr.read() if proc.stderr else b''!r}")
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        proc.terminate()
+    # stderr to a file, never an unread pipe: a full pipe would block the server
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + 30
+        while port is not None and time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None:
+                log.seek(0)
+                raise SystemExit(f"{argv} exited: {log.read()[-2000:]!r}")
+            time.sleep(0.05)
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def call_frame(service: str, request_type: str) -> wsload.MakeFrame:

@@ -36,6 +36,9 @@ def client_frame(payload: bytes) -> bytes:
     return header + b"\x00\x00\x00\x00" + payload
 
 
+CLOSE_FRAME = b"\x88\x82\x00\x00\x00\x00\x03\xe8"  # masked close, code 1000
+
+
 @dataclass
 class LoadResult:
     """What a run measured."""
@@ -175,5 +178,7 @@ async def run(url: str, make: MakeFrame, *, connections: int, duration: float,
     result = LoadResult(len(state.latencies), seconds, state.latencies)
     for conn in conns:
         if conn.transport is not None:
+            conn.transport.write(CLOSE_FRAME)  # a clean close, so servers log nothing
             conn.transport.close()
+    await asyncio.sleep(0.05)
     return result
