@@ -36,11 +36,11 @@ async def test_one_limit_of_100_per_minute_across_two_gateways(redis_url: str) -
 
     token = jwt.encode({"sub": "u1", "exp": int(time.time()) + 120}, SECRET)
     headers = {"Authorization": f"Bearer {token}"}
-    async with running_app(gateway()) as first, running_app(gateway()) as second:
-        async with httpx.AsyncClient(headers=headers) as http:
-            responses = await asyncio.gather(*(
-                http.post(f"{(first, second)[i % 2]}/api/svc/ping") for i in range(150)
-            ))
+    async with running_app(gateway()) as first, running_app(gateway()) as second, \
+            httpx.AsyncClient(headers=headers) as http:
+        responses = await asyncio.gather(*(
+            http.post(f"{(first, second)[i % 2]}/api/svc/ping") for i in range(150)
+        ))
     statuses = [r.status_code for r in responses]
     assert statuses.count(200) == 100
     assert statuses.count(429) == 50

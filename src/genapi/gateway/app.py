@@ -47,6 +47,7 @@ from .admission import Admission, AdmissionLimits
 from .auth import Identity, authenticate
 from .cluster import ClusterOptions, GatewayCluster
 from .connection import Connection
+from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
 from .http import call_endpoint, health_endpoint
 from .settings import CLOSE_GOING_AWAY, CLOSE_RESTART, ConnectionLimits, GatewayStats
 
@@ -257,18 +258,16 @@ class Gateway:
         peer = scope.get("client")
         ip = self.client_ip(peer[0] if peer else None, headers)
         if not self.admission.connect(ip):
-            self.stats.connections_refused += 1
             self.stats.connects_throttled += 1
-            await _refuse(scope, send, 429)
+            await self._refuse(scope, send, 429, ip, "connect rate")
             return
-        identity = None
-        if serializer is not None and not self.draining:
-            identity = await authenticate(self.authenticator, params, headers)
-            if identity is not None and identity.is_anonymous and not self.allow_anonymous:
-                identity = None
-        if identity is None or serializer is None:
-            self.stats.connections_refused += 1
-            await _refuse(scope, send, 403)
+        if serializer is None or self.draining:
+            reason = "draining" if self.draining else "unsupported vsn"
+            await self._refuse(scope, send, 403, ip, reason)
+            return
+        identity = await authenticate(self.authenticator, params, headers)
+        if identity is None or (identity.is_anonymous and not self.allow_anonymous):
+            await self._refuse(scope, send, 403, ip, "authentication")
             return
         accept: dict[str, Any] = {"type": "websocket.accept"}
         if "phoenix" in scope.get("subprotocols", []):
@@ -278,6 +277,11 @@ class Gateway:
         self.connections.add(connection)
         self.stats.connections_open += 1
         self.stats.connections_total += 1
+        telemetry = self.executor.telemetry
+        meta = {"ip_address": ip, "user_id": identity.user_id}
+        if telemetry.has_handlers(CONNECTION_OPEN):
+            telemetry.emit(CONNECTION_OPEN, {"count": self.stats.connections_open}, meta)
+        opened = time.monotonic()
         direct = scope.get("extensions", {}).get("genapi.direct")
         try:
             if direct is not None:
@@ -287,6 +291,22 @@ class Gateway:
         finally:
             self.connections.discard(connection)
             self.stats.connections_open -= 1
+            if telemetry.has_handlers(CONNECTION_CLOSE):
+                telemetry.emit(
+                    CONNECTION_CLOSE,
+                    {"duration_ms": int((time.monotonic() - opened) * 1000),
+                     "count": self.stats.connections_open},
+                    {**meta, "code": connection.close_code or 0,
+                     "reason": "server" if connection.close_code else "client"},
+                )
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, ip: str | None,
+                      reason: str) -> None:
+        self.stats.connections_refused += 1
+        telemetry = self.executor.telemetry
+        if telemetry.has_handlers(CONNECTION_REFUSED):
+            telemetry.emit(CONNECTION_REFUSED, {}, {"ip_address": ip, "reason": reason})
+        await _refuse(scope, send, status)
 
     # -- HTTP ---------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from ..protocol.phoenix import (
     ServerConnection,
 )
 from .auth import Identity
+from .events import SLOW_CONSUMER
 from .outbox import Frame, Outbox, OutboxOverflow
 from .settings import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
 
@@ -192,6 +193,11 @@ class Connection:
         self._done.set()
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
+
+    @property
+    def close_code(self) -> int | None:
+        """The code the gateway closed with (None if the client went away first)."""
+        return self._close_code
 
     @property
     def closing(self) -> bool:
@@ -421,6 +427,11 @@ class Connection:
                 self.outbox.put(frame)
         except OutboxOverflow:
             self.gateway.stats.slow_consumers_closed += 1
+            telemetry = self.gateway.executor.telemetry
+            if telemetry.has_handlers(SLOW_CONSUMER):
+                telemetry.emit(SLOW_CONSUMER, {"queued_bytes": self.outbox.bytes},
+                               {"ip_address": self.ip_address,
+                                "user_id": self.identity.user_id})
             logger.warning("closing a slow consumer from %s (outgoing queue full)",
                            self.ip_address)
             self.close(CLOSE_POLICY, flush=False)
