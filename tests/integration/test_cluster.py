@@ -204,3 +204,39 @@ async def test_node_drains_on_sigterm(gateway: Gateway, nodes: Nodes) -> None:
     assert after == Response.fail("r1", "Service temporarily unavailable", can_retry=True)
 
 
+
+
+async def test_stream_flow_control_pauses_the_node(nats_server: EmbeddedNats) -> None:
+    """A node stops sending when the gateway holds `window` unacknowledged chunks."""
+    from genapi import AdminGate, ClusterOptions
+
+    gateway = Gateway(cluster=ClusterOptions(nats=nats_server.url, push_token=TOKEN,
+                                             stream_window=4),
+                      admin=AdminGate({"push_config"}))
+    node = Node([cluster_app.data_service], nats=nats_server.url, name="flow",
+                push_token=TOKEN)
+    release = asyncio.Event()
+    received: list[Response] = []
+
+    async def slow_sink(response: Response) -> None:
+        received.append(response)
+        if len(received) >= 2:
+            await release.wait()  # the client stops reading
+
+    async with gateway.running():
+        assert gateway.cluster is not None
+        await gateway.cluster.ready(15)
+        await node.start()
+        try:
+            await wait_for(lambda: served(gateway, "flow"))
+            await gateway.executor.execute(req("ticks", count=1000, interval_ms=0), slow_sink)
+            await asyncio.sleep(0.5)
+            [flow] = node._flows.values()
+            task = next(iter(node._tasks.values()))
+            assert not task.done()  # paused, not finished
+            assert flow.acked <= 2
+            release.set()
+            await wait_for(lambda: any(not r.has_more for r in received))
+            assert [r.result for r in received[:-1]] == list(range(1000))
+        finally:
+            await node.drain()
