@@ -7,7 +7,8 @@ Two setups per group size:
 * **in-process** — a :class:`~genapi.relay.RelayHub` with fake endpoints: ``noop`` (the
   delivery does nothing) and ``encode`` (the delivery JSON-encodes a Phoenix push frame,
   what a gateway connection does per member). The in-process bus delivers inside
-  ``send``, so the time of one ``send`` is the time to the last delivery.
+  ``send``, so the time of one ``send`` is the time to the last delivery (5 times --messages
+  sends per run).
 * **websocket** — a real gateway (``genapi serve`` in its own process) and N member
   connections from this process (hand-rolled framing, see ``wsload.py``), each joined to
   the group with ``join_group``; a sender connection pushes ``send_message``. A message is
@@ -26,7 +27,6 @@ import contextlib
 import json
 import os
 import platform
-import statistics
 import struct
 import sys
 import tempfile
@@ -156,6 +156,7 @@ class Member(asyncio.Protocol):
         self.join_group = join_group
         self.buffer = b""
         self.upgraded = False
+        self.refused: str | None = None
         self.frames = 0  # every frame received
         self.count = 0  # frames since counting started: the messages
         self.transport: asyncio.Transport | None = None
@@ -172,7 +173,9 @@ class Member(asyncio.Protocol):
                 self.buffer = buffer
                 return
             if not buffer.startswith(b"HTTP/1.1 101"):
-                raise SystemExit(f"refused: {buffer[:end].decode(errors='replace')}")
+                self.refused = buffer[:end].decode(errors="replace")
+                self.transport.close()  # type: ignore[union-attr]
+                return
             self.upgraded = True
             buffer = buffer[end + 4:]
             self.transport.write(client_frame(self.join))  # type: ignore[union-attr]
@@ -244,6 +247,9 @@ async def over_websockets(port: int, members: int, messages: int,
                 "127.0.0.1", port)
             conns.append(conn)
         setup_frames = await quiet(conns)
+        refused = [c.refused for c in conns if c.refused]
+        if refused:
+            raise SystemExit(f"{len(refused)} members were refused: {refused[0]}")
         print(f"    ({members} joined; {setup_frames:,} setup frames incl. presence notices)")
         fanout.counting = True
         started = time.perf_counter()
@@ -311,8 +317,6 @@ def main() -> None:
                                 over_websockets(port, members, args.messages, window))
                             report(f"websocket, window={window}", members, latencies,
                                    seconds)
-                            print(f"    (median per message {statistics.median(latencies):.2f}"
-                                  f" ms over {len(latencies)} messages)")
     print(steal.describe())
 
 

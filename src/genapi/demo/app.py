@@ -1,20 +1,31 @@
-"""The demo gateway: the walkthrough's functions and the chat room behind the insecure demo
-authenticator."""
+"""The demo gateway: the walkthrough's functions behind the insecure demo authenticator."""
 
 from __future__ import annotations
 
 from ..gateway import Gateway, InsecureDemoAuthenticator
+from ..gateway.cluster import ClusterOptions
 from ..relay import add_relay
+from ..security import AdminAction, AdminGate
 from .chat import chat_hub, chat_routes
 from .walkthrough import SERVICES
 
 __all__ = ["build_demo_gateway"]
 
 
-def build_demo_gateway() -> Gateway:
-    """A gateway serving the demo services, the relay (with the ``lobby`` group) and the
-    chat page at ``/demo/chat``; identities come from connect params."""
-    gateway = Gateway(SERVICES, authenticator=InsecureDemoAuthenticator(), allow_anonymous=True,
-                      routes=chat_routes())
+def build_demo_gateway(cluster: ClusterOptions | None = None) -> Gateway:
+    """A gateway serving the demo services; identities come from connect params.
+
+    With ``cluster`` it also reaches the demo's service nodes (and accepts their pushes).
+    It also serves the relay functions (with the persistent group ``lobby``) and the
+    chat page at ``/demo/chat``.
+    """
+    gateway = Gateway(
+        SERVICES,
+        authenticator=InsecureDemoAuthenticator(),
+        allow_anonymous=True,
+        cluster=cluster,
+        admin=AdminGate({AdminAction.PUSH_CONFIG}) if cluster is not None else None,
+        routes=chat_routes(),
+    )
     add_relay(gateway, chat_hub())
     return gateway

@@ -1,0 +1,42 @@
+"""The demo chat room: a persistent public group ``lobby``, the relay functions, and a
+static page at ``/demo/chat`` (``?user_id=alice&group=lobby``) using phoenix.js served
+from ``/demo/static`` (no CDN)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from starlette.requests import Request as HttpRequest
+from starlette.responses import FileResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..relay import GroupType, MemoryGroupStore, RelayHub
+from ..relay.groups import new_group
+
+__all__ = ["LOBBY", "STATIC_DIR", "chat_hub", "chat_routes"]
+
+#: The chat room every page joins unless ``?group=`` says otherwise.
+LOBBY = "lobby"
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def chat_hub() -> RelayHub:
+    """A relay hub whose store starts with the persistent public group ``lobby``."""
+    store = MemoryGroupStore()
+    store.seed(new_group(LOBBY, GroupType.PUBLIC, creator=None, now=time.time(),
+                         persistent=True))
+    return RelayHub(store=store)
+
+
+async def _page(request: HttpRequest) -> FileResponse:
+    return FileResponse(STATIC_DIR / "chat.html", media_type="text/html")
+
+
+def chat_routes() -> list[BaseRoute]:
+    """The page at ``/demo/chat`` and its scripts under ``/demo/static``."""
+    return [
+        Route("/demo/chat", _page, methods=["GET"]),
+        Mount("/demo/static", app=StaticFiles(directory=STATIC_DIR), name="demo-static"),
+    ]
