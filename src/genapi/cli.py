@@ -52,7 +52,8 @@ Python:
 
 
 def load_app(target: str) -> Any:
-    """Import ``module:attribute`` (calling it if it is a factory taking no arguments)."""
+    """Import ``module:attribute`` (calling it if it is a function callable without
+    arguments: a factory)."""
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         raise typer.BadParameter(f"expected module:attribute, got {target!r}")
@@ -62,8 +63,11 @@ def load_app(target: str) -> Any:
     value: Any = module
     for part in attribute.split("."):
         value = getattr(value, part)
-    if inspect.isfunction(value) and not inspect.signature(value).parameters:
-        value = value()  # a factory
+    if inspect.isfunction(value) and all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in inspect.signature(value).parameters.values()
+    ):
+        value = value()  # a factory callable without arguments
     return value
 
 

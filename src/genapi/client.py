@@ -10,6 +10,12 @@
 sends heartbeats, reconnects with jittered exponential backoff and rejoins its topic; calls
 in flight when the connection drops fail with :class:`ConnectionLost` (``can_retry``), since
 the client cannot know whether they ran.
+
+Responses that answer none of this client's calls — relay messages and presence notices,
+pushed by the server — go to ``on_push`` and to :meth:`Client.pushes`::
+
+    async for response in client.pushes():
+        print(response.result["from_user_id"], response.result["message"])
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -79,6 +85,8 @@ class Client:
     ``url`` is the socket endpoint as phoenix.js takes it (``ws://host:4000/socket``;
     ``/websocket`` and ``vsn`` are appended). ``params`` are the connect params (the
     authenticator reads them). ``timeout`` bounds each call in seconds by default.
+    ``on_push`` is called with every unsolicited Response; the last ``max_pushes`` of them
+    also wait in :meth:`pushes` (older ones are dropped and counted in ``pushes_dropped``).
     """
 
     def __init__(
@@ -95,6 +103,8 @@ class Client:
         max_backoff: float = 5.0,
         headers: Mapping[str, str] | None = None,
         rng: random.Random | None = None,
+        on_push: Callable[[Response], object] | None = None,
+        max_pushes: int = 1000,
     ) -> None:
         base = url.rstrip("/")
         if not base.endswith("/websocket"):
@@ -119,6 +129,9 @@ class Client:
         self._wakeup = asyncio.Event()
         self._rejoin_due = False
         self._closed = False
+        self.on_push = on_push
+        self._pushes: asyncio.Queue[Response] = asyncio.Queue(max(1, max_pushes))
+        self.pushes_dropped = 0
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -392,6 +405,7 @@ class Client:
             return
         call = self._calls.get(response.request_id)
         if call is None:
+            self._on_push(response)
             return
         if call.chunks is not None:
             call.chunks.put_nowait(response)
@@ -406,6 +420,27 @@ class Client:
             call.acked = True  # async ack: the result comes later
         else:
             call.done.set_result(response.result)
+
+    def _on_push(self, response: Response) -> None:
+        if self.on_push is not None:
+            try:
+                self.on_push(response)
+            except Exception:  # the application's callback must not stop the client
+                logger.exception("on_push raised")
+        if self._pushes.full():
+            self._pushes.get_nowait()
+            self.pushes_dropped += 1
+        self._pushes.put_nowait(response)
+
+    async def next_push(self, timeout: float | None = None) -> Response:
+        """The oldest unsolicited Response not yet taken (waits up to ``timeout`` s)."""
+        async with asyncio.timeout(timeout):
+            return await self._pushes.get()
+
+    async def pushes(self) -> AsyncIterator[Response]:
+        """Unsolicited Responses as they arrive (relay messages, presence notices)."""
+        while True:
+            yield await self._pushes.get()
 
     def _on_reply(self, event: ReplyReceived) -> None:
         call = self._by_ref.pop(str(event.ref), None)

@@ -6,10 +6,8 @@ from typing import Any
 
 import pytest
 
-from genapi import Response, Telemetry
+from genapi import Telemetry
 from genapi.relay import (
-    PRESENCE_REQUEST_ID,
-    Endpoint,
     Group,
     LocalBus,
     MemoryGroupStore,
@@ -19,34 +17,7 @@ from genapi.relay import (
     StoreConflict,
 )
 from genapi.relay.groups import GroupType, new_group
-
-
-class Clock:
-    """A settable wall clock."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Conn:
-    """A fake connection: the owner of an endpoint that records what it is given."""
-
-    def __init__(self, name: str = "") -> None:
-        self.name = name
-        self.got: list[Response] = []
-
-    def endpoint(self) -> Endpoint:
-        return Endpoint(self.got.append, owner=self)
-
-    def messages(self) -> list[Any]:
-        return [r.result["message"] for r in self.got if r.request_id != PRESENCE_REQUEST_ID]
-
-    def notices(self) -> list[tuple[str, Any]]:
-        return [(r.result["presence"], r.result.get("user_id"))
-                for r in self.got if r.request_id == PRESENCE_REQUEST_ID]
+from tests.relay.backends import Clock, Conn
 
 
 def hub(**options: Any) -> RelayHub:

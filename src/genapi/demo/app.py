@@ -6,7 +6,7 @@ from ..gateway import Gateway, InsecureDemoAuthenticator
 from ..gateway.cluster import ClusterOptions
 from ..relay import add_relay
 from ..security import AdminAction, AdminGate
-from .chat import chat_hub, chat_routes
+from .chat import chat_routes, lobby
 from .walkthrough import SERVICES
 
 __all__ = ["build_demo_gateway"]
@@ -27,5 +27,5 @@ def build_demo_gateway(cluster: ClusterOptions | None = None) -> Gateway:
         admin=AdminGate({AdminAction.PUSH_CONFIG}) if cluster is not None else None,
         routes=chat_routes(),
     )
-    add_relay(gateway, chat_hub())
+    add_relay(gateway, seed=[lobby()])  # shared through NATS when in a cluster
     return gateway

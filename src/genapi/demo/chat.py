@@ -12,22 +12,19 @@ from starlette.responses import FileResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..relay import GroupType, MemoryGroupStore, RelayHub
+from ..relay import Group, GroupType
 from ..relay.groups import new_group
 
-__all__ = ["LOBBY", "STATIC_DIR", "chat_hub", "chat_routes"]
+__all__ = ["LOBBY", "STATIC_DIR", "chat_routes", "lobby"]
 
 #: The chat room every page joins unless ``?group=`` says otherwise.
 LOBBY = "lobby"
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def chat_hub() -> RelayHub:
-    """A relay hub whose store starts with the persistent public group ``lobby``."""
-    store = MemoryGroupStore()
-    store.seed(new_group(LOBBY, GroupType.PUBLIC, creator=None, now=time.time(),
-                         persistent=True))
-    return RelayHub(store=store)
+def lobby() -> Group:
+    """The persistent public group ``lobby`` (seeded into the relay at start)."""
+    return new_group(LOBBY, GroupType.PUBLIC, creator=None, now=time.time(), persistent=True)
 
 
 async def _page(request: HttpRequest) -> FileResponse:

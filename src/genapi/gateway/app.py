@@ -133,6 +133,7 @@ class Gateway:
             GatewayCluster(self, ClusterOptions.of(cluster), self.admin)
             if cluster is not None else None
         )
+        self._on_cluster: list[Callable[[GatewayCluster], object]] = []
         self._started = False
         self._sweeper: asyncio.Task[None] | None = None
         socket_route = socket_path.rstrip("/") + "/websocket"
@@ -208,6 +209,15 @@ class Gateway:
             options = dataclasses.replace(options, push_token=push_token)
         self.admin = AdminGate({*self.admin.allowed_actions, AdminAction.PUSH_CONFIG})
         self.cluster = GatewayCluster(self, options, self.admin)
+        for callback in self._on_cluster:
+            callback(self.cluster)
+
+    def on_cluster(self, callback: Callable[[GatewayCluster], object]) -> None:
+        """Call ``callback`` with the cluster side when the gateway is in a cluster: now
+        if it is, else when it joins (how the relay moves its groups onto NATS)."""
+        self._on_cluster.append(callback)
+        if self.cluster is not None:
+            callback(self.cluster)
 
     # -- connections --------------------------------------------------------------------
 

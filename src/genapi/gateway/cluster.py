@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..cluster.link import Link
 from ..cluster.node import default_node_name
+from ..cluster.relay_bus import NatsRelayBus
+from ..cluster.relay_store import NatsGroupStore
 from ..cluster.subjects import Subjects
 from ..cluster.sync import ConfigSync, NodeDirectory
 from ..cluster.transport import NatsTransport
 from ..config import ServiceConfig
+from ..relay import LocalBus, RelayHub
 from ..security import AdminGate
 
 if TYPE_CHECKING:
@@ -69,7 +72,22 @@ class GatewayCluster:
                                        stream_window=options.stream_window,
                                        node_alive=self.directory.alive)
         gateway.executor.transport = self.transport
+        self._hubs: list[RelayHub] = []
         self._starter: asyncio.Task[None] | None = None
+
+    def share_relay(self, hub: RelayHub, *, storage: str = "file") -> None:
+        """Move ``hub`` (not yet used) onto the cluster: groups in a NATS key-value
+        bucket, messages through a JetStream stream, shared with the other gateways. Its
+        history settings carry over; it is closed when the cluster stops."""
+        prefix = self.options.prefix
+        kept = hub.bus if isinstance(hub.bus, LocalBus) else LocalBus()
+        hub.use_backend(
+            store=NatsGroupStore(self.link, bucket=prefix.replace(".", "_") + "_relay_groups",
+                                 storage=storage),
+            bus=NatsRelayBus(self.link, prefix=prefix, storage=storage,
+                             history_size=kept.history_size, history_age=kept.history_age),
+        )
+        self._hubs.append(hub)
 
     def start(self) -> None:
         """Connect and start syncing in the background (the gateway serves meanwhile)."""
@@ -95,6 +113,8 @@ class GatewayCluster:
             self._starter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._starter
+        for hub in self._hubs:  # their cleanups (connections that closed) still need NATS
+            await hub.aclose()
         await self.sync.stop()
         await self.link.close()
 

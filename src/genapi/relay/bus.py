@@ -13,8 +13,9 @@ Events (msgspec structs with a ``type`` tag, so a networked bus can encode them)
 
 :class:`LocalBus` is the in-process implementation: ``publish`` calls the subscribers
 synchronously, so a message is delivered to every local member before ``publish``
-returns. A NATS implementation publishes on a subject per group and keeps history in a
-stream (offsets must only increase; they may skip).
+returns. :class:`genapi.cluster.relay_bus.NatsRelayBus` shares one between gateways: a
+JetStream stream orders and keeps the events, and offsets are stream sequence numbers
+(they only increase; they may skip).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "Receiver",
     "RelayBus",
     "RelayEvent",
+    "Subscribers",
     "decode_event",
     "encode_event",
 ]
@@ -51,7 +53,9 @@ class MemberEvent(msgspec.Struct, frozen=True, kw_only=True, tag="member"):
     """A member changed. ``status`` None means it is no longer a member.
 
     ``origin`` names the connection that caused it (it gets the call's answer, not the
-    notice).
+    notice). ``revision`` is the group's store revision after the change: a hub applies
+    the event only to connections registered before it (0: to all), so an event that
+    arrives late (from another gateway) cannot undo a newer local join.
     """
 
     group_id: str
@@ -60,13 +64,18 @@ class MemberEvent(msgspec.Struct, frozen=True, kw_only=True, tag="member"):
     role: Role | None = None
     notice: Notice | None = None
     origin: str | None = None
+    revision: int = 0
 
 
 class GroupDeleted(msgspec.Struct, frozen=True, kw_only=True, tag="deleted"):
-    """The group was deleted (by an admin, or because its last member left)."""
+    """The group was deleted (by an admin, or because its last member left).
+
+    ``revision`` is above every revision the deleted group had (0: unknown).
+    """
 
     group_id: str
     origin: str | None = None
+    revision: int = 0
 
 
 RelayEvent = RelayMessage | MemberEvent | GroupDeleted
@@ -93,6 +102,12 @@ class RelayBus(Protocol):
     def subscribe(self, receiver: Receiver) -> Callable[[], None]:
         """Deliver every event to ``receiver`` from now on; returns the unsubscribe."""
 
+    async def start(self) -> None:
+        """Begin receiving (idempotent); hubs call it before their first member joins."""
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Wait until every event published so far (by anyone) was delivered here."""
+
     async def publish_message(self, message: RelayMessage) -> RelayMessage:
         """Give ``message`` the group's next offset, keep it, deliver it; returns it
         with the offset."""
@@ -107,7 +122,31 @@ class RelayBus(Protocol):
         """Stop delivering."""
 
 
-class LocalBus:
+class Subscribers:
+    """The receivers of a bus and the dispatch to them (shared by the implementations)."""
+
+    def __init__(self) -> None:
+        self._receivers: list[Receiver] = []
+
+    def subscribe(self, receiver: Receiver) -> Callable[[], None]:
+        """Deliver every event to ``receiver``; returns the unsubscribe."""
+        self._receivers.append(receiver)
+
+        def unsubscribe() -> None:
+            if receiver in self._receivers:
+                self._receivers.remove(receiver)
+
+        return unsubscribe
+
+    def _dispatch(self, event: RelayEvent) -> None:
+        for receiver in tuple(self._receivers):
+            try:
+                receiver(event)
+            except Exception:  # one hub's failure must not starve the others
+                logger.exception("relay receiver %r failed on %s", receiver, type(event).__name__)
+
+
+class LocalBus(Subscribers):
     """The in-process bus: synchronous delivery, a bounded history per group.
 
     ``history_size`` messages are kept per group, none older than ``history_age``
@@ -121,22 +160,18 @@ class LocalBus:
         history_age: float | None = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         History(max_messages=history_size, max_age=history_age, clock=clock)  # validates
         self.history_size = history_size
         self.history_age = history_age
         self._clock = clock
         self._histories: dict[str, History] = {}
-        self._receivers: list[Receiver] = []
 
-    def subscribe(self, receiver: Receiver) -> Callable[[], None]:
-        """Deliver every event to ``receiver``; returns the unsubscribe."""
-        self._receivers.append(receiver)
+    async def start(self) -> None:
+        """Nothing to start: delivery is synchronous."""
 
-        def unsubscribe() -> None:
-            if receiver in self._receivers:
-                self._receivers.remove(receiver)
-
-        return unsubscribe
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Nothing to wait for: ``publish`` delivers before it returns."""
 
     async def publish_message(self, message: RelayMessage) -> RelayMessage:
         """Number, keep and deliver ``message``."""
@@ -166,10 +201,3 @@ class LocalBus:
     async def aclose(self) -> None:
         """Forget the subscribers."""
         self._receivers.clear()
-
-    def _dispatch(self, event: RelayEvent) -> None:
-        for receiver in tuple(self._receivers):
-            try:
-                receiver(event)
-            except Exception:  # one hub's failure must not starve the others
-                logger.exception("relay receiver %r failed on %s", receiver, type(event).__name__)

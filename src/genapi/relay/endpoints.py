@@ -55,18 +55,23 @@ class Endpoint:
 
 
 class _Link:
-    """One endpoint in one group."""
+    """One endpoint in one group, registered at the group's store ``revision``."""
 
-    __slots__ = ("conn", "deliver", "group_id", "key", "receives", "user_id")
+    __slots__ = ("conn", "deliver", "group_id", "key", "receives", "revision", "user_id")
 
     def __init__(self, group_id: str, user_id: str, key: Any, conn: str, deliver: Deliver,
-                 receives: bool) -> None:
+                 receives: bool, revision: int) -> None:
         self.group_id = group_id
         self.user_id = user_id
         self.key = key
         self.conn = conn
         self.deliver = deliver
         self.receives = receives
+        self.revision = revision
+
+    def older_than(self, revision: int) -> bool:
+        """True when an event at ``revision`` (0: unknown) is newer than this link."""
+        return revision == 0 or self.revision < revision
 
 
 class _Resumed:
@@ -119,6 +124,10 @@ class LocalEndpoints:
         """True when the connection ``key`` is in the group."""
         return group_id in self._owners.get(key, {})
 
+    def connections(self) -> int:
+        """How many connections have an endpoint here."""
+        return len(self._owners)
+
     def groups_of(self, key: Any) -> int:
         """How many groups the connection ``key`` is in."""
         return len(self._owners.get(key, {}))
@@ -127,13 +136,15 @@ class LocalEndpoints:
         """How many local connections the group has."""
         return sum(len(links) for links in self._groups.get(group_id, {}).values())
 
-    def add(self, group_id: str, user_id: str, endpoint: Endpoint, *, receives: bool) -> str:
-        """Register ``endpoint`` for ``user_id`` in the group; returns the connection id."""
+    def add(self, group_id: str, user_id: str, endpoint: Endpoint, *, receives: bool,
+            revision: int = 0) -> str:
+        """Register ``endpoint`` for ``user_id`` in the group at the group's store
+        ``revision``; returns the connection id."""
         key = endpoint.key
         conn = self._conn_ids.get(key)
         if conn is None:
             conn = self._conn_ids[key] = f"{self.hub_id}:{next(self._counter)}"
-        link = _Link(group_id, user_id, key, conn, endpoint.deliver, receives)
+        link = _Link(group_id, user_id, key, conn, endpoint.deliver, receives, revision)
         self._groups.setdefault(group_id, {}).setdefault(user_id, {})[key] = link
         self._owners.setdefault(key, {})[group_id] = link
         return conn
@@ -146,21 +157,27 @@ class LocalEndpoints:
         self._unlink(link)
         return link.user_id
 
-    def remove_user(self, group_id: str, user_id: str) -> None:
-        """Unregister every connection of ``user_id`` from the group."""
+    def remove_user(self, group_id: str, user_id: str, *, revision: int = 0) -> None:
+        """Unregister the connections of ``user_id`` registered before ``revision``
+        (0: all of them)."""
         for link in list(self._groups.get(group_id, {}).get(user_id, {}).values()):
-            self._unlink(link)
+            if link.older_than(revision):
+                self._unlink(link)
 
-    def set_receives(self, group_id: str, user_id: str, receives: bool) -> None:
-        """Start or stop deliveries to ``user_id``'s connections (status changes)."""
+    def set_receives(self, group_id: str, user_id: str, receives: bool, *,
+                     revision: int = 0) -> None:
+        """Start or stop deliveries to ``user_id``'s connections registered up to
+        ``revision`` (0: all of them)."""
         for link in self._groups.get(group_id, {}).get(user_id, {}).values():
-            link.receives = receives
+            if revision == 0 or link.revision <= revision:
+                link.receives = receives
 
-    def drop_group(self, group_id: str) -> None:
-        """Unregister everything of the group."""
+    def drop_group(self, group_id: str, *, revision: int = 0) -> None:
+        """Unregister the group's connections registered before ``revision`` (0: all)."""
         for users in list(self._groups.get(group_id, {}).values()):
             for link in list(users.values()):
-                self._unlink(link)
+                if link.older_than(revision):
+                    self._unlink(link)
 
     def owner_groups(self, key: Any) -> list[tuple[str, str]]:
         """``(group_id, user_id)`` of every group the connection ``key`` is in."""
@@ -182,16 +199,18 @@ class LocalEndpoints:
 
     # -- fan-out --------------------------------------------------------------------------
 
-    def deliver(self, group_id: str, response: Response, *, skip: str | None = None) -> int:
-        """Give ``response`` to every receiving connection of the group except ``skip``;
-        returns how many were given it."""
+    def deliver(self, group_id: str, response: Response, *, skip: str | None = None,
+                revision: int = 0) -> int:
+        """Give ``response`` to every receiving connection of the group except ``skip``
+        (with ``revision``: only to connections registered before it); returns how many
+        were given it."""
         users = self._groups.get(group_id)
         if not users:
             return 0
         delivered = 0
         for links in list(users.values()):
             for link in list(links.values()):
-                if link.receives and link.conn != skip:
+                if link.receives and link.conn != skip and link.older_than(revision):
                     self._deliver(link.deliver, response)
                     delivered += 1
         return delivered

@@ -24,9 +24,10 @@ and ``{"group_id", "presence": "deleted"}``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import msgspec
@@ -61,7 +62,8 @@ class RelayHub:
     """Groups and messages for this gateway's connections (see the module docstring).
 
     ``clock`` gives wall-clock seconds (timestamps, history age); ``hub_id`` prefixes
-    connection ids in events (random by default).
+    connection ids in events (random by default); ``seed`` groups (persistent lobbies,
+    say) are created before the first operation unless the store has them already.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class RelayHub:
         clock: Callable[[], float] = time.time,
         telemetry: Telemetry | None = None,
         hub_id: str | None = None,
+        seed: Iterable[Group] = (),
     ) -> None:
         self.store: GroupStore = store if store is not None else MemoryGroupStore()
         self.bus: RelayBus = bus if bus is not None else LocalBus(clock=clock)
@@ -81,8 +84,20 @@ class RelayHub:
         self.local = LocalEndpoints(hub_id or uuid.uuid4().hex[:12],
                                     max_pending=self.limits.max_pending_deliveries)
         self._clock = clock
+        self._seed = tuple(seed)
+        self._started = False
+        self._starting = asyncio.Lock()
         self._cleanups: set[asyncio.Task[None]] = set()
         self._unsubscribe = self.bus.subscribe(self.receive)
+
+    def use_backend(self, *, store: GroupStore, bus: RelayBus) -> None:
+        """Replace the store and the bus (say, to share them between gateways) — only
+        before the hub's first operation."""
+        if self._started or self.local.connections():
+            raise RuntimeError("a relay hub changes backends only before its first use")
+        self._unsubscribe()
+        self.store, self.bus = store, bus
+        self._unsubscribe = bus.subscribe(self.receive)
 
     # -- groups ---------------------------------------------------------------------------
 
@@ -105,8 +120,9 @@ class RelayHub:
             self._check_room(endpoint.key)
         group = groups.new_group(group_id, kind, creator=creator, now=self._clock(),
                                  persistent=persistent, connected=endpoint is not None)
+        await self._start()
         try:
-            await self.store.put(group_id, group, 0)
+            revision = await self.store.put(group_id, group, 0)
         except StoreConflict:
             raise RelayError("already_exists", "Group already exists") from None
         except StoreFull:
@@ -115,7 +131,7 @@ class RelayHub:
             if endpoint.closed:  # the connection went while the group was being written
                 await self._disconnect(group_id, creator)
                 raise _closed()
-            self.local.add(group_id, creator, endpoint, receives=True)
+            self.local.add(group_id, creator, endpoint, receives=True, revision=revision)
         self._emit(RELAY_GROUP_CREATE, group_id=group_id, group_type=kind.value,
                    creator=creator)
         if creator is not None:
@@ -125,6 +141,7 @@ class RelayHub:
     async def delete(self, group_id: str, actor: str | None = None, *,
                      origin: Any = None) -> None:
         """Delete a group: ``actor`` must be an active admin (None: the server)."""
+        await self._start()
         for _ in range(_ATTEMPTS):
             group, revision = await self.store.get(group_id)
             if group is None:
@@ -134,7 +151,7 @@ class RelayHub:
                 await self.store.delete(group_id, revision)
             except StoreConflict:
                 continue
-            await self._deleted(group_id, "deleted", self.local.conn_id(origin))
+            await self._deleted(group_id, "deleted", self.local.conn_id(origin), revision + 1)
             return
         raise _busy()
 
@@ -193,7 +210,7 @@ class RelayHub:
                                         connected=endpoint is not None)
             return after, (member, endpoint is not None, True)
 
-        _, _, (member, first, new) = await self._mutate(group_id, change)
+        _, _, (member, first, new), revision = await self._mutate(group_id, change)
         conn = None
         if endpoint is not None:
             # While the store was written, the same connection may have joined (a race
@@ -204,22 +221,24 @@ class RelayHub:
             if endpoint.closed:
                 await self._disconnect(group_id, user_id)
                 raise _closed()
-            conn = self.local.add(group_id, user_id, endpoint, receives=member.receives)
+            conn = self.local.add(group_id, user_id, endpoint, receives=member.receives,
+                                  revision=revision)
         if new:
             self._emit(RELAY_MEMBER_JOIN, group_id=group_id, user_id=user_id,
                        status=member.status.value)
         if first:
             await self.bus.publish(MemberEvent(
                 group_id=group_id, user_id=user_id, status=member.status, role=member.role,
-                notice="join", origin=conn))
+                notice="join", origin=conn, revision=revision))
         recovery = await self.bus.since(group_id, last_offset) if member.receives else None
         return JoinResult(group_id, member, recovery)
 
     async def leave(self, group_id: str, user_id: str) -> Member:
         """Leave the group (every connection of the user); an empty group goes away."""
-        _, after, member = await self._mutate(group_id, lambda g: groups.leave(g, user_id))
+        _, after, member, revision = await self._mutate(
+            group_id, lambda g: groups.leave(g, user_id))
         self.local.remove_user(group_id, user_id)
-        await self._gone(group_id, member, after, "leave")
+        await self._gone(group_id, member, after, "leave", revision)
         return member
 
     async def accept(self, group_id: str, actor: str, target: str, *,
@@ -272,23 +291,25 @@ class RelayHub:
             local.deliver(event.group_id, Response.sync(event.request_id, event.payload()),
                           skip=event.origin)
         elif isinstance(event, MemberEvent):
+            revision = event.revision
             if event.status is None:
-                local.remove_user(event.group_id, event.user_id)
+                local.remove_user(event.group_id, event.user_id, revision=revision)
             else:
                 local.set_receives(event.group_id, event.user_id,
-                                   event.status is not groups.MemberStatus.PENDING)
+                                   event.status is not groups.MemberStatus.PENDING,
+                                   revision=revision)
             if event.notice is not None:
                 notice = {"group_id": event.group_id, "presence": event.notice,
                           "user_id": event.user_id,
                           "status": event.status.value if event.status else None,
                           "role": event.role.value if event.role else None}
                 local.deliver(event.group_id, Response.sync(PRESENCE_REQUEST_ID, notice),
-                              skip=event.origin)
+                              skip=event.origin, revision=revision)
         else:
             notice = {"group_id": event.group_id, "presence": "deleted"}
             local.deliver(event.group_id, Response.sync(PRESENCE_REQUEST_ID, notice),
-                          skip=event.origin)
-            local.drop_group(event.group_id)
+                          skip=event.origin, revision=event.revision)
+            local.drop_group(event.group_id, revision=event.revision)
 
     # -- connections ----------------------------------------------------------------------
 
@@ -338,42 +359,47 @@ class RelayHub:
 
     async def _disconnect(self, group_id: str, user_id: str) -> None:
         try:
-            _, after, member = await self._mutate(
+            _, after, member, revision = await self._mutate(
                 group_id, lambda g: presence.disconnect(g, user_id))
         except RelayError:  # the group went meanwhile
             return
         if member is not None:
-            await self._gone(group_id, member, after, "closed")
+            await self._gone(group_id, member, after, "closed", revision)
 
     async def _gone(self, group_id: str, member: Member, after: Group | None,
-                    reason: str) -> None:
+                    reason: str, revision: int) -> None:
         self._emit(RELAY_MEMBER_LEAVE, group_id=group_id, user_id=member.user_id,
                    reason=reason)
         await self.bus.publish(MemberEvent(
             group_id=group_id, user_id=member.user_id, status=None, role=member.role,
-            notice="leave" if member.connections > 0 else None))
+            notice="leave" if member.connections > 0 else None, revision=revision))
         if after is None:
-            await self._deleted(group_id, "empty", None)
+            await self._deleted(group_id, "empty", None, revision)
 
-    async def _deleted(self, group_id: str, reason: str, origin: str | None) -> None:
+    async def _deleted(self, group_id: str, reason: str, origin: str | None,
+                       revision: int) -> None:
         self._emit(RELAY_GROUP_DELETE, group_id=group_id, reason=reason)
-        await self.bus.publish(GroupDeleted(group_id=group_id, origin=origin))
+        await self.bus.publish(GroupDeleted(group_id=group_id, origin=origin,
+                                            revision=revision))
 
     async def _set_status(self, group_id: str,
                           change: Callable[[Group], tuple[Group, Member]],
                           origin: Any) -> Member:
-        _, _, member = await self._mutate(group_id, change)
+        _, _, member, revision = await self._mutate(group_id, change)
         self.local.set_receives(group_id, member.user_id, member.receives)
         await self.bus.publish(MemberEvent(
             group_id=group_id, user_id=member.user_id, status=member.status,
-            role=member.role, notice="status", origin=self.local.conn_id(origin)))
+            role=member.role, notice="status", origin=self.local.conn_id(origin),
+            revision=revision))
         return member
 
     async def _mutate(
         self, group_id: str, change: Callable[[Group], tuple[Group, T]]
-    ) -> tuple[Group, Group | None, T]:
+    ) -> tuple[Group, Group | None, T, int]:
         """Read, change, compare-and-set; retried on conflicts. An emptied non-persistent
-        group is deleted in the same write. Returns (before, after or None, outcome)."""
+        group is deleted in the same write. Returns (before, after or None, outcome,
+        revision after the write — for a deletion, one above the last revision)."""
+        await self._start()
         for _ in range(_ATTEMPTS):
             group, revision = await self.store.get(group_id)
             if group is None:
@@ -381,17 +407,32 @@ class RelayHub:
             after, outcome = change(group)
             try:
                 if after is group:
-                    return group, group, outcome
+                    return group, group, outcome, revision
                 if groups.is_disposable(after):
                     await self.store.delete(group_id, revision)
-                    return group, None, outcome
-                await self.store.put(group_id, after, revision)
+                    return group, None, outcome, revision + 1
+                written = await self.store.put(group_id, after, revision)
             except StoreConflict:
                 continue
-            return group, after, outcome
+            return group, after, outcome, written
         raise _busy()
 
+    async def _start(self) -> None:
+        """Start the bus and create the seeded groups, once (before the first operation,
+        so that a gateway receives as soon as it has a member)."""
+        if self._started:
+            return
+        async with self._starting:
+            if self._started:
+                return
+            await self.bus.start()
+            for group in self._seed:
+                with contextlib.suppress(StoreConflict):
+                    await self.store.put(group.group_id, group, 0)
+            self._started = True
+
     async def _get(self, group_id: str) -> Group:
+        await self._start()
         group, _ = await self.store.get(group_id)
         if group is None:
             raise not_found()

@@ -40,6 +40,7 @@ error payload carries its ``code``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from ..context import CallContext
@@ -212,10 +213,24 @@ def relay_service(hub: RelayHub, *, name: str = "relay") -> Service:
     return service
 
 
-def add_relay(host: _Host, hub: RelayHub | None = None, *, name: str = "relay") -> RelayHub:
+def add_relay(host: _Host, hub: RelayHub | None = None, *, name: str = "relay",
+              seed: Iterable[Group] = ()) -> RelayHub:
     """Serve the relay functions from ``host`` (a :class:`~genapi.Gateway`) and remove
-    memberships when connections close; returns the hub."""
-    hub = hub if hub is not None else RelayHub()
+    memberships when connections close; returns the hub.
+
+    Without ``hub`` one is made whose groups and messages stay in this process — until
+    the gateway joins a cluster (``cluster=`` or :meth:`~genapi.Gateway.join_cluster`,
+    before or after this call): then they are shared with the cluster's other gateways
+    over NATS (:meth:`~genapi.gateway.cluster.GatewayCluster.share_relay`). ``seed``
+    groups (persistent lobbies) are created at start unless they exist.
+    """
+    if hub is None:
+        made = hub = RelayHub(seed=seed)
+        on_cluster = getattr(host, "on_cluster", None)
+        if on_cluster is not None:
+            on_cluster(lambda cluster: cluster.share_relay(made))
+    elif seed:
+        raise ValueError("give seed groups to the hub you pass (RelayHub(seed=...))")
     host.registry.add_service(relay_service(hub, name=name))
     host.executor.on_owner_closed(hub.owner_closed)
     return hub
