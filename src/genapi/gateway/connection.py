@@ -98,6 +98,30 @@ def _peek_request_id(raw: bytes) -> str:
         return "unknown"
 
 
+class TopicSink:
+    """Pushes later Responses on one topic of a connection (a call's ``CallContext.sink``).
+
+    It is *closing* once its topic is left or the connection closes, and is then announced
+    to :meth:`genapi.Executor.on_owner_closed` callbacks — so what a function tied to a
+    channel (a relay membership) goes with the channel, as in Phoenix.
+    """
+
+    __slots__ = ("connection", "left", "topic")
+
+    def __init__(self, connection: Connection, topic: str) -> None:
+        self.connection = connection
+        self.topic = topic
+        self.left = False
+
+    async def __call__(self, response: Response) -> None:
+        self.connection.push(self.topic, response)
+
+    @property
+    def closing(self) -> bool:
+        """True once the topic was left or the connection is closing."""
+        return self.left or self.connection.closing
+
+
 class Connection:
     """A client connection of a :class:`~genapi.Gateway`."""
 
@@ -122,7 +146,7 @@ class Connection:
         self.calls: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # join authorizations in progress
         self._cancelled: set[str] = set()  # sync calls the client cancelled
-        self._sinks: dict[str, Callable[[Response], Awaitable[None]]] = {}
+        self._sinks: dict[str, TopicSink] = {}
         self._max_frame = limits.max_frame_bytes
         self._max_inflight = limits.max_inflight
         self._event = gateway.event
@@ -213,6 +237,8 @@ class Connection:
             for event in self.core.connection_lost():
                 if isinstance(event, ChannelClosed):
                     self._on_channel_closed(event)
+        for topic in list(self._sinks):
+            self._close_sink(topic)
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
@@ -321,7 +347,13 @@ class Connection:
         self.core.reply(event, "ok", {"request_id": request_id, "cancelled": found > 0})
 
     def _on_channel_closed(self, event: ChannelClosed) -> None:
-        """Hook for channel cleanup (relay memberships, streams)."""
+        self._close_sink(event.topic)
+
+    def _close_sink(self, topic: str) -> None:
+        sink = self._sinks.pop(topic, None)
+        if sink is not None:
+            sink.left = True
+            self.gateway.executor.owner_closed(sink)
 
     def _on_message(self, event: MessageReceived) -> None:
         if event.event != self._event:
@@ -355,14 +387,10 @@ class Connection:
 
     # -- calls --------------------------------------------------------------------------
 
-    def _sink(self, topic: str) -> Callable[[Response], Awaitable[None]]:
+    def _sink(self, topic: str) -> TopicSink:
         sink = self._sinks.get(topic)
         if sink is None:
-
-            async def sink(response: Response) -> None:
-                self.push(topic, response)
-
-            self._sinks[topic] = sink
+            sink = self._sinks[topic] = TopicSink(self, topic)
         return sink
 
     async def _call(self, event: MessageReceived, request: Request, key: str) -> None:

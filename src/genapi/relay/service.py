@@ -6,9 +6,10 @@
 
 Every function needs an authenticated caller; who acts is always the socket's user id,
 never an argument. Functions that make the caller a member (``create_group``,
-``join_group``) register the calling connection — messages and notices are pushed on the
-topic the call came in on — so they need a WebSocket (a :class:`LiveConnection` owner;
-over HTTP they answer ``Relay groups need a WebSocket connection``).
+``join_group``) register the calling channel — messages and notices are pushed on the
+topic the call came in on, and leaving that topic (or closing the socket) leaves the
+group — so they need a WebSocket (over HTTP they answer ``Relay groups need a WebSocket
+connection``).
 
 ==============  ===========================================  =============================
 request_type    args                                         result
@@ -94,19 +95,26 @@ def _user(call: CallContext) -> str:
 
 @runtime_checkable
 class LiveConnection(Protocol):
-    """What the relay needs of a caller's owner to make it a member: a connection that
-    says when it is closing (and is announced to ``on_owner_closed`` when it closes), as
-    the gateway's WebSocket connections do. HTTP calls have no such owner."""
+    """What the relay needs to make a caller a member: something that says when it is
+    closing and is announced to ``on_owner_closed`` when it closes — the gateway's
+    WebSocket channels (their sinks) and connections are. HTTP calls have neither."""
 
     @property
     def closing(self) -> bool: ...
 
 
+def _member_of(call: CallContext) -> Any:
+    """Who holds the caller's memberships: the channel (topic) the call came in on when
+    its sink says when it closes — leaving the topic leaves its groups, as in Phoenix —
+    else the connection."""
+    return call.sink if isinstance(call.sink, LiveConnection) else call.owner
+
+
 def _endpoint(call: CallContext) -> Endpoint:
-    owner = call.owner
-    if call.sink is None or not isinstance(owner, LiveConnection):
+    holder = _member_of(call)
+    if call.sink is None or not isinstance(holder, LiveConnection):
         raise RelayError("no_connection", "Relay groups need a WebSocket connection")
-    return Endpoint(call.sink, owner=owner, alive=lambda: not owner.closing)
+    return Endpoint(call.sink, owner=holder, alive=lambda: not holder.closing)
 
 
 def _offset(value: Any) -> int | None:
@@ -137,7 +145,7 @@ class _Functions:
                 "status": "active", "role": "admin"}
 
     async def delete_group(self, group_id: str, call: CallContext) -> dict[str, Any]:
-        await self.hub.delete(group_id, _user(call), origin=call.owner)
+        await self.hub.delete(group_id, _user(call), origin=_member_of(call))
         return {"group_id": group_id, "deleted": True}
 
     async def join_group(self, group_id: str, last_offset: Any,
@@ -158,17 +166,17 @@ class _Functions:
 
     async def accept_member(self, group_id: str, user_id: str,
                             call: CallContext) -> dict[str, Any]:
-        member = await self.hub.accept(group_id, _user(call), user_id, origin=call.owner)
+        member = await self.hub.accept(group_id, _user(call), user_id, origin=_member_of(call))
         return _status(member, group_id)
 
     async def mute_member(self, group_id: str, user_id: str,
                           call: CallContext) -> dict[str, Any]:
-        member = await self.hub.mute(group_id, _user(call), user_id, origin=call.owner)
+        member = await self.hub.mute(group_id, _user(call), user_id, origin=_member_of(call))
         return _status(member, group_id)
 
     async def unmute_member(self, group_id: str, user_id: str,
                             call: CallContext) -> dict[str, Any]:
-        member = await self.hub.unmute(group_id, _user(call), user_id, origin=call.owner)
+        member = await self.hub.unmute(group_id, _user(call), user_id, origin=_member_of(call))
         return _status(member, group_id)
 
     async def leave_group(self, group_id: str, call: CallContext) -> dict[str, Any]:
@@ -186,7 +194,7 @@ class _Functions:
     async def send_message(self, group_id: str, message: Any,
                            call: CallContext) -> dict[str, Any]:
         sent = await self.hub.send(group_id, _user(call), message,
-                                   request_id=call.request.request_id, origin=call.owner)
+                                   request_id=call.request.request_id, origin=_member_of(call))
         return {"status": "relayed", "recipients_count": sent.recipients,
                 "offset": sent.offset, "timestamp": sent.timestamp}
 
