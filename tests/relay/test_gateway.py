@@ -79,25 +79,27 @@ async def test_leaving_the_topic_leaves_its_groups(driver: str) -> None:
     the group (a leave notice for the others) while the socket stays open."""
     gateway = Gateway(authenticator=InsecureDemoAuthenticator())
     hub = add_relay(gateway)
-    async with running_app(gateway, driver=driver) as url:
-        async with websockets.connect(ws_url(url, "vsn=2.0.0&user_id=alice")) as ws_a, \
-                websockets.connect(ws_url(url, "vsn=2.0.0&user_id=bob")) as ws_b:
-            alice, bob = RawClient(ws_a), RawClient(ws_b)
-            await alice.join()
-            await alice.call(request("a1", "create_group", group_id="g"))
-            await bob.join()  # api:lobby stays joined throughout
-            await bob.join("api:room")
-            await bob.push(request("b1", "join_group", group_id="g"), topic="api:room")
-            assert (await next_push(bob, "api:room"))["result"]["status"] == "active"
-            assert (await next_push(alice))["result"]["presence"] == "join"
-            await bob.send([bob.join_ref, "99", "api:room", "phx_leave", {}])
-            left = await next_push(alice)
-            assert (left["result"]["presence"], left["result"]["user_id"]) == ("leave", "bob")
-            await hub.idle()
-            assert list((await hub.info("g")).members) == ["alice"]
-            await bob.join("api:room")  # the same socket joins the topic and the group again
-            await bob.push(request("b2", "join_group", group_id="g"), topic="api:room")
-            assert (await next_push(bob, "api:room"))["result"]["status"] == "active"
-            await alice.call(request("a2", "send_message", group_id="g", message="again"))
-            assert (await next_push(bob, "api:room"))["result"]["message"] == "again"
+    async with (
+        running_app(gateway, driver=driver) as url,
+        websockets.connect(ws_url(url, "vsn=2.0.0&user_id=alice")) as ws_a,
+        websockets.connect(ws_url(url, "vsn=2.0.0&user_id=bob")) as ws_b,
+    ):
+        alice, bob = RawClient(ws_a), RawClient(ws_b)
+        await alice.join()
+        await alice.call(request("a1", "create_group", group_id="g"))
+        await bob.join()  # api:lobby stays joined throughout
+        await bob.join("api:room")
+        await bob.push(request("b1", "join_group", group_id="g"), topic="api:room")
+        assert (await next_push(bob, "api:room"))["result"]["status"] == "active"
+        assert (await next_push(alice))["result"]["presence"] == "join"
+        await bob.send([bob.join_ref, "99", "api:room", "phx_leave", {}])
+        left = await next_push(alice)
+        assert (left["result"]["presence"], left["result"]["user_id"]) == ("leave", "bob")
+        await hub.idle()
+        assert list((await hub.info("g")).members) == ["alice"]
+        await bob.join("api:room")  # the same socket joins the topic and the group again
+        await bob.push(request("b2", "join_group", group_id="g"), topic="api:room")
+        assert (await next_push(bob, "api:room"))["result"]["status"] == "active"
+        await alice.call(request("a2", "send_message", group_id="g", message="again"))
+        assert (await next_push(bob, "api:room"))["result"]["message"] == "again"
     await gateway.aclose()
