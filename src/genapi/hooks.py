@@ -38,7 +38,7 @@ __all__ = ["HookOutcome", "run_after", "run_before"]
 
 logger = logging.getLogger("genapi.hooks")
 
-_META = ("module", "function", "type", "request_id")
+_META = ("module", "function", "type", "request_id", "service", "request_type")
 for _kind in ("before", "after"):
     register_event(f"hook.{_kind}.start", ("system_time",), _META, f"A {_kind} hook started.")
     register_event(f"hook.{_kind}.stop", ("duration_us",), _META, f"A {_kind} hook finished.")
@@ -46,7 +46,8 @@ for _kind in ("before", "after"):
         f"hook.{_kind}.exception",
         ("duration_us",),
         (*_META, "kind", "reason"),
-        f"A {_kind} hook raised or timed out (kind 'timeout').",
+        f"A {_kind} hook failed: kind 'error' (reason: the exception's class and message) "
+        "or 'timeout'.",
     )
 
 RunSync = Callable[..., Awaitable[Any]]
@@ -57,7 +58,7 @@ _REJECTED: Final = "rejected"
 
 async def _run(
     hook: Hook, args: tuple[Any, ...], timeout: float, run_sync: RunSync, kind: str,
-    request_id: str, telemetry: Telemetry,
+    request: Request, telemetry: Telemetry,
 ) -> Any:
     meta = None
     started = time.perf_counter_ns()
@@ -67,7 +68,8 @@ async def _run(
         fn = hook.function
         meta = {"module": getattr(fn, "__module__", None),
                 "function": getattr(fn, "__qualname__", repr(fn)), "type": kind,
-                "request_id": request_id}
+                "request_id": request.request_id, "service": request.service,
+                "request_type": request.request_type}
         telemetry.emit(f"hook.{kind}.start", {"system_time": time.time_ns()}, meta)
     try:
         async with asyncio.timeout(timeout):
@@ -81,8 +83,9 @@ async def _run(
             telemetry.emit(
                 f"hook.{kind}.exception",
                 {"duration_us": (time.perf_counter_ns() - started) // 1000},
-                {**meta, "kind": "timeout" if timed_out else type(exc).__name__,
-                 "reason": str(exc)},
+                {**meta, "kind": "timeout" if timed_out else "error",
+                 "reason": f"timed out after {timeout:g}s" if timed_out
+                 else f"{type(exc).__name__}: {exc}"},
             )
         raise
     if meta is not None:
@@ -104,7 +107,7 @@ async def run_before(
     """Run a before hook; return the (possibly new) request and config or raise HookRejected."""
     try:
         outcome = await _run(hook, (request, config), timeout, run_sync, "before",
-                             request.request_id, telemetry)
+                             request, telemetry)
     except TimeoutError:
         raise HookRejected(f"hook timed out after {int(timeout * 1000)}ms") from None
     except HookRejected:
@@ -144,7 +147,7 @@ async def run_after(
     """Run an after hook; its return value replaces ``result`` unless it fails."""
     try:
         return await _run(hook, (request, config, result), timeout, run_sync, "after",
-                          request.request_id, telemetry)
+                          request, telemetry)
     except Exception:
         logger.warning("after hook %s failed; keeping the original result", hook.name,
                        exc_info=True)

@@ -16,8 +16,9 @@ genapi's own exporters use it.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,84 +51,109 @@ CATEGORIES = ("executor", "rate_limiter", "hook", "worker_pool", "config", "node
 class OffloadingHandler:
     """A handler that queues events for ``handler`` on a worker thread.
 
-    The queue holds at most ``max_queue`` events; past that, events are dropped and
-    counted in :attr:`dropped`. :meth:`flush` waits until the queue is empty;
+    The emitter pays for one ``deque.append`` — no lock, no copy, no wake-up: the worker
+    drains the queue in batches, sleeping ``interval`` seconds when it finds it empty, so
+    events reach ``handler`` up to ``interval`` late. The queue holds at most ``max_queue``
+    events; past that, events are dropped and counted in :attr:`dropped`. ``handler``
+    receives the emitter's own mappings (genapi's emitters never change them after
+    emitting; handlers must not either). :meth:`flush` waits until the queue is handled;
     :meth:`close` flushes (up to ``timeout``) and stops the worker.
     """
 
     def __init__(self, handler: Handler, *, max_queue: int = 10_000,
-                 name: str = "genapi-telemetry") -> None:
+                 name: str = "genapi-telemetry", interval: float = 0.05) -> None:
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
+        if interval <= 0:
+            raise ValueError("interval must be positive")
         self.handler = handler
+        self.max_queue = max_queue
+        self.interval = interval
         self.dropped = 0
         self.handled = 0
         self.failed = 0
-        self._queue: queue.Queue[tuple[str, Mapping[str, Any], Mapping[str, Any]] | None] = (
-            queue.Queue(maxsize=max_queue))
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._started = False
+        self._queue: deque[tuple[str, Mapping[str, Any], Mapping[str, Any]]] = deque()
+        self._name = name
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._idle = threading.Condition(self._lock)
+        self._busy = False
+        self._closing = False
 
     def __call__(self, event: str, measurements: Mapping[str, Any],
                  metadata: Mapping[str, Any]) -> None:
         """Queue an event (never blocks; drops and counts when the queue is full)."""
-        if not self._started:
+        if self._thread is None:
             self._start()
-        try:
-            self._queue.put_nowait((event, dict(measurements), dict(metadata)))
-        except queue.Full:
+        queue = self._queue
+        if len(queue) >= self.max_queue:
             self.dropped += 1
+        else:
+            queue.append((event, measurements, metadata))
 
     def _start(self) -> None:
         with self._lock:
-            if not self._started:
-                self._started = True
+            if self._thread is None and not self._closing:
+                self._thread = threading.Thread(target=self._work, name=self._name,
+                                                daemon=True)
                 self._thread.start()
 
     def _work(self) -> None:
+        queue = self._queue
         while True:
-            item = self._queue.get()
-            try:
-                if item is None:
+            if not queue:
+                with self._idle:
+                    self._idle.notify_all()
+                if self._closing and not queue:  # re-read: events may have come meanwhile
                     return
-                try:
-                    self.handler(*item)
-                    self.handled += 1
-                except Exception:
-                    self.failed += 1
-                    logger.exception("offloaded telemetry handler failed on %s", item[0])
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                continue
+            self._busy = True
+            try:
+                while queue:
+                    item = queue.popleft()
+                    try:
+                        self.handler(*item)
+                        self.handled += 1
+                    except Exception:
+                        self.failed += 1
+                        logger.exception("offloaded telemetry handler failed on %s",
+                                         item[0])
             finally:
-                self._queue.task_done()
+                self._busy = False
 
     @property
     def pending(self) -> int:
         """Events queued and not handled yet."""
-        return self._queue.qsize()
+        return len(self._queue)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued event was handled; False if ``timeout`` passed first."""
-        if not self._started:
-            return True
-        done = threading.Event()
-
-        def wait() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=wait, daemon=True).start()
-        return done.wait(timeout)
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return not self._queue
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._idle:
+            while self._queue or self._busy:
+                self._wake.set()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                # Short waits: the worker notifies only when it finds the queue empty.
+                self._idle.wait(0.01 if remaining is None else min(remaining, 0.01))
+        return True
 
     def close(self, timeout: float | None = 5.0) -> None:
         """Flush (up to ``timeout``), then stop the worker thread."""
-        if not self._started:
+        self._closing = True
+        thread = self._thread
+        if thread is None:
             return
         self.flush(timeout)
-        try:
-            self._queue.put_nowait(None)
-        except queue.Full:
-            return  # the worker is stuck on a slow handler; it is a daemon thread
-        self._thread.join(timeout)
+        self._wake.set()
+        thread.join(timeout)  # a handler stuck past it is left: the thread is a daemon
 
 
 def logging_handler(name: str = "genapi.events", level: int = logging.DEBUG) -> Handler:

@@ -29,7 +29,7 @@ from collections.abc import (
     MutableMapping,
     Sequence,
 )
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -43,6 +43,7 @@ from ..ratelimit import RateLimiter
 from ..registry import Registry
 from ..security import AdminAction, AdminGate
 from ..service import Service
+from .admin import AdminConsole
 from .admission import Admission, AdmissionLimits
 from .auth import Identity, authenticate
 from .cluster import ClusterOptions, GatewayCluster
@@ -50,6 +51,9 @@ from .connection import Connection
 from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
 from .http import call_endpoint, health_endpoint
 from .settings import CLOSE_GOING_AWAY, CLOSE_RESTART, ConnectionLimits, GatewayStats
+
+if TYPE_CHECKING:
+    from ..observability import PrometheusExporter, RequestTracer
 
 __all__ = ["Gateway", "JoinAuthorizer"]
 
@@ -81,7 +85,14 @@ class Gateway:
     * ``admin`` — the :class:`~genapi.security.AdminGate` (closed by default: node config
       pushes, for one, need ``push_config``);
     * ``rate_limiter`` — a :class:`genapi.ratelimit.RateLimiter` (global and per-function
-      limits, in memory or in Redis); ``admission`` — connect and join rates per address.
+      limits, in memory or in Redis); ``admission`` — connect and join rates per address;
+    * ``metrics`` — Prometheus metrics at ``GET /metrics`` (:attr:`metrics`), only to
+      scrapers presenting ``metrics_token`` as a Bearer token when it is set; ``tracing`` —
+      an OpenTelemetry span per call (:attr:`tracer`); see :mod:`genapi.observability`;
+    * ``admin_token`` — serve the diagnostics under ``/admin`` and the dashboard at
+      ``/dashboard`` to callers presenting it as a Bearer token (not mounted without
+      it). Without ``admin`` the gate then allows ``view_diagnostics``; an explicit
+      ``admin`` gate must list it itself; see :mod:`genapi.gateway.admin`.
     """
 
     def __init__(
@@ -105,6 +116,10 @@ class Gateway:
         admin: AdminGate | None = None,
         rate_limiter: RateLimiter | None = None,
         admission: AdmissionLimits | None = None,
+        metrics: bool = False,
+        metrics_token: str | None = None,
+        tracing: bool = False,
+        admin_token: str | None = None,
     ) -> None:
         if executor is not None:
             registry = executor.registry
@@ -128,7 +143,9 @@ class Gateway:
         self.admission = Admission(admission or AdmissionLimits(), self.executor.telemetry)
         self.connections: set[Connection] = set()
         self.draining = False
-        self.admin = admin if admin is not None else AdminGate()
+        # admin_token alone implies view_diagnostics; an explicit gate is used as it is.
+        self.admin = admin if admin is not None else AdminGate(
+            [AdminAction.VIEW_DIAGNOSTICS] if admin_token is not None else ())
         self.cluster = (
             GatewayCluster(self, ClusterOptions.of(cluster), self.admin)
             if cluster is not None else None
@@ -136,6 +153,22 @@ class Gateway:
         self._on_cluster: list[Callable[[GatewayCluster], object]] = []
         self._started = False
         self._sweeper: asyncio.Task[None] | None = None
+        self.metrics: PrometheusExporter | None = None
+        self.tracer: RequestTracer | None = None
+        observability_routes: list[BaseRoute] = []
+        if metrics:
+            from ..observability.metrics import PrometheusExporter, metrics_endpoint
+
+            self.metrics = PrometheusExporter(executor=self.executor, stats=self.stats)
+            observability_routes.append(Route("/metrics", metrics_endpoint(self, metrics_token),
+                                              methods=["GET"]))
+        if tracing:
+            from ..observability.tracing import RequestTracer
+
+            self.tracer = RequestTracer(self.executor.telemetry)
+        self.admin_console = (
+            AdminConsole(self, admin_token) if admin_token is not None else None
+        )
         socket_route = socket_path.rstrip("/") + "/websocket"
         self.app = Starlette(
             routes=[
@@ -143,6 +176,8 @@ class Gateway:
                 Route(api_prefix.rstrip("/") + "/{service}/{request_type}",
                       self._http_call, methods=["POST"]),
                 Route("/healthz", self._health, methods=["GET"]),
+                *observability_routes,
+                *(self.admin_console.routes() if self.admin_console is not None else ()),
                 *routes,
             ],
             lifespan=self._lifespan,
@@ -173,6 +208,11 @@ class Gateway:
         if self._started:
             return
         self._started = True
+        for exporter in (self.metrics, self.tracer):
+            if exporter is not None:
+                exporter.attach()  # again, after an aclose()
+        if self.admin_console is not None:
+            self.admin_console.start()
         self._sweeper = asyncio.get_running_loop().create_task(
             self._sweep_idle(), name="genapi-idle-sweeper"
         )
@@ -193,6 +233,11 @@ class Gateway:
         if limiter is not None and hasattr(limiter, "aclose"):
             await limiter.aclose()
         await self.executor.aclose()
+        for exporter in (self.metrics, self.tracer):
+            if exporter is not None:
+                exporter.close()
+        if self.admin_console is not None:
+            self.admin_console.stop()
         self._started = False
 
     def set_detail_error(self, enabled: bool) -> None:

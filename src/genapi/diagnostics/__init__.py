@@ -1,0 +1,31 @@
+"""Diagnostics: what a running gateway holds and how it will treat a call, as plain data.
+
+::
+
+    diag = Diagnostics(gateway, calls=stats)
+    diag.call_flow("user_service", "get_user")["steps"]   # channel … response, a sentence each
+    diag.snapshot()                                       # everything, JSON-ready
+
+Every method reads state and returns dicts, lists, strings, numbers and None only, so the
+results encode with ``json`` or ``msgspec`` as they are. Modules: ``report``
+(:class:`Diagnostics`), ``flow`` (call flows), ``stats`` (:class:`CallStats`, live call
+rates and latencies), ``plain`` (JSON-ready conversion and secret masking).
+"""
+
+from __future__ import annotations
+
+from .flow import call_flow, list_call_flows
+from .plain import plain, redact
+from .report import CallSummary, Diagnostics
+from .stats import LATENCY_BOUNDS_MS, CallStats
+
+__all__ = [
+    "LATENCY_BOUNDS_MS",
+    "CallStats",
+    "CallSummary",
+    "Diagnostics",
+    "call_flow",
+    "list_call_flows",
+    "plain",
+    "redact",
+]

@@ -1,0 +1,56 @@
+"""Turning genapi's values into JSON-ready data, and masking secrets in foreign data."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+__all__ = ["plain", "redact"]
+
+# Keys of data that arrived from outside (a refused node config) that may hold secrets.
+_SECRET_WORDS = ("token", "secret", "password", "passwd", "private", "credential")
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON-ready data (dataclasses, enums, structs, tuples and sets included).
+
+    Anything else becomes its ``repr`` so that a report never fails to encode.
+    """
+    if isinstance(value, enum.Enum):
+        return plain(value.value)
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, msgspec.Struct):
+        return plain(msgspec.structs.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(plain(k)): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((plain(v) for v in value), key=repr)
+    return repr(value)
+
+
+def redact(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-ready copy with secret-looking keys masked as ``"***"`` (nested maps too)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key)
+        if any(word in name.lower() for word in _SECRET_WORDS):
+            out[name] = "***"
+        elif isinstance(value, Mapping):
+            out[name] = redact(value)
+        elif isinstance(value, list | tuple):
+            out[name] = [redact(v) if isinstance(v, Mapping) else plain(v) for v in value]
+        else:
+            out[name] = plain(value)
+    return out

@@ -1,0 +1,125 @@
+"""The function catalog: every registered function and its arguments, as plain data.
+
+The catalog is what the other exports are generated from, so they work the same from an
+app object (:func:`function_catalog`) and from a running gateway (``GET /admin/schema``
+serves the catalog). Argument limits are the *effective* ones: where a spec sets no size,
+the registry's global :class:`~genapi.Limits` apply, and the catalog says so.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from ..argspec import LIST_TYPES, MISSING, Arg, ArgType, Limits
+from ..errors import FunctionDisabled, FunctionNotFound
+from ..registry import Registry, semver_key
+
+if TYPE_CHECKING:
+    from ..gateway.app import Gateway
+    from ..routes import Route
+
+__all__ = ["CATALOG_FORMAT", "describe_arg", "function_catalog", "function_key"]
+
+#: Bumped when the catalog's shape changes incompatibly (the CLI checks it).
+CATALOG_FORMAT: Final = 1
+
+
+def describe_arg(name: str, arg: Arg, limits: Limits | None = None) -> dict[str, Any]:
+    """One argument as plain data, with the limits the validator really applies.
+
+    ``required`` is True when the argument has neither a default nor ``allow_nil``
+    (a missing ``allow_nil`` argument is passed as null).
+    """
+    limits = limits or Limits()
+    t = arg.type
+    out: dict[str, Any] = {
+        "name": name, "type": t.value,
+        "required": not arg.has_default and not arg.allow_nil,
+        "allow_nil": arg.allow_nil,
+    }
+    if t is ArgType.STRING:
+        out["max_bytes"] = arg.max_bytes if arg.max_bytes is not None else limits.string_max_bytes
+    if t in LIST_TYPES:
+        out["max_items"] = arg.max_items if arg.max_items is not None else limits.list_max_items
+    if t is ArgType.MAP:
+        out["max_items"] = arg.max_items if arg.max_items is not None else limits.map_max_items
+    if t in (ArgType.LIST, ArgType.LIST_STRING):
+        out["max_item_bytes"] = (arg.max_item_bytes if arg.max_item_bytes is not None
+                                 else limits.string_max_bytes)
+    if arg.required:
+        out["required_keys"] = list(arg.required)
+    if arg.accept:
+        out["accept"] = list(arg.accept)
+    if arg.default_value is not MISSING:
+        from ..diagnostics.plain import plain  # lazy: diagnostics imports this module
+
+        out["default"] = plain(arg.default_value)
+    return out
+
+
+def function_key(function: dict[str, Any]) -> str:
+    """``service.request_type``, with ``@version`` for a versioned config."""
+    key = f"{function['service']}.{function['request_type']}"
+    return key if function.get("version") is None else f"{key}@{function['version']}"
+
+
+def _route_order(route: Route) -> tuple[Any, ...]:
+    return (route.service, route.request_type, route.version is not None,
+            semver_key(route.version or ""))
+
+
+def _describe_route(route: Route, registry: Registry) -> dict[str, Any]:
+    try:
+        default = registry.resolve(route.service, route.request_type) is route
+    except (FunctionNotFound, FunctionDisabled):
+        default = False
+    specs = route.validator.specs
+    return {
+        "service": route.service, "request_type": route.request_type,
+        "version": route.version, "default": default, "disabled": route.disabled,
+        "response_type": route.response_type.value,
+        "description": route.config.description,
+        "arguments": [describe_arg(name, specs[name], registry.limits)
+                      for name in route.validator.names],
+    }
+
+
+def function_catalog(source: Gateway | Registry, *,
+                     include_disabled: bool = False) -> dict[str, Any]:
+    """The catalog of ``source`` (a :class:`~genapi.Gateway` or a :class:`~genapi.Registry`).
+
+    ``{"format", "genapi_version", "socket_path", "event", "cancel_event", "topics",
+    "max_payload_bytes", "functions": [...]}``; each function has ``service``,
+    ``request_type``, ``version``, ``default`` (what a request without version gets),
+    ``disabled``, ``response_type``, ``description`` and ``arguments``
+    (:func:`describe_arg`, in call order). Disabled functions are left out unless asked.
+    """
+    from .. import __version__
+    from ..gateway.connection import CANCEL_EVENT
+
+    if isinstance(source, Registry):
+        registry, socket_path, event, topics = source, "/socket", "api", ["api:*"]
+    else:
+        registry = source.registry
+        socket_path, event = _socket_path(source), source.event
+        topics = list(source.topic_router.patterns)
+    functions = [_describe_route(route, registry)
+                 for route in sorted(registry.routes(), key=_route_order)
+                 if include_disabled or not route.disabled]
+    return {
+        "format": CATALOG_FORMAT, "genapi_version": __version__,
+        "socket_path": socket_path, "event": event, "cancel_event": CANCEL_EVENT,
+        "topics": topics, "max_payload_bytes": registry.limits.max_payload_bytes,
+        "functions": functions,
+    }
+
+
+def _socket_path(gateway: Gateway) -> str:
+    # The gateway keeps no socket_path attribute; its WebSocket route is the one place
+    # that knows it (".../websocket" is appended by the gateway and by phoenix.js).
+    from starlette.routing import WebSocketRoute
+
+    for route in gateway.app.routes:
+        if isinstance(route, WebSocketRoute) and route.path.endswith("/websocket"):
+            return route.path[: -len("/websocket")] or "/"
+    return "/socket"

@@ -1,0 +1,98 @@
+"""Headless Chromium drives the admin dashboard against a live gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from genapi import Gateway, InsecureDemoAuthenticator
+from genapi.demo import SERVICES
+from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
+from tests.e2e.conftest import JS_DIR, by_key
+from tests.e2e.test_chat_browser import chromium  # noqa: F401 - the shared fixture
+from tests.support.servers import running_app
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = secrets.token_urlsafe(32)
+
+
+@contextlib.asynccontextmanager
+async def steady_calls(url: str, every: float = 0.05) -> AsyncIterator[list[int]]:
+    """Call the gateway every ``every`` seconds until the block ends (as user alice)."""
+    done = [0]
+
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=url) as client:
+            while True:
+                await client.post("/api/user_service/get_user", json={"user_id": "1"},
+                                  headers={"Authorization": "Bearer alice"})
+                done[0] += 1
+                await asyncio.sleep(every)
+
+    task = asyncio.create_task(run())
+    try:
+        yield done
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def run_dashboard(node: str, browser: str, url: str,
+                        timeout: float = 90.0) -> list[dict[str, Any]]:
+    proc = await asyncio.create_subprocess_exec(
+        node, str(JS_DIR / "dashboard_browser.mjs"), url, TOKEN, browser, cwd=JS_DIR,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            stdout, stderr = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    lines = [json.loads(raw) for raw in stdout.splitlines() if raw.strip()]
+    assert proc.returncode == 0, f"dashboard_browser.mjs failed: {lines} {stderr.decode()}"
+    return lines
+
+
+async def test_dashboard_shows_services_and_live_calls(node: str, chromium: str) -> None:  # noqa: F811
+    """The token unlocks the board: services, a moving chart, call flows, rate limits."""
+    limiter = RateLimiter(RateLimitConfig(global_limits=[RateLimit("user_id", 100_000,
+                                                                   60_000)]))
+    gateway = Gateway(SERVICES, admin_token=TOKEN, authenticator=InsecureDemoAuthenticator(),
+                      allow_anonymous=True, rate_limiter=limiter)
+    async with running_app(gateway) as url, steady_calls(url) as done:
+        while done[0] < 5:
+            await asyncio.sleep(0.05)
+        lines = await run_dashboard(node, chromium, url)
+    errors = [line for line in lines if "page_error" in line or "csp_violation" in line]
+    assert not errors, errors
+    seen = by_key(lines)
+    assert seen["first_state"] == "login"
+    assert seen["wrong_token"] == "the gateway refused the token"
+    assert seen["stored_after_wrong"] == 0
+    assert {"user_service", "event_service", "blog_service"} <= set(seen["services"])
+    assert seen["health"] == "ok"
+    assert seen["call_rate"] > 0
+    assert seen["chart_max_calls"] > 0
+    assert seen["chart_points"] == 60
+    assert seen["chart_advanced"] is True
+    assert seen["total_grew"] is True
+    assert seen["chart_inked_pixels"] > 0
+    assert seen["flow_title"] == "user_service.get_user (2.0.0, sync)"
+    assert seen["flow_phases"][0] == "channel" and seen["flow_phases"][-1] == "response"
+    assert "rate_limit" in seen["flow_phases"]
+    [usage] = seen["usage_rows"]
+    assert usage[0] == "global" and usage[1] == "user_id" and int(usage[2]) > 0
+    assert seen["after_reload"] == "live"
+    assert seen["token_in_page"] is False
+    assert seen["after_logout"] == 0
