@@ -81,7 +81,16 @@ def toggled():
         install_sdk()
     gateway = genapi.Gateway([bench])
     exporters = []
-    if variant != "control":
+    if variant == "observer":
+        class NullObserver:  # the executor's observer mechanism alone, doing nothing
+            def attach(self):
+                gateway.executor.add_request_observer(self.observe)
+            def detach(self):
+                gateway.executor.remove_request_observer(self.observe)
+            def observe(self, request, known, success, duration_us):
+                pass
+        exporters.append(NullObserver())
+    elif variant != "control":
         exporters.append(PrometheusExporter(executor=gateway.executor, stats=gateway.stats,
                                             offload=variant != "inline"))
     if variant.startswith("traced"):
@@ -104,7 +113,8 @@ def toggled():
     return gateway
 """
 
-LABELS = {"control": "control (nothing toggled)", "metrics": "metrics",
+LABELS = {"control": "control (nothing toggled)", "observer": "a no-op request observer",
+          "metrics": "metrics",
           "inline": "metrics, inline", "traced_api": "metrics+tracing, API only",
           "traced_sampled": "metrics+tracing, SDK sampled",
           "traced_sdk": "metrics+tracing, SDK 100%"}

@@ -139,6 +139,15 @@ def run_load(url: str, args: argparse.Namespace, make: wsload.MakeFrame | None) 
     ))
 
 
+async def check_call(port: int, service: str, request_type: str) -> None:
+    from genapi import Client
+
+    async with Client(f"ws://127.0.0.1:{port}/socket", reconnect=False) as client:
+        answer = await client.call(service, request_type, {"n": 7})
+    if answer != 7:
+        raise SystemExit(f"{service}.{request_type} answered {answer!r}, not 7")
+
+
 def combine(results: list[LoadResult]) -> LoadResult:
     return LoadResult(sum(r.calls for r in results), sum(r.seconds for r in results),
                       [ms for r in results for ms in r.latencies_ms])
@@ -199,6 +208,8 @@ def main() -> None:
             stack.enter_context(process(metered, env, metered_port))
         if args.remote:
             time.sleep(2.0)  # the node's config push reaches the gateway
+            # The load generator counts answers, not successes: check the path works.
+            asyncio.run(check_call(gateway_port, "bench_remote", "echo_remote"))
         with StealMeter() as steal:
             for round_ in range(1, args.rounds + 1):
                 line = []

@@ -240,3 +240,16 @@ async def test_stream_flow_control_pauses_the_node(nats_server: EmbeddedNats) ->
             assert [r.result for r in received[:-1]] == list(range(1000))
         finally:
             await node.drain()
+
+
+async def test_a_node_starts_before_any_gateway() -> None:
+    """With no gateway listening, the push gets "no responders": the node still serves."""
+    with EmbeddedNats(jetstream=False) as nats:
+        node = Node([cluster_app.data_service], nats=nats.url, name="early",
+                    push_token=TOKEN, push_wait=0.2)
+        await node.start()
+        try:
+            assert await node.push("data_service") == []
+            assert await node.verify("data_service") == []
+        finally:
+            await node.drain()

@@ -25,7 +25,7 @@ import os
 import signal
 import socket
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -60,6 +60,7 @@ from .wire import (
 __all__ = ["Node", "default_node_name"]
 
 logger = logging.getLogger("genapi.node")
+_Answer = TypeVar("_Answer", PushResult, VerifyResult)
 
 
 def default_node_name() -> str:
@@ -225,7 +226,7 @@ class Node:
                               fun_configs=self.exported(service), push_token=self.push_token,
                               force=force)
         answers = await self._broadcast(self.subjects.push, encode(message))
-        results = [decode(data, PushResult) for data in answers]
+        results = _decode_answers(answers, PushResult)
         for result in results:
             if result.status == "rejected":
                 logger.warning("gateway %s rejected %s: %s", result.gateway, service,
@@ -236,7 +237,7 @@ class Node:
         """Ask every gateway whether it has this node's current config of ``service``."""
         message = VerifyMessage(service=service, config_version=self.config_version(service))
         answers = await self._broadcast(self.subjects.verify, encode(message))
-        return [decode(data, VerifyResult) for data in answers]
+        return _decode_answers(answers, VerifyResult)
 
     async def _broadcast(self, subject: str, payload: bytes) -> list[bytes]:
         nc = self.link.client()
@@ -244,7 +245,10 @@ class Node:
         answers: list[bytes] = []
 
         async def collect(msg: Msg) -> None:
-            answers.append(msg.data)
+            # With no gateway listening, the server answers with an empty 503 status
+            # ("no responders"): that is no answer, not a malformed one.
+            if msg.data and not (msg.headers and msg.headers.get("Status")):
+                answers.append(msg.data)
 
         subscription = await self.link.subscribe(inbox, collect)
         try:
@@ -395,3 +399,14 @@ class Node:
             reply = self._error(exc, call)
             with contextlib.suppress(Exception):
                 await send("error", error=reply.error, can_retry=reply.can_retry)
+
+
+def _decode_answers(answers: list[bytes], kind: type[_Answer]) -> list[_Answer]:
+    """The gateways' answers that decode as ``kind`` (others are logged and skipped)."""
+    decoded = []
+    for data in answers:
+        try:
+            decoded.append(decode(data, kind))
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            logger.warning("ignored a malformed %s from a gateway", kind.__name__)
+    return decoded
