@@ -16,6 +16,7 @@ from genapi.telemetry import Telemetry, list_events
 from genapi.telemetry_handlers import (
     CATEGORIES,
     OffloadingHandler,
+    OffloadSlot,
     attach_all,
     attach_category,
     attach_default_logger,
@@ -144,3 +145,34 @@ async def test_connection_events() -> None:
         await asyncio.sleep(0.1)
     assert [e for e, _ in events] == ["connection.open", "connection.close"]
     assert events[1][1]["ip_address"] == "127.0.0.1"
+
+
+def test_offload_slot_remakes_its_handler_and_keeps_the_drops() -> None:
+    """An OffloadSlot opens a handler on demand, anew after close, summing their drops."""
+    release = threading.Event()
+    seen: list[str] = []
+
+    def blocked(event: str, m: Any, md: Any) -> None:
+        release.wait(5)
+        seen.append(event)
+
+    slot = OffloadSlot(blocked, name="test-slot")
+    assert slot.flush(0.1) and slot.dropped == 0  # nothing opened yet
+    first = slot.open()
+    assert slot.open() is first
+    first.max_queue = 1
+    for i in range(5):
+        first(f"e{i}", {}, {})
+    time.sleep(0.05)
+    release.set()
+    assert slot.flush(5)
+    dropped = slot.dropped
+    assert dropped >= 3 and len(seen) + dropped == 5
+    slot.close()
+    assert slot.handler is None
+    second = slot.open()
+    assert second is not first
+    second("again", {}, {})
+    slot.close()
+    assert seen[-1] == "again"
+    assert slot.dropped == dropped

@@ -26,6 +26,7 @@ from .telemetry import Handler, Telemetry, default_telemetry
 
 __all__ = [
     "CATEGORIES",
+    "OffloadSlot",
     "OffloadingHandler",
     "attach_all",
     "attach_category",
@@ -154,6 +155,40 @@ class OffloadingHandler:
         self.flush(timeout)
         self._wake.set()
         thread.join(timeout)  # a handler stuck past it is left: the thread is a daemon
+
+
+class OffloadSlot:
+    """The :class:`OffloadingHandler` of one exporter: made when first needed, made anew
+    after :meth:`close` (a gateway that stops and starts again), with the drops of every
+    handler it made counted in :attr:`dropped`."""
+
+    def __init__(self, handler: Handler, *, name: str) -> None:
+        self._target = handler
+        self._name = name
+        self._dropped = 0  # by the handlers already closed
+        self.handler: OffloadingHandler | None = None
+
+    def open(self) -> OffloadingHandler:
+        """The current handler, made if there is none."""
+        if self.handler is None:
+            self.handler = OffloadingHandler(self._target, name=self._name)
+        return self.handler
+
+    def close(self) -> None:
+        """Close the current handler (it handles what is queued first)."""
+        if self.handler is not None:
+            self.handler.close()
+            self._dropped += self.handler.dropped
+            self.handler = None
+
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Wait until the queued events are handled (True at once without a handler)."""
+        return self.handler.flush(timeout) if self.handler is not None else True
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped because a handler's queue was full."""
+        return self._dropped + (self.handler.dropped if self.handler is not None else 0)
 
 
 def logging_handler(name: str = "genapi.events", level: int = logging.DEBUG) -> Handler:

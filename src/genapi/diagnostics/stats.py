@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import FunctionDisabled, FunctionNotFound
 from ..telemetry import EXECUTOR_STOP, Telemetry
-from ..telemetry_handlers import OffloadingHandler
+from ..telemetry_handlers import OffloadSlot
 
 if TYPE_CHECKING:
     from ..registry import Registry
@@ -83,7 +83,7 @@ class CallStats:
         self.total_errors = 0
         self.started_at = clock()
         self._telemetry: Telemetry | None = None
-        self._offloader: OffloadingHandler | None = None
+        self._offload = OffloadSlot(self._on_stop, name="genapi-callstats")
         self._handler_id = f"genapi-callstats-{next(_ids)}"
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -99,9 +99,8 @@ class CallStats:
         ``offload=False`` counts on the thread that emits instead of a worker thread.
         """
         self.detach()
-        if offload:
-            self._offloader = OffloadingHandler(self._on_stop, name="genapi-callstats")
-        telemetry.attach(self._handler_id, EXECUTOR_STOP, self._offloader or self._on_stop)
+        handler = self._offload.open() if offload else self._on_stop
+        telemetry.attach(self._handler_id, EXECUTOR_STOP, handler)
         self._telemetry = telemetry
 
     def detach(self) -> None:
@@ -109,13 +108,11 @@ class CallStats:
         if self._telemetry is not None:
             self._telemetry.detach(self._handler_id)
             self._telemetry = None
-        if self._offloader is not None:
-            self._offloader.close()
-            self._offloader = None
+        self._offload.close()
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until the queued requests are counted (True at once when not offloaded)."""
-        return self._offloader.flush(timeout) if self._offloader is not None else True
+        return self._offload.flush(timeout)
 
     # -- recording ----------------------------------------------------------------------
 

@@ -75,7 +75,7 @@ from prometheus_client.core import (
 
 from ..breaker import BreakerState
 from ..telemetry import EXECUTOR_STOP, Telemetry, default_telemetry
-from ..telemetry_handlers import OffloadingHandler
+from ..telemetry_handlers import OffloadSlot
 
 if TYPE_CHECKING:
     from starlette.requests import Request as HttpRequest
@@ -166,8 +166,7 @@ class PrometheusExporter:
             NODE_DOWN: self._on_node,
         }
         self.offload = offload
-        self._offloader: OffloadingHandler | None = None
-        self._dropped = 0  # by offloaders already closed
+        self._offload = OffloadSlot(self._dispatch, name="genapi-prometheus")
         self.registry.register(self)
         self.attach()
 
@@ -180,9 +179,7 @@ class PrometheusExporter:
             del handlers[EXECUTOR_STOP]  # counted by the observer: no event per request
             self.executor.add_request_observer(self._observe)
         if self.offload:
-            if self._offloader is None:
-                self._offloader = OffloadingHandler(self._dispatch, name="genapi-prometheus")
-            self.telemetry.attach(self.handler_id, list(handlers), self._offloader)
+            self.telemetry.attach(self.handler_id, list(handlers), self._offload.open())
             return
         for event, handler in handlers.items():
             # One id per event: the telemetry then calls the bound method directly.
@@ -199,14 +196,11 @@ class PrometheusExporter:
     def close(self) -> None:
         """Detach, and stop the offloading thread after it handled what is queued."""
         self.detach()
-        if self._offloader is not None:
-            self._offloader.close()
-            self._dropped += self._offloader.dropped
-            self._offloader = None
+        self._offload.close()
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until offloaded events are counted (always True when updating inline)."""
-        return self._offloader.flush(timeout) if self._offloader is not None else True
+        return self._offload.flush(timeout)
 
     def exposition(self) -> bytes:
         """The metrics in the Prometheus text format (:data:`CONTENT_TYPE`)."""
@@ -305,7 +299,7 @@ class PrometheusExporter:
         if self.stats is not None:
             yield from _collect_stats(self.stats.as_dict())
         if self.offload:
-            dropped = self._dropped + (self._offloader.dropped if self._offloader else 0)
+            dropped = self._offload.dropped
             yield CounterMetricFamily("genapi_metrics_dropped_events", "Telemetry events the "
                                       "offloading exporter dropped (queue full).",
                                       value=dropped)

@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from ..telemetry import EXECUTOR_EXCEPTION, EXECUTOR_STOP, Telemetry, default_telemetry
-from ..telemetry_handlers import OffloadingHandler
+from ..telemetry_handlers import OffloadSlot
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -110,14 +110,13 @@ class RequestTracer:
         # which the executor emits right after it in the same task.
         self._exception: tuple[str, str, str] | None = None
         self.offload = offload
-        self._offloader: OffloadingHandler | None = None
-        self._dropped = 0  # by offloaders already closed
+        self._offload = OffloadSlot(self._make_span, name="genapi-tracing")
         self.attach()
 
     def attach(self) -> None:
         """Subscribe to the executor's request events (idempotent)."""
-        if self.offload and self._offloader is None:
-            self._offloader = OffloadingHandler(self._make_span, name="genapi-tracing")
+        if self.offload:
+            self._offload.open()
         self.telemetry.attach(f"{self.handler_id}-stop", EXECUTOR_STOP, self._on_stop)
         self.telemetry.attach(f"{self.handler_id}-exception", EXECUTOR_EXCEPTION,
                               self._on_exception)
@@ -130,19 +129,16 @@ class RequestTracer:
     def close(self) -> None:
         """Detach from the telemetry; make the queued spans, then stop the worker thread."""
         self.detach()
-        if self._offloader is not None:
-            self._offloader.close()
-            self._dropped += self._offloader.dropped
-            self._offloader = None
+        self._offload.close()
 
     def flush(self, timeout: float | None = 5.0) -> bool:
         """Wait until the queued spans are made (always True when tracing inline)."""
-        return self._offloader.flush(timeout) if self._offloader is not None else True
+        return self._offload.flush(timeout)
 
     @property
     def dropped(self) -> int:
         """Spans not made because the offloading queue was full."""
-        return self._dropped + (self._offloader.dropped if self._offloader else 0)
+        return self._offload.dropped
 
     def _on_exception(self, event: str, measurements: Mapping[str, Any],
                       metadata: Mapping[str, Any]) -> None:
@@ -160,8 +156,9 @@ class RequestTracer:
             exception = None
         # The parent is the span current here, in the request's task: captured now.
         parent = self._context.get_current() or None
-        if self._offloader is not None:
-            self._offloader(event, _SPAN, _Span(metadata, start, end, parent, exception))
+        offloader = self._offload.handler
+        if offloader is not None:
+            offloader(event, _SPAN, _Span(metadata, start, end, parent, exception))
         else:
             self._span(metadata, start, end, parent, exception)
 
