@@ -128,15 +128,20 @@ class NatsGroupStore:
             raise relay_unavailable(exc) from exc
 
     async def group_ids(self, limit: int = 1000) -> list[str]:
-        """Up to ``limit`` group ids."""
-        kv = await self._bucket()
+        """Up to ``limit`` group ids (a group being deleted right now may still be listed).
+
+        Read from the stream's subjects in one request: nats-py's ``KeyValue.keys()`` can
+        answer "no keys" when the server pushed the keys before the client counted any.
+        """
+        await self._bucket()
+        prefix = f"$KV.{self.bucket}."
         try:
-            keys = await kv.keys()
-        except js_errors.NoKeysError:
-            return []
+            info = await self._jetstream().stream_info(f"KV_{self.bucket}",
+                                                       subjects_filter=f"{prefix}>")
         except Exception as exc:
             raise relay_unavailable(exc) from exc
-        return [key_group(key) for key in keys[:limit]]
+        subjects = list(info.state.subjects or ())[:limit]
+        return [key_group(subject[len(prefix):]) for subject in subjects]
 
     async def _create(self, kv: KeyValue, key: str, data: bytes) -> int:
         for _ in range(_CREATE_ATTEMPTS):
