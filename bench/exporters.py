@@ -14,8 +14,10 @@ often ±30 %) hit both sides alike. The variants:
 
 * **control** — nothing to toggle: the difference between even and odd seconds of a
   gateway without exporters, i.e. the noise floor of the method;
+* **observer** — a request observer that does nothing (``add_request_observer``): what a
+  callback per request costs;
 * **metrics** — a ``PrometheusExporter`` (as ``Gateway(metrics=True)``: requests counted
-  by an executor observer, other events offloaded); **inline** — the same with
+  inline by the executor, other events offloaded); **inline** — the same with
   ``offload=False`` (on this path: no difference, no other events are emitted);
 * **traced_api** — metrics and a ``RequestTracer`` (offloaded, as ``tracing=True``)
   without an OpenTelemetry SDK (no-op spans: genapi's own share of tracing);

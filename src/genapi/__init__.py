@@ -47,6 +47,7 @@ from .gateway import (
     InsecureDemoAuthenticator,
     JWTAuthenticator,
 )
+from .histograms import RequestHistograms
 from .inference import MaxBytes, MaxItemBytes, MaxItems
 from .messages import Request, RequestInfo, Response, decode_request, encode_response
 from .pool import PoolSettings
@@ -108,6 +109,7 @@ __all__ = [
     "RateLimiterUnavailable",
     "Registry",
     "Request",
+    "RequestHistograms",
     "RequestInfo",
     "Response",
     "ResponseType",

@@ -28,6 +28,7 @@ import asyncio
 import logging
 import random
 import time
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -46,6 +47,7 @@ from .errors import (
     InvalidRequest,
     PermissionDenied,
 )
+from .histograms import RequestHistograms
 from .hooks import run_after, run_before
 from .invoke import Invoker
 from .jobs import Job, JobEnd, Jobs
@@ -95,13 +97,13 @@ class Call:
     __slots__ = ("bound", "owner", "request", "route", "sink", "started_ns")
 
     def __init__(self, request: Request, route: Route, sink: ResponseSink | None,
-                 owner: Any) -> None:
+                 owner: Any, started_ns: int = 0) -> None:
         self.request = request
         self.route = route
         self.sink = sink
         self.owner = owner
         self.bound: BoundArgs = _EMPTY_BOUND
-        self.started_ns = 0
+        self.started_ns = started_ns
 
 
 Stage = Callable[[Call], Awaitable[None] | None]
@@ -148,6 +150,7 @@ class Executor:
         self._rate_limiter = rate_limiter
         self.telemetry = telemetry if telemetry is not None else registry.telemetry
         self._observers: tuple[RequestObserver, ...] = ()
+        self._histograms: tuple[RequestHistograms, ...] = ()
         self.invoker = Invoker(max_threads)
         rng = rng or random.Random()
         # (BreakerSet has a length, so "x or default" would replace an empty one)
@@ -256,16 +259,14 @@ class Executor:
         """
         telemetry = self.telemetry
         started = time.perf_counter_ns()
-        if telemetry.has_handlers(EXECUTOR_START):
+        if EXECUTOR_START in telemetry.handled:
             telemetry.emit(EXECUTOR_START, {"system_time": time.time_ns()}, _meta(request))
         error: ApiError | None = None
         response: Response | None
-        known = False
+        route: Route | None = None
         try:
             route = self.registry.resolve(request.service, request.request_type, request.version)
-            known = True
-            call = Call(request, route, sink, owner)
-            call.started_ns = started
+            call = Call(request, route, sink, owner, started)
             for stage in self._plan(route):
                 pending = stage(call)
                 if pending is not None:
@@ -284,10 +285,25 @@ class Executor:
         except Exception as exc:
             error = self._wrap(request, exc, started)
             response = Response.fail(request.request_id, error.message)
+        histograms = self._histograms
+        if histograms:
+            # Inline on purpose: the cheapest way to count on the request path (see
+            # genapi.histograms); a call per request would cost more than the counting.
+            elapsed = time.perf_counter_ns() - started
+            success = response.success if response is not None else True
+            for counts in histograms:
+                if route is None:
+                    pair = counts.unknown
+                else:
+                    pair = counts.by_route.get(route) or counts.bind(route)
+                series = pair[success]
+                series[0] += elapsed
+                series[1 + bisect_left(counts.bounds_ns, elapsed)] += 1
         observers = self._observers
-        if observers or telemetry.has_handlers(EXECUTOR_STOP):
+        if observers or EXECUTOR_STOP in telemetry.handled:
             duration_us = (time.perf_counter_ns() - started) // 1000
             success = response.success if response is not None else True
+            known = route is not None
             for observe in observers:
                 try:
                     observe(request, known, success, duration_us)
@@ -304,9 +320,10 @@ class Executor:
     def add_request_observer(self, observer: RequestObserver) -> None:
         """Call ``observer(request, known, success, duration_us)`` as each request ends.
 
-        For counters that must cost next to nothing (genapi's Prometheus exporter): the
-        observer runs on the request path, like a telemetry handler, but without building
-        an event — so it must be O(1), never block and never raise. ``known`` is False
+        For per-request work that must cost little: the observer runs on the request
+        path, like a telemetry handler, but without building an event — so it must be
+        O(1), never block and never raise (about 1 µs per call with the call itself; for
+        counts and durations by function, :meth:`attach_histograms` is cheaper). ``known`` is False
         for requests naming no registered function (clients choose those names), and
         ``duration_us`` runs from the request's arrival to its first answer. Anything
         slower belongs in a telemetry handler wrapped in an
@@ -318,6 +335,19 @@ class Executor:
     def remove_request_observer(self, observer: RequestObserver) -> None:
         """Stop calling ``observer`` (nothing happens if it was not added)."""
         self._observers = tuple(o for o in self._observers if o != observer)
+
+    def attach_histograms(self, histograms: RequestHistograms) -> None:
+        """Count every request as it ends into ``histograms`` (by function and outcome).
+
+        The counting is done inline, without a call: about a third of a microsecond per
+        request (:mod:`genapi.histograms`). genapi's Prometheus exporter uses it.
+        """
+        if histograms not in self._histograms:
+            self._histograms = (*self._histograms, histograms)
+
+    def detach_histograms(self, histograms: RequestHistograms) -> None:
+        """Stop counting into ``histograms`` (its counts are kept)."""
+        self._histograms = tuple(h for h in self._histograms if h is not histograms)
 
     # -- stages -------------------------------------------------------------------------
 
@@ -395,7 +425,7 @@ class Executor:
             if route.wants_context else None
         )
         try:
-            if route.is_local and route.retry is None:  # the hot path: skip the retry loop
+            if route.function is not None and route.retry is None:  # hot path: no retry loop
                 result = await self.invoker.call(route, call.request, call.bound, extra)
             else:
                 result = await self.caller.perform(route, call.request, call.bound, extra)

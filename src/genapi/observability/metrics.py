@@ -34,13 +34,14 @@ genapi_slow_consumers_closed_total, …                :class:`~genapi.gateway.G
 Durations are measured by the executor up to a request's *first* answer (the result, the
 error, an async ack or a stream's init). ``success`` is ``"true"`` or ``"false"``. Calls to
 functions the registry does not know are counted under ``service="_unknown"`` (clients
-choose those names: they must not mint series), and past ``max_series`` label sets new
+choose those names: they must not mint series), and past ``max_series`` functions new
 ones go to ``"_other"``.
 
-Cost on the request path. Request counts and durations come from a request observer of
-the executor (:meth:`~genapi.Executor.add_request_observer`): per request one tuple, one
-dict lookup, one ``bisect`` and two integer additions on plain Python lists — no event is
-built, no lock, no I/O, memory bounded by the label sets. Every other event (rate-limit
+Cost on the request path. Request counts and durations are counted by the executor itself
+into the exporter's :class:`~genapi.histograms.RequestHistograms`
+(:meth:`~genapi.Executor.attach_histograms`), inline: per request one identity-keyed dict
+lookup, one ``bisect`` and two integer additions on plain lists — no call, no event, no
+lock, no I/O, memory bounded by the functions registered. Every other event (rate-limit
 rejections, relay messages, nodes) reaches the exporter through an
 :class:`~genapi.OffloadingHandler` (``offload=True``, the default): one ``deque.append``
 where it is emitted, counted in batches on a worker thread; past 10,000 queued events,
@@ -53,15 +54,14 @@ counted.
 
 Why not offload the request counts too: under the GIL a worker thread's CPU is taken from
 the event loop, and handing batches to it costs more than the counting it moves (on the
-socket path, ~6 µs per call offloaded against ~2 µs inline; ``bench/exporters.py``),
-while the observer adds about a microsecond.
+socket path, ~6 µs per call offloaded; ``bench/exporters.py``), while counting inline
+costs about a quarter of a microsecond.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -74,6 +74,7 @@ from prometheus_client.core import (
 )
 
 from ..breaker import BreakerState
+from ..histograms import RequestHistograms
 from ..telemetry import EXECUTOR_STOP, Telemetry, default_telemetry
 from ..telemetry_handlers import OffloadSlot
 
@@ -84,7 +85,6 @@ if TYPE_CHECKING:
     from ..executor import Executor
     from ..gateway import Gateway
     from ..gateway.settings import GatewayStats
-    from ..messages import Request
     from ..registry import Registry
 
 __all__ = ["CONTENT_TYPE", "DEFAULT_BUCKETS", "PrometheusExporter", "metrics_endpoint"]
@@ -101,8 +101,6 @@ RELAY_SENT: Final = "relay.message.sent"
 NODE_UP: Final = "node.up"
 NODE_DOWN: Final = "node.down"
 
-_UNKNOWN: Final = "_unknown"
-_OTHER: Final = "_other"
 _LABELS: Final = ("service", "request_type", "success")
 _BREAKER_VALUE: Final = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1,
                          BreakerState.OPEN: 2}
@@ -113,9 +111,6 @@ _STATS_HELP: Final = {
     "idle_closed": "Connections closed after missed heartbeats.",
 }
 
-#: A request series: ``[sum of durations in µs, count per bucket …, count past the last]``.
-_Series = list[int]
-_Key = tuple[str, str, bool]
 
 
 class PrometheusExporter:
@@ -139,21 +134,14 @@ class PrometheusExporter:
     ) -> None:
         if telemetry is None:
             telemetry = executor.telemetry if executor is not None else default_telemetry
-        bounds = sorted(float(b) for b in buckets if b != float("inf"))
-        if not bounds:
-            raise ValueError("buckets must hold at least one finite upper bound")
-        if max_series < 1:
-            raise ValueError("max_series must be at least 1")
+        self.histograms = RequestHistograms(buckets, max_series=max_series)
         self.telemetry = telemetry
         self.executor = executor
         self.stats = stats
         self.max_series = max_series
         self.handler_id = f"genapi-prometheus-{id(self):x}"
         self.registry = CollectorRegistry(auto_describe=False)
-        self._bounds_s = bounds
-        self._bounds_us = [b * 1_000_000 for b in bounds]
         self._functions: Registry | None = executor.registry if executor is not None else None
-        self._series: dict[_Key, _Series] = {}
         self._rate_limited: dict[str, int] = {}
         self._relay_messages = 0
         self._relay_deliveries = 0
@@ -176,8 +164,8 @@ class PrometheusExporter:
         """Subscribe to the telemetry events (idempotent; also after :meth:`close`)."""
         handlers = dict(self._handlers)
         if self.executor is not None:
-            del handlers[EXECUTOR_STOP]  # counted by the observer: no event per request
-            self.executor.add_request_observer(self._observe)
+            del handlers[EXECUTOR_STOP]  # counted inline by the executor: no event
+            self.executor.attach_histograms(self.histograms)
         if self.offload:
             self.telemetry.attach(self.handler_id, list(handlers), self._offload.open())
             return
@@ -188,7 +176,7 @@ class PrometheusExporter:
     def detach(self) -> None:
         """Stop counting (the counts are kept; :meth:`attach` resumes)."""
         if self.executor is not None:
-            self.executor.remove_request_observer(self._observe)
+            self.executor.detach_histograms(self.histograms)
         self.telemetry.detach(self.handler_id)
         for event in self._handlers:
             self.telemetry.detach(f"{self.handler_id}-{event}")
@@ -208,35 +196,13 @@ class PrometheusExporter:
 
     # -- the request path -------------------------------------------------------------------
 
-    def _observe(self, request: Request, known: bool, success: bool, duration_us: int) -> None:
-        key = (request.service, request.request_type, success) if known else (
-            _UNKNOWN, _UNKNOWN, success)  # clients choose unknown names: no new series
-        series = self._series.get(key)
-        if series is None:
-            series = self._new_series(key, known)
-        series[0] += duration_us
-        series[1 + bisect_left(self._bounds_us, duration_us)] += 1
-
     def _on_request(self, event: str, measurements: Mapping[str, Any],
                     metadata: Mapping[str, Any]) -> None:
-        key = (metadata["service"], metadata["request_type"], metadata["success"])
-        series = self._series.get(key)
-        if series is None:
-            series = self._new_series(key, self._known(*key[:2], metadata.get("version")))
-        duration = measurements["duration_us"]
-        series[0] += duration
-        series[1 + bisect_left(self._bounds_us, duration)] += 1
-
-    def _new_series(self, key: _Key, known: bool) -> _Series:
-        success = key[2]
-        if not known:
-            key = (_UNKNOWN, _UNKNOWN, success)  # the raw names are not kept: no new series
-        elif len(self._series) >= self.max_series:
-            key = (_OTHER, _OTHER, success)
-        series = self._series.get(key)
-        if series is None:
-            series = self._series[key] = [0] * (len(self._bounds_us) + 2)
-        return series
+        service, request_type = metadata["service"], metadata["request_type"]
+        self.histograms.record(
+            service, request_type, bool(metadata["success"]),
+            int(measurements["duration_us"]) * 1000,
+            known=self._known(service, request_type, metadata.get("version")))
 
     def _known(self, service: str, request_type: str, version: str | None) -> bool:
         functions = self._functions
@@ -310,14 +276,13 @@ class PrometheusExporter:
         durations = HistogramMetricFamily(
             "genapi_request_duration_seconds",
             "Time from a request's arrival to its first answer.", labels=list(_LABELS))
-        bounds = [_le(b) for b in self._bounds_s] + ["+Inf"]
-        for (service, request_type, success), series in list(self._series.items()):
-            values = list(series)  # a snapshot: counts and sum stay consistent with each other
+        bounds = [_le(b) for b in self.histograms.bounds_s] + ["+Inf"]
+        for service, request_type, success, series in self.histograms.snapshot():
             labels = [service, request_type, "true" if success else "false"]
-            cumulative = list(itertools.accumulate(values[1:]))
+            cumulative = list(itertools.accumulate(series[1:]))
             total.add_metric(labels, cumulative[-1])
             durations.add_metric(labels, list(zip(bounds, cumulative, strict=True)),
-                                 sum_value=values[0] / 1_000_000)
+                                 sum_value=series[0] / 1e9)
         yield total
         yield durations
 
