@@ -18,7 +18,9 @@ def test_attach_emit_detach() -> None:
     assert seen == [("a.b", {"n": 1}, {"k": "v"})]
     assert tel.has_handlers("a.b")
     assert not tel.has_handlers("other")
+    assert tel.handled == {"a.b"}
     assert tel.detach("h")
+    assert tel.handled == frozenset()
     assert not tel.detach("h")
     tel.emit("a.b")
     assert len(seen) == 1

@@ -40,16 +40,22 @@ class Deadlines:
         self._per_second = 1.0 / resolution
         self._buckets: dict[int, set[Deadline]] = {}
         self._ticker: asyncio.TimerHandle | None = None
+        # On Python 3.11 asyncio.get_running_loop() makes a getpid() system call (its fork
+        # check), one per call if asked each time: ask only when the loop changed.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         return sum(len(b) for b in self._buckets.values())
 
     def arm(self, seconds: float) -> Deadline:
         """Cancel the current task ``seconds`` from now unless disarmed first."""
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("deadlines apply to tasks")
-        loop = task.get_loop()
+        loop = self._loop
+        task = asyncio.current_task(loop) if loop is not None else None
+        if task is None or loop is None:  # first use, or another loop runs now
+            loop = self._loop = asyncio.get_running_loop()
+            task = asyncio.current_task(loop)
+            if task is None:
+                raise RuntimeError("deadlines apply to tasks")
         bucket = int((loop.time() + seconds) * self._per_second) + 1
         deadline = Deadline(task, bucket)
         entries = self._buckets.get(bucket)

@@ -101,7 +101,7 @@ class Invoker:
             raise
         finally:
             self.deadlines.disarm(deadline)
-        if deadline.consume():  # the function swallowed the cancellation
+        if deadline.expired and deadline.consume():  # the function swallowed the cancellation
             raise CallTimeout(route.config.timeout or 0)
         return result
 

@@ -102,6 +102,9 @@ class Telemetry:
     def __init__(self) -> None:
         self._by_id: dict[str, tuple[tuple[str, ...], Handler]] = {}
         self._by_event: dict[str, tuple[tuple[str, Handler], ...]] = {}
+        #: The names of the events something listens to now; ``name in telemetry.handled``
+        #: is :meth:`has_handlers` without a call, for per-request paths.
+        self.handled: frozenset[str] = frozenset()
 
     def attach(self, handler_id: str, events: str | Iterable[str], handler: Handler) -> None:
         """Attach ``handler`` to ``events`` under ``handler_id`` (replacing any previous)."""
@@ -138,6 +141,7 @@ class Telemetry:
             for name in names:
                 by_event.setdefault(name, []).append((handler_id, handler))
         self._by_event = {name: tuple(hs) for name, hs in by_event.items()}
+        self.handled = frozenset(self._by_event)
 
     def emit(
         self,

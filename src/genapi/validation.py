@@ -89,7 +89,7 @@ def compile_arg(name: str, arg: Arg, limits: Limits) -> Checker:
                                else limits.string_max_bytes)
     if t is ArgType.NUM:
         def check_num(value: Any) -> Any:
-            if _is_num(value):
+            if type(value) is int or type(value) is float or _is_num(value):
                 return value
             raise _fail(name, "expected num")
         return check_num

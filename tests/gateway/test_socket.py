@@ -197,3 +197,33 @@ async def test_rate_limited_reply_carries_retry_after(raw_client: Any) -> None:
     assert reply["status"] == "error"
     assert 0 < reply["response"]["retry_after_ms"] <= 60_000
     assert reply["response"]["key"] == "ip_address"
+
+
+@pytest.mark.parametrize("size", [0, 90, 125, 126, 65_000, 65_536, 200_000])
+async def test_answers_of_every_length_arrive_whole(raw_client: Any, driver: str,
+                                                    size: int) -> None:
+    """Answers cross the 7-bit, 16-bit and 64-bit WebSocket length forms intact."""
+    svc = Service("svc")
+
+    @svc.function()
+    async def text(n: int) -> str:
+        return "é" * n  # two bytes each in UTF-8
+
+    async with running_app(Gateway([svc]), driver=driver) as url, raw_client(url) as client:
+        await client.join()
+        push, reply = await client.call({"request_id": "r", "service": "svc",
+                                         "request_type": "text", "args": {"n": size // 2}})
+        assert push["result"] == "é" * (size // 2)
+        assert reply["status"] == "ok"
+
+
+async def test_a_fragmented_push_is_reassembled(raw_client: Any, driver: str) -> None:
+    """A push sent in several WebSocket fragments is one message."""
+    async with running_app(build_demo_gateway(), driver=driver) as url, raw_client(url) as client:
+        await client.join()
+        frame = ('["1","2","api:lobby","api",{"request_id":"r","service":"user_service",'
+                 '"request_type":"get_user","args":{"user_id":"2"}}]')
+        await client.ws.send([frame[:10], frame[10:50], frame[50:]])
+        while (answer := await client.recv())[3] != "api":
+            pass
+        assert answer[4]["result"]["name"] == "Bob"

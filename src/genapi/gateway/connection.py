@@ -72,12 +72,14 @@ class DirectChannel(Protocol):
         """Close the WebSocket with ``code``."""
 
 
-def _start_task(
-    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
-) -> asyncio.Task[None]:
+def _task_starter(
+    loop: asyncio.AbstractEventLoop,
+) -> Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]:
+    """How calls start: eagerly where Python can (>= 3.12: a call that never waits
+    finishes right there, without an event-loop round trip), else as a plain task."""
     if _eager_task_factory is not None:
-        return _eager_task_factory(loop, coro)  # type: ignore[no-any-return]
-    return loop.create_task(coro)
+        return functools.partial(_eager_task_factory, loop)
+    return loop.create_task
 
 
 #: Python >= 3.12 can start a task eagerly: no event-loop round trip before the call runs.
@@ -162,7 +164,7 @@ class Connection:
         self._direct: DirectChannel | None = None
         self._reader: asyncio.Task[None] | None = None
         self._done = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
+        self._start_task = _task_starter(asyncio.get_running_loop())
         self._close_code: int | None = None
         self._flush_on_close = True
         self._peer_gone = False
@@ -269,7 +271,7 @@ class Connection:
 
     def feed(self, data: str | bytes) -> None:
         """Process one incoming WebSocket message."""
-        if self._done.is_set():
+        if self._close_code is not None or self._peer_gone:  # closing: input is ignored
             return
         if len(data) > self._max_frame:
             self.gateway.stats.oversize_frames += 1
@@ -277,7 +279,10 @@ class Connection:
             return
         core = self.core
         for event in core.receive(data):
-            self._dispatch(event)
+            if type(event) is MessageReceived:
+                self._on_message(event)
+            else:
+                self._dispatch(event)
         self.flush()
         if core.state is not ConnectionState.OPEN and self._close_code is None:
             self.gateway.stats.malformed_frames += 1
@@ -356,13 +361,14 @@ class Connection:
             self.gateway.executor.owner_closed(sink)
 
     def _on_message(self, event: MessageReceived) -> None:
-        if event.event != self._event:
-            if event.event == CANCEL_EVENT:
+        message = event.message
+        if message.event != self._event:
+            if message.event == CANCEL_EVENT:
                 self._on_cancel(event)
             else:
-                self.core.reply(event, "error", {"reason": f"unknown event: {event.event}"})
+                self.core.reply(event, "error", {"reason": f"unknown event: {message.event}"})
             return
-        raw = event.payload_raw
+        raw = message.payload_raw
         if raw is None:
             self._answer(event, InvalidRequest("payloads must be JSON objects"), "unknown")
             return
@@ -381,7 +387,7 @@ class Connection:
             key = f"{key}#{len(self.calls)}"
         # The call removes itself when done (one never started is dropped at teardown).
         # Where available it starts eagerly: a call that never waits finishes right here.
-        task = _start_task(self._loop, self._call(event, request, key))
+        task = self._start_task(self._call(event, request, key))
         if not task.done():
             self.calls[key] = task
 
@@ -394,9 +400,11 @@ class Connection:
         return sink
 
     async def _call(self, event: MessageReceived, request: Request, key: str) -> None:
-        topic = event.topic
+        message = event.message
+        topic = message.topic
+        sink = self._sinks.get(topic) or self._sink(topic)
         try:
-            response, error = await self.gateway.executor.run(request, self._sink(topic), self)
+            response, error = await self.gateway.executor.run(request, sink, self)
         except asyncio.CancelledError:
             if key not in self._cancelled:
                 raise
@@ -407,11 +415,12 @@ class Connection:
             self.calls.pop(key, None)
         if response is not None and not self._push_response(topic, response):
             response, error = Response.fail(request.request_id, "Internal Server Error"), None
+        to = (message.join_ref, message.ref, topic)
         if response is None or response.success:
-            self.core.reply(event, "ok", {"request_type": request.request_type})
+            self.core.reply(to, "ok", {"request_type": request.request_type})
         else:
             details = getattr(error, "details", None) or {}
-            self.core.reply(event, "error", {"reason": response.error, **details})
+            self.core.reply(to, "error", {"reason": response.error, **details})
         self.flush()
 
     def _answer(self, event: MessageReceived, error: Exception, request_id: str) -> None:
@@ -447,7 +456,7 @@ class Connection:
         if not frames or self._close_code is not None or self._peer_gone:
             return
         direct = self._direct
-        if direct is not None and direct.writable and not self.outbox:
+        if direct is not None and direct.writable and not self.outbox.frames:
             direct.write(frames)
             return
         try:

@@ -24,36 +24,37 @@ class OutboxOverflow(Exception):
 class Outbox:
     """FIFO of frames with message and byte limits, drained by :meth:`run`."""
 
-    __slots__ = ("_closed", "_frames", "_wakeup", "bytes", "max_bytes", "max_messages")
+    __slots__ = ("_closed", "_wakeup", "bytes", "frames", "max_bytes", "max_messages")
 
     def __init__(self, max_messages: int, max_bytes: int) -> None:
         self.max_messages = max_messages
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._frames: deque[Frame] = deque()
+        #: The queued frames, oldest first (read-only for others).
+        self.frames: deque[Frame] = deque()
         self._wakeup = asyncio.Event()
         self._closed = False
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return len(self.frames)
 
     def put(self, frame: Frame) -> None:
         """Queue a frame; raise :class:`OutboxOverflow` if a limit would be exceeded."""
         if self._closed:
             return
         size = len(frame)
-        if len(self._frames) >= self.max_messages or self.bytes + size > self.max_bytes:
+        if len(self.frames) >= self.max_messages or self.bytes + size > self.max_bytes:
             raise OutboxOverflow(
-                f"outgoing queue full ({len(self._frames)} messages, {self.bytes} bytes)"
+                f"outgoing queue full ({len(self.frames)} messages, {self.bytes} bytes)"
             )
-        self._frames.append(frame)
+        self.frames.append(frame)
         self.bytes += size
         self._wakeup.set()
 
     def take_all(self) -> list[Frame]:
         """Remove and return every queued frame (for writers that batch)."""
-        frames = list(self._frames)
-        self._frames.clear()
+        frames = list(self.frames)
+        self.frames.clear()
         self.bytes = 0
         return frames
 
@@ -64,7 +65,7 @@ class Outbox:
 
     async def run(self, write: Callable[[Frame], Awaitable[None]]) -> None:
         """Write queued frames in order until closed and empty."""
-        frames = self._frames
+        frames = self.frames
         while True:
             while frames:
                 frame = frames.popleft()

@@ -44,7 +44,7 @@ _CLOSE_TOO_BIG = 1009
 
 def _unmask(payload: bytes, mask: bytes) -> bytes:
     if _apply_mask is not None:
-        return bytes(_apply_mask(payload, mask))
+        return _apply_mask(payload, mask)
     n = len(payload)
     key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
     return (int.from_bytes(payload, "big") ^ key).to_bytes(n, "big")
@@ -58,11 +58,23 @@ def _header(opcode: int, length: int) -> bytes:
     return struct.pack("!BBQ", 0x80 | opcode, 127, length)
 
 
-def _frame(data: str | bytes) -> bytes:
-    if isinstance(data, str):
-        payload = data.encode()
-        return _header(_OP_TEXT, len(payload)) + payload
-    return _header(_OP_BINARY, len(data)) + data
+def _frames(frames: list[str | bytes]) -> bytes:
+    """Server frames (unmasked, final) for ``frames``: text for ``str``, binary for ``bytes``."""
+    parts: list[bytes] = []
+    for data in frames:  # one loop, no call per frame: this runs for every answer
+        if isinstance(data, str):
+            payload, first = data.encode(), 0x80 | _OP_TEXT
+        else:
+            payload, first = bytes(data), 0x80 | _OP_BINARY
+        n = len(payload)
+        if n < 126:
+            parts.append(bytes((first, n)))
+        elif n < 65536:
+            parts.append(struct.pack("!BBH", first, 126, n))
+        else:
+            parts.append(struct.pack("!BBQ", first, 127, n))
+        parts.append(payload)
+    return b"".join(parts)
 
 
 class _Direct:
@@ -82,7 +94,7 @@ class _Direct:
     def write(self, frames: list[str | bytes]) -> None:
         transport = self._protocol.transport
         if not transport.is_closing():
-            transport.write(b"".join(map(_frame, frames)))
+            transport.write(_frames(frames))
 
     def close(self, code: int) -> None:
         self._protocol.direct_close(code)
@@ -153,7 +165,15 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
                 break
             payload = _unmask(buffer[head + 4:end], buffer[head:head + 4])
             pos = end
-            self._on_frame(connection, b0 & 0x80, b0 & 0x0F, payload)
+            if b0 == 0x80 | _OP_TEXT and not self._fragments:  # the usual frame: a whole text
+                try:
+                    text = payload.decode()
+                except UnicodeDecodeError:
+                    self._fail(_CLOSE_INVALID_DATA)
+                    return
+                connection.feed(text)
+            else:
+                self._on_frame(connection, b0 & 0x80, b0 & 0x0F, payload)
         self._buffer = buffer[pos:] if pos < size else b""
 
     def _on_frame(self, connection: Connection, fin: int, opcode: int, payload: bytes) -> None:

@@ -70,18 +70,25 @@ class _Reply(msgspec.Struct):
     response: Any
 
 
+#: Types known to encode to a JSON object: checking ``type(p) in _OBJECT_TYPES`` first
+#: spares a push of a Struct (every Response) the full check.
+_OBJECT_TYPES: set[type] = {dict, msgspec.Raw}  # Raw: pre-encoded, trusted to be an object
+
+
 def _check_object(payload: Any) -> None:
     """Outgoing pushes and broadcasts must encode to a JSON object (spec §2.1)."""
     if isinstance(payload, dict | msgspec.Raw):
-        return  # Raw is pre-encoded JSON and trusted to be an object
-    if isinstance(payload, msgspec.Struct):
-        if not payload.__struct_config__.array_like:
-            return
-    elif dataclasses.is_dataclass(payload) and not isinstance(payload, type):
         return
-    raise LocalProtocolError(
-        f"outgoing payloads must encode to a JSON object, not {type(payload).__name__}"
-    )
+    if isinstance(payload, msgspec.Struct):
+        is_object = not payload.__struct_config__.array_like
+    else:
+        is_object = dataclasses.is_dataclass(payload) and not isinstance(payload, type)
+    if not is_object:
+        raise LocalProtocolError(
+            f"outgoing payloads must encode to a JSON object, not {type(payload).__name__}"
+        )
+    if len(_OBJECT_TYPES) < 1000:  # classes made at run time must not grow it for ever
+        _OBJECT_TYPES.add(type(payload))
 
 
 class Serializer(ABC):
@@ -182,7 +189,7 @@ class V2JsonSerializer(Serializer):
     def encode_push(
         self, join_ref: Ref | None, topic: str, event: str, payload: Any
     ) -> str | bytes:
-        if type(payload) is not dict:
+        if type(payload) not in _OBJECT_TYPES:
             if isinstance(payload, _BYTES_TYPES):
                 return binary.encode_push(join_ref, topic, event, payload)
             _check_object(payload)
@@ -203,7 +210,7 @@ class V2JsonSerializer(Serializer):
         return self._json((join_ref, ref, topic, PHX_REPLY, _Reply(status, response)))
 
     def encode_broadcast(self, topic: str, event: str, payload: Any) -> str | bytes:
-        if type(payload) is not dict:
+        if type(payload) not in _OBJECT_TYPES:
             if isinstance(payload, _BYTES_TYPES):
                 return binary.encode_broadcast(topic, event, payload)
             _check_object(payload)
@@ -246,7 +253,7 @@ class V1JsonSerializer(Serializer):
         return self._json(_V1ServerOut(topic, event, payload, ref))
 
     def encode_push(self, join_ref: Ref | None, topic: str, event: str, payload: Any) -> str:
-        if type(payload) is not dict:
+        if type(payload) not in _OBJECT_TYPES:
             _check_object(payload)  # bytes are refused here: V1 has no binary frames
         return self._json(_V1ServerOut(topic, event, payload, None))
 
@@ -265,7 +272,7 @@ class V1JsonSerializer(Serializer):
         return self._json(_V1ServerOut(topic, PHX_REPLY, _Reply(status, response), ref))
 
     def encode_broadcast(self, topic: str, event: str, payload: Any) -> str:
-        if type(payload) is not dict:
+        if type(payload) not in _OBJECT_TYPES:
             _check_object(payload)
         return self._json(_V1ServerOut(topic, event, payload, None))
 
