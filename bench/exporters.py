@@ -79,7 +79,7 @@ def install_sdk():
 
 def toggled():
     variant = os.environ["GENAPI_BENCH_VARIANT"]
-    if variant in ("traced_sampled", "traced_sdk"):
+    if variant in ("traced_sampled", "traced_sampled_inline", "traced_sdk"):
         install_sdk()
     gateway = genapi.Gateway([bench])
     exporters = []
@@ -89,15 +89,16 @@ def toggled():
                 gateway.executor.add_request_observer(self.observe)
             def detach(self):
                 gateway.executor.remove_request_observer(self.observe)
-            def observe(self, request, known, success, duration_us):
+            def observe(self, request, response, known, duration_us):
                 pass
         exporters.append(NullObserver())
     elif variant != "control":
         exporters.append(PrometheusExporter(executor=gateway.executor, stats=gateway.stats,
                                             offload=variant != "inline"))
     if variant.startswith("traced"):
-        rate = SAMPLE if variant == "traced_sampled" else 1.0
-        exporters.append(RequestTracer(gateway.executor.telemetry, sample_rate=rate))
+        rate = SAMPLE if variant.startswith("traced_sampled") else 1.0
+        exporters.append(RequestTracer(executor=gateway.executor, sample_rate=rate,
+                                       offload=not variant.endswith("_inline")))
 
     cpu_log = open(os.environ["GENAPI_BENCH_CPU_LOG"], "a", buffering=1)
 
@@ -119,6 +120,7 @@ LABELS = {"control": "control (nothing toggled)", "observer": "a no-op request o
           "metrics": "metrics",
           "inline": "metrics, inline", "traced_api": "metrics+tracing, API only",
           "traced_sampled": "metrics+tracing, SDK sampled",
+          "traced_sampled_inline": "the same, spans made inline",
           "traced_sdk": "metrics+tracing, SDK 100%"}
 
 
@@ -312,14 +314,16 @@ def micro_bench(args: argparse.Namespace) -> None:
         "metrics": lambda ex: [PrometheusExporter(executor=ex)],
         "metrics over telemetry": lambda ex: [PrometheusExporter(ex.telemetry)],
         "the same, inline": lambda ex: [PrometheusExporter(ex.telemetry, offload=False)],
-        "tracing, API only": lambda ex: [RequestTracer(ex.telemetry)],
-        "tracing, SDK 100%": lambda ex: [RequestTracer(ex.telemetry,
+        "tracing, API only": lambda ex: [RequestTracer(executor=ex)],
+        "tracing, SDK 100%": lambda ex: [RequestTracer(executor=ex,
                                                        tracer_provider=_sdk_provider())],
         f"tracing, SDK {args.sample:.0%}": lambda ex: [RequestTracer(
+            executor=ex, tracer_provider=_sdk_provider(), sample_rate=args.sample)],
+        f"tracing, SDK {args.sample:.0%}, over telemetry": lambda ex: [RequestTracer(
             ex.telemetry, tracer_provider=_sdk_provider(), sample_rate=args.sample)],
         f"metrics + tracing SDK {args.sample:.0%}": lambda ex: [
             PrometheusExporter(executor=ex),
-            RequestTracer(ex.telemetry, tracer_provider=_sdk_provider(),
+            RequestTracer(executor=ex, tracer_provider=_sdk_provider(),
                           sample_rate=args.sample)],
     }
     print(f"python {platform.python_version()}, Executor.execute in a loop, variants in "

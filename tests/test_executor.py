@@ -410,7 +410,7 @@ async def test_owner_closed_callbacks() -> None:
 
 
 async def test_request_observers_see_every_request_end() -> None:
-    """Observers get (request, known, success, duration_us); removing one stops it."""
+    """Observers get (request, response, known, duration_us); removing one stops it."""
     svc = Service("obs")
 
     @svc.function()
@@ -422,11 +422,14 @@ async def test_request_observers_see_every_request_end() -> None:
     executor = Executor(registry)
     seen: list[tuple[str, bool, bool]] = []
 
-    def observe(request: Request, known: bool, success: bool, duration_us: int) -> None:
-        assert duration_us >= 0
-        seen.append((request.request_type, known, success))
+    def observe(request: Request, response: Response | None, known: bool,
+                duration_us: int) -> None:
+        assert duration_us >= 0 and response is not None
+        assert response.request_id == request.request_id
+        seen.append((request.request_type, known, response.success))
 
-    def broken(request: Request, known: bool, success: bool, duration_us: int) -> None:
+    def broken(request: Request, response: Response | None, known: bool,
+               duration_us: int) -> None:
         raise RuntimeError("observer bug")
 
     executor.add_request_observer(observe)

@@ -109,8 +109,9 @@ class Call:
 Stage = Callable[[Call], Awaitable[None] | None]
 #: The first response and, when it is an error, the error that produced it.
 Outcome = tuple[Response | None, ApiError | None]
-#: ``observer(request, known, success, duration_us)``: see :meth:`Executor.add_request_observer`.
-RequestObserver = Callable[[Request, bool, bool, int], None]
+#: ``observer(request, response, known, duration_us)``: see
+#: :meth:`Executor.add_request_observer`.
+RequestObserver = Callable[[Request, Response | None, bool, int], None]
 
 
 async def _discard(response: Response) -> None:
@@ -302,30 +303,29 @@ class Executor:
         observers = self._observers
         if observers or EXECUTOR_STOP in telemetry.handled:
             duration_us = (time.perf_counter_ns() - started) // 1000
-            success = response.success if response is not None else True
-            known = route is not None
             for observe in observers:
                 try:
-                    observe(request, known, success, duration_us)
+                    observe(request, response, route is not None, duration_us)
                 except Exception:
                     logger.exception("request observer %r failed", observe)
-            if telemetry.has_handlers(EXECUTOR_STOP):
+            if EXECUTOR_STOP in telemetry.handled:
                 meta = _meta(request)
-                meta["success"] = success
+                meta["success"] = response.success if response is not None else True
                 meta["async"] = response.async_ if response is not None else False
                 meta["error"] = response.error if response is not None else None
                 telemetry.emit(EXECUTOR_STOP, {"duration_us": duration_us}, meta)
         return response, error
 
     def add_request_observer(self, observer: RequestObserver) -> None:
-        """Call ``observer(request, known, success, duration_us)`` as each request ends.
+        """Call ``observer(request, response, known, duration_us)`` as each request ends.
 
-        For per-request work that must cost little: the observer runs on the request
-        path, like a telemetry handler, but without building an event — so it must be
-        O(1), never block and never raise (about 1 µs per call with the call itself; for
-        counts and durations by function, :meth:`attach_histograms` is cheaper). ``known`` is False
-        for requests naming no registered function (clients choose those names), and
-        ``duration_us`` runs from the request's arrival to its first answer. Anything
+        For per-request work that must cost little (genapi's tracer decides sampling
+        here): the observer runs on the request path, like a telemetry handler, but
+        without an event being built — so it must be O(1), never block and never raise.
+        ``response`` is the first answer (None for fire-and-forget functions); ``known``
+        is False for requests naming no registered function (clients choose those names);
+        ``duration_us`` runs from the request's arrival to its first answer. Counts and
+        durations by function are cheaper still with :meth:`attach_histograms`; anything
         slower belongs in a telemetry handler wrapped in an
         :class:`~genapi.OffloadingHandler`.
         """

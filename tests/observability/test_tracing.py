@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -56,6 +57,17 @@ async def executor() -> AsyncIterator[Executor]:
     await executor.aclose()
 
 
+@pytest.fixture(params=["observer", "events"])
+def new_tracer(request: pytest.FixtureRequest,
+               executor: Executor) -> Callable[..., RequestTracer]:
+    """Builds a tracer fed by the executor's request observer, or by telemetry events."""
+    def make(**options: Any) -> RequestTracer:
+        if request.param == "observer":
+            return RequestTracer(executor=executor, **options)
+        return RequestTracer(executor.telemetry, **options)
+    return make
+
+
 @pytest.fixture(scope="module")
 def global_spans() -> Iterator[InMemorySpanExporter]:
     """The process-wide provider (settable once), recording into an in-memory exporter."""
@@ -88,9 +100,10 @@ def only(spans: InMemorySpanExporter, tracer: RequestTracer) -> ReadableSpan:
 
 
 async def test_a_span_per_request_with_attributes(
-        executor: Executor, provider: TracerProvider, spans: InMemorySpanExporter) -> None:
+        executor: Executor, provider: TracerProvider, spans: InMemorySpanExporter,
+        new_tracer: Callable[..., RequestTracer]) -> None:
     """A successful call ends one SERVER span named service.request_type with attributes."""
-    tracer = RequestTracer(executor.telemetry, tracer_provider=provider)
+    tracer = new_tracer(tracer_provider=provider)
     await executor.execute(request(n=5))
     span = only(spans, tracer)
     assert span.name == "svc.echo"
@@ -108,9 +121,10 @@ async def test_a_span_per_request_with_attributes(
 
 
 async def test_a_failed_request_has_an_error_status(
-        executor: Executor, provider: TracerProvider, spans: InMemorySpanExporter) -> None:
+        executor: Executor, provider: TracerProvider, spans: InMemorySpanExporter,
+        new_tracer: Callable[..., RequestTracer]) -> None:
     """An error Response sets genapi.error and an ERROR status with its message."""
-    tracer = RequestTracer(executor.telemetry, tracer_provider=provider)
+    tracer = new_tracer(tracer_provider=provider)
     await executor.execute(request(n=-1))
     span = only(spans, tracer)
     assert span.attributes is not None
@@ -122,9 +136,10 @@ async def test_a_failed_request_has_an_error_status(
 
 
 async def test_a_raising_function_adds_an_exception_event(
-        executor: Executor, provider: TracerProvider, spans: InMemorySpanExporter) -> None:
+        executor: Executor, provider: TracerProvider, spans: InMemorySpanExporter,
+        new_tracer: Callable[..., RequestTracer]) -> None:
     """A function that raised adds an exception event with its type and message."""
-    tracer = RequestTracer(executor.telemetry, tracer_provider=provider)
+    tracer = new_tracer(tracer_provider=provider)
     await executor.execute(request("crash"))
     span = only(spans, tracer)
     assert span.attributes is not None
@@ -136,9 +151,10 @@ async def test_a_raising_function_adds_an_exception_event(
 
 
 async def test_the_span_is_a_child_of_the_current_span(
-        executor: Executor, provider: TracerProvider, spans: InMemorySpanExporter) -> None:
+        executor: Executor, provider: TracerProvider, spans: InMemorySpanExporter,
+        new_tracer: Callable[..., RequestTracer]) -> None:
     """The request span's parent is the span current where the request ran."""
-    tracer = RequestTracer(executor.telemetry, tracer_provider=provider)
+    tracer = new_tracer(tracer_provider=provider)
     with provider.get_tracer("test").start_as_current_span("outer") as outer:
         await executor.execute(request())
     [inner] = [s for s in finished_spans(spans, tracer) if s.name == "svc.echo"]
@@ -149,11 +165,11 @@ async def test_the_span_is_a_child_of_the_current_span(
 
 
 async def test_sampling_skips_roots_and_follows_sampled_parents(
-        executor: Executor, provider: TracerProvider, spans: InMemorySpanExporter) -> None:
+        executor: Executor, provider: TracerProvider, spans: InMemorySpanExporter,
+        new_tracer: Callable[..., RequestTracer]) -> None:
     """With sample_rate, unsampled roots get no span; a sampled parent is always followed."""
     draws = iter([0.5, 0.05, 0.5])
-    tracer = RequestTracer(executor.telemetry, tracer_provider=provider, sample_rate=0.1,
-                  rng=lambda: next(draws))
+    tracer = new_tracer(tracer_provider=provider, sample_rate=0.1, rng=lambda: next(draws))
     await executor.execute(request(request_id="dropped"))  # draw 0.5: not sampled
     await executor.execute(request(request_id="kept"))  # draw 0.05: sampled
     with provider.get_tracer("test").start_as_current_span("outer"):
@@ -170,9 +186,10 @@ def test_sample_rate_must_be_a_share() -> None:
 
 
 async def test_close_detaches(executor: Executor, provider: TracerProvider,
-                              spans: InMemorySpanExporter) -> None:
+                              spans: InMemorySpanExporter,
+        new_tracer: Callable[..., RequestTracer]) -> None:
     """After close() no more spans are made."""
-    tracer = RequestTracer(executor.telemetry, tracer_provider=provider)
+    tracer = new_tracer(tracer_provider=provider)
     tracer.close()
     assert executor.telemetry.handler_ids() == []
     await executor.execute(request())
@@ -203,9 +220,10 @@ async def test_gateway_tracing_uses_the_global_provider(
 
 
 async def test_inline_tracing_makes_the_span_before_the_call_returns(
-        executor: Executor, provider: TracerProvider, spans: InMemorySpanExporter) -> None:
+        executor: Executor, provider: TracerProvider, spans: InMemorySpanExporter,
+        new_tracer: Callable[..., RequestTracer]) -> None:
     """offload=False makes each span on the request path, parent included."""
-    tracer = RequestTracer(executor.telemetry, tracer_provider=provider, offload=False)
+    tracer = new_tracer(tracer_provider=provider, offload=False)
     with provider.get_tracer("test").start_as_current_span("outer") as outer:
         await executor.execute(request())
     [inner, _] = spans.get_finished_spans()  # made before "outer" ended

@@ -165,7 +165,7 @@ class Gateway:
         if tracing:
             from ..observability.tracing import RequestTracer
 
-            self.tracer = RequestTracer(self.executor.telemetry)
+            self.tracer = RequestTracer(executor=self.executor)
         self.admin_console = (
             AdminConsole(self, admin_token) if admin_token is not None else None
         )

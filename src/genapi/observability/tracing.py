@@ -3,7 +3,7 @@
 ::
 
     gateway = genapi.Gateway([users], tracing=True)   # needs opentelemetry-api
-    # or: tracer = RequestTracer(executor.telemetry, tracer_provider=provider)
+    # or: tracer = RequestTracer(executor=executor, tracer_provider=provider)
 
 genapi does not depend on OpenTelemetry: enabling tracing without ``opentelemetry-api``
 raises :class:`TracingUnavailable`. Spans go to the global tracer provider (or the one
@@ -15,11 +15,12 @@ Each span is named ``"{service}.{request_type}"``, of kind ``SERVER``, and carri
 on failure, ``genapi.error`` plus an ``ERROR`` status. A function that raised adds an
 ``exception`` event (``exception.type``, ``exception.message``).
 
-The span is created when ``executor.request.stop`` arrives, with the start time the
-executor measured (``duration_us`` before the stop): one handler per request, no map of
-open spans, and no pairing by request id — ids are chosen by clients, so two clients may
-well use the same one at once. The stop is emitted in the task that ran the request, so
-the span's parent is whatever span is current there (an ASGI middleware's, for example).
+The span is created as the request ends (the executor's request observer, or the
+``executor.request.stop`` event), with the start time the executor measured: one call per
+request, no map of open spans, and no pairing by request id — ids are chosen by clients,
+so two clients may well use the same one at once. The end is seen in the task that ran the
+request, so the span's parent is whatever span is current there (an ASGI middleware's,
+for example).
 
 Cost: the OpenTelemetry SDK takes tens of microseconds to record one span — as much as
 the rest of a call — so by default (``offload=True``) spans are made on an
@@ -46,6 +47,9 @@ from ..telemetry_handlers import OffloadSlot
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import TracerProvider
+
+    from ..executor import Executor
+    from ..messages import Request, Response
 
 __all__ = ["RequestTracer", "TracingUnavailable"]
 
@@ -75,7 +79,12 @@ class TracingUnavailable(RuntimeError):
 
 
 class RequestTracer:
-    """Turns ``executor.request.*`` events of ``telemetry`` into OpenTelemetry spans.
+    """Turns finished requests into OpenTelemetry spans.
+
+    With ``executor`` (what ``Gateway(tracing=True)`` does) the tracer is a request
+    observer of the executor: a request that is not sampled costs one call and a random
+    draw, and nothing is built for it. Without, it listens to the ``executor.request.*``
+    events of ``telemetry`` (each request then builds its stop event).
 
     ``sample_rate`` (0 to 1) is the share of requests without a current parent span that
     get one; ``rng`` returns floats in [0, 1) (inject a fake one in tests); ``offload``
@@ -84,6 +93,7 @@ class RequestTracer:
     """
 
     def __init__(self, telemetry: Telemetry | None = None, *,
+                 executor: Executor | None = None,
                  tracer_provider: TracerProvider | None = None, sample_rate: float = 1.0,
                  rng: Callable[[], float] = random.random, offload: bool = True) -> None:
         if not 0.0 <= sample_rate <= 1.0:
@@ -97,7 +107,10 @@ class RequestTracer:
             ) from exc
         from .. import __version__
 
-        self.telemetry = telemetry if telemetry is not None else default_telemetry
+        if telemetry is None:
+            telemetry = executor.telemetry if executor is not None else default_telemetry
+        self.telemetry = telemetry
+        self.executor = executor
         self.tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__,
                                        tracer_provider=tracer_provider)
         self.handler_id = f"genapi-tracing-{id(self):x}"
@@ -117,12 +130,17 @@ class RequestTracer:
         """Subscribe to the executor's request events (idempotent)."""
         if self.offload:
             self._offload.open()
-        self.telemetry.attach(f"{self.handler_id}-stop", EXECUTOR_STOP, self._on_stop)
+        if self.executor is not None:
+            self.executor.add_request_observer(self._observe)
+        else:
+            self.telemetry.attach(f"{self.handler_id}-stop", EXECUTOR_STOP, self._on_stop)
         self.telemetry.attach(f"{self.handler_id}-exception", EXECUTOR_EXCEPTION,
                               self._on_exception)
 
     def detach(self) -> None:
         """Stop making spans (:meth:`attach` resumes). Ended spans stay with the provider."""
+        if self.executor is not None:
+            self.executor.remove_request_observer(self._observe)
         self.telemetry.detach(f"{self.handler_id}-stop")
         self.telemetry.detach(f"{self.handler_id}-exception")
 
@@ -145,20 +163,38 @@ class RequestTracer:
         self._exception = (str(metadata.get("request_id")), str(metadata.get("kind")),
                            str(metadata.get("reason")))
 
+    def _observe(self, request: Request, response: Response | None, known: bool,
+                 duration_us: int) -> None:
+        # The executor's request observer: nothing is built for a request not sampled.
+        if self.sample_rate < 1.0 and not self._sampled():
+            self._exception = None
+            return
+        self._end_span({
+            "request_id": request.request_id, "service": request.service,
+            "request_type": request.request_type, "version": request.version,
+            "success": response.success if response is not None else True,
+            "async": response.async_ if response is not None else False,
+            "error": response.error if response is not None else None,
+        }, duration_us)
+
     def _on_stop(self, event: str, measurements: Mapping[str, Any],
                  metadata: Mapping[str, Any]) -> None:
-        exception, self._exception = self._exception, None
         if self.sample_rate < 1.0 and not self._sampled():
+            self._exception = None
             return
+        self._end_span(metadata, int(measurements.get("duration_us", 0)))
+
+    def _end_span(self, metadata: Mapping[str, Any], duration_us: int) -> None:
+        exception, self._exception = self._exception, None
         end = time.time_ns()
-        start = end - int(measurements.get("duration_us", 0)) * 1000
+        start = end - duration_us * 1000
         if exception is not None and exception[0] != metadata["request_id"]:
             exception = None
         # The parent is the span current here, in the request's task: captured now.
         parent = self._context.get_current() or None
         offloader = self._offload.handler
         if offloader is not None:
-            offloader(event, _SPAN, _Span(metadata, start, end, parent, exception))
+            offloader(EXECUTOR_STOP, _SPAN, _Span(metadata, start, end, parent, exception))
         else:
             self._span(metadata, start, end, parent, exception)
 
