@@ -112,7 +112,6 @@ _STATS_HELP: Final = {
 }
 
 
-
 class PrometheusExporter:
     """Collects genapi's metrics from ``telemetry`` and exposes them in :attr:`registry`.
 
