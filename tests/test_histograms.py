@@ -6,32 +6,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genapi import ApiError, Executor, Registry, Request, Service
+from genapi import Executor, Registry, Request
 from genapi.histograms import OTHER, UNKNOWN, RequestHistograms
 from genapi.telemetry import Telemetry
+from tests.support.services import observed_service
 
 BOUNDS = (0.001, 0.01, 0.1)
 
 
-def service() -> Service:
-    svc = Service("svc")
-
-    @svc.function()
-    async def echo(n: int) -> int:
-        if n < 0:
-            raise ApiError("negative")
-        return n
-
-    @svc.function()
-    async def other() -> str:
-        return "ok"
-
-    return svc
-
-
 def executor() -> Executor:
     registry = Registry(telemetry=Telemetry())
-    registry.add_service(service())
+    registry.add_service(observed_service())
     return Executor(registry)
 
 
@@ -78,7 +63,7 @@ async def test_a_function_registered_again_keeps_its_series() -> None:
     histograms = RequestHistograms(BOUNDS)
     ex.attach_histograms(histograms)
     await ex.execute(call(1))
-    ex.registry.add_service(service())  # new Route objects
+    ex.registry.add_service(observed_service())  # new Route objects
     await ex.execute(call(2))
     assert counts(histograms) == {("svc", "echo", True): 2}
     await ex.aclose()
@@ -122,7 +107,7 @@ def test_the_route_cache_is_bounded() -> None:
 
     histograms = RequestHistograms(BOUNDS, max_series=2)
     route = Registry(telemetry=Telemetry())
-    route.add_service(service())
+    route.add_service(observed_service())
     original = route.resolve("svc", "echo", None)
     for _ in range(20):
         clone = Route(original.config, original.key, original.response_type,

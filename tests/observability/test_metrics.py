@@ -8,11 +8,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from genapi import ApiError, Client, Executor, Gateway, Registry, Request, Service
+from genapi import Client, Executor, Gateway, Registry, Request
 from genapi.observability import CONTENT_TYPE, PrometheusExporter
 from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
 from genapi.telemetry import Telemetry
 from tests.support.servers import running_app
+from tests.support.services import observed_service
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -31,26 +32,10 @@ def value(found: Samples, metric: str, **labels: str) -> float | None:
     return found.get((metric, frozenset(labels.items())))
 
 
-def bench_service() -> Service:
-    svc = Service("bench")
-
-    @svc.function()
-    async def echo(n: int) -> int:
-        if n < 0:
-            raise ApiError("negative")
-        return n
-
-    @svc.function()
-    async def other() -> str:
-        return "ok"
-
-    return svc
-
-
 @pytest.fixture
 async def executor() -> AsyncIterator[Executor]:
     registry = Registry(telemetry=Telemetry())
-    registry.add_service(bench_service())
+    registry.add_service(observed_service("bench"))
     executor = Executor(registry)
     yield executor
     await executor.aclose()
@@ -240,7 +225,7 @@ async def test_exporters_keep_their_own_registries() -> None:
 
 async def test_gateway_serves_metrics_over_http() -> None:
     """Gateway(metrics=True) serves GET /metrics with calls, connections and pools."""
-    gateway = Gateway([bench_service()], metrics=True,
+    gateway = Gateway([observed_service("bench")], metrics=True,
                       registry=Registry(telemetry=Telemetry()))
     async with running_app(gateway) as url:
         socket = url.replace("http://", "ws://") + "/socket"
@@ -263,7 +248,7 @@ async def test_gateway_serves_metrics_over_http() -> None:
 
 async def test_gateway_without_metrics_has_no_metrics_route() -> None:
     """Without metrics=True there is no /metrics (and no exporter)."""
-    gateway = Gateway([bench_service()], registry=Registry(telemetry=Telemetry()))
+    gateway = Gateway([observed_service("bench")], registry=Registry(telemetry=Telemetry()))
     assert gateway.metrics is None
     async with running_app(gateway) as url, httpx.AsyncClient(base_url=url) as http:
         assert (await http.get("/metrics")).status_code == 404
@@ -271,7 +256,7 @@ async def test_gateway_without_metrics_has_no_metrics_route() -> None:
 
 async def test_metrics_token_guards_the_scrape() -> None:
     """With metrics_token, /metrics answers 401 unless the Bearer token matches."""
-    gateway = Gateway([bench_service()], metrics=True, metrics_token="s3cret",
+    gateway = Gateway([observed_service("bench")], metrics=True, metrics_token="s3cret",
                       registry=Registry(telemetry=Telemetry()))
     async with running_app(gateway) as url, httpx.AsyncClient(base_url=url) as http:
         assert (await http.get("/metrics")).status_code == 401

@@ -14,26 +14,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from genapi import ApiError, Executor, Gateway, Registry, Request, Service
+from genapi import Executor, Gateway, Registry, Request
 from genapi.observability import RequestTracer, TracingUnavailable
 from genapi.telemetry import Telemetry
 from tests.support.servers import running_app
-
-
-def traced_service() -> Service:
-    svc = Service("svc")
-
-    @svc.function()
-    async def echo(n: int) -> int:
-        if n < 0:
-            raise ApiError("negative")
-        return n
-
-    @svc.function()
-    async def crash() -> None:
-        raise RuntimeError("boom")
-
-    return svc
+from tests.support.services import observed_service
 
 
 @pytest.fixture
@@ -51,7 +36,7 @@ def provider(spans: InMemorySpanExporter) -> TracerProvider:
 @pytest.fixture
 async def executor() -> AsyncIterator[Executor]:
     registry = Registry(telemetry=Telemetry())
-    registry.add_service(traced_service())
+    registry.add_service(observed_service())
     executor = Executor(registry)
     yield executor
     await executor.aclose()
@@ -202,13 +187,13 @@ def test_missing_opentelemetry_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(TracingUnavailable, match="pip install opentelemetry-api"):
         RequestTracer(Telemetry())
     with pytest.raises(TracingUnavailable):
-        Gateway([traced_service()], tracing=True, registry=Registry(telemetry=Telemetry()))
+        Gateway([observed_service()], tracing=True, registry=Registry(telemetry=Telemetry()))
 
 
 async def test_gateway_tracing_uses_the_global_provider(
         global_spans: InMemorySpanExporter) -> None:
     """Gateway(tracing=True) records a span per HTTP call with the global provider."""
-    gateway = Gateway([traced_service()], tracing=True, registry=Registry(telemetry=Telemetry()))
+    gateway = Gateway([observed_service()], tracing=True, registry=Registry(telemetry=Telemetry()))
     assert isinstance(gateway.tracer, RequestTracer)
     global_spans.clear()
     async with running_app(gateway) as url, httpx.AsyncClient(base_url=url) as http:
