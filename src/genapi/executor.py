@@ -286,13 +286,13 @@ class Executor:
         except Exception as exc:
             error = self._wrap(request, exc, started)
             response = Response.fail(request.request_id, error.message)
-        histograms = self._histograms
-        if histograms:
-            # Inline on purpose: the cheapest way to count on the request path (see
-            # genapi.histograms); a call per request would cost more than the counting.
+        histograms, observers = self._histograms, self._observers
+        if histograms or observers or EXECUTOR_STOP in telemetry.handled:
             elapsed = time.perf_counter_ns() - started
             success = response.success if response is not None else True
             for counts in histograms:
+                # Inline on purpose: the cheapest way to count on the request path (see
+                # genapi.histograms); a call per request would cost more than the counting.
                 if route is None:
                     pair = counts.unknown
                 else:
@@ -300,9 +300,7 @@ class Executor:
                 series = pair[success]
                 series[0] += elapsed
                 series[1 + bisect_left(counts.bounds_ns, elapsed)] += 1
-        observers = self._observers
-        if observers or EXECUTOR_STOP in telemetry.handled:
-            duration_us = (time.perf_counter_ns() - started) // 1000
+            duration_us = elapsed // 1000
             for observe in observers:
                 try:
                     observe(request, response, route is not None, duration_us)
@@ -310,7 +308,7 @@ class Executor:
                     logger.exception("request observer %r failed", observe)
             if EXECUTOR_STOP in telemetry.handled:
                 meta = _meta(request)
-                meta["success"] = response.success if response is not None else True
+                meta["success"] = success
                 meta["async"] = response.async_ if response is not None else False
                 meta["error"] = response.error if response is not None else None
                 telemetry.emit(EXECUTOR_STOP, {"duration_us": duration_us}, meta)

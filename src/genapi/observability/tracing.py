@@ -118,6 +118,7 @@ class RequestTracer:
         self._rng = rng
         self._trace = trace
         self._context = context
+        self._get_context = context.get_current
         self._server = trace.SpanKind.SERVER
         # The last function exception, kept until the stop event of the same request,
         # which the executor emits right after it in the same task.
@@ -165,8 +166,11 @@ class RequestTracer:
 
     def _observe(self, request: Request, response: Response | None, known: bool,
                  duration_us: int) -> None:
-        # The executor's request observer: nothing is built for a request not sampled.
-        if self.sample_rate < 1.0 and not self._sampled():
+        # The executor's request observer: nothing is built for a request not sampled, and
+        # the usual case (not drawn, no OpenTelemetry context at all) makes no other call.
+        rate = self.sample_rate
+        if rate < 1.0 and self._rng() >= rate and (
+                not self._get_context() or not self._parent_sampled()):
             self._exception = None
             return
         self._end_span({
@@ -238,7 +242,8 @@ class RequestTracer:
             return True  # the SDK's sampler still sees the parent, if any
         # Not drawn, but a sampled parent is followed (as ParentBased does). Most requests
         # carry no OpenTelemetry context at all, which is cheap to see.
-        if not self._context.get_current():
-            return False
+        return bool(self._get_context()) and self._parent_sampled()
+
+    def _parent_sampled(self) -> bool:
         parent = self._trace.get_current_span().get_span_context()
         return parent.is_valid and bool(parent.trace_flags.sampled)
