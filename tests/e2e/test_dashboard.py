@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -15,8 +13,7 @@ import pytest
 from genapi import Gateway, InsecureDemoAuthenticator
 from genapi.demo import SERVICES
 from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
-from tests.e2e.conftest import JS_DIR, by_key
-from tests.e2e.test_chat_browser import chromium  # noqa: F401 - the shared fixture
+from tests.e2e.conftest import by_key, run_browser_script
 from tests.support.servers import running_app
 
 pytestmark = pytest.mark.e2e
@@ -46,25 +43,7 @@ async def steady_calls(url: str, every: float = 0.05) -> AsyncIterator[list[int]
             await task
 
 
-async def run_dashboard(node: str, browser: str, url: str,
-                        timeout: float = 90.0) -> list[dict[str, Any]]:
-    proc = await asyncio.create_subprocess_exec(
-        node, str(JS_DIR / "dashboard_browser.mjs"), url, TOKEN, browser, cwd=JS_DIR,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(timeout):
-            stdout, stderr = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    lines = [json.loads(raw) for raw in stdout.splitlines() if raw.strip()]
-    assert proc.returncode == 0, f"dashboard_browser.mjs failed: {lines} {stderr.decode()}"
-    return lines
-
-
-async def test_dashboard_shows_services_and_live_calls(node: str, chromium: str) -> None:  # noqa: F811
+async def test_dashboard_shows_services_and_live_calls(node: str, chromium: str) -> None:
     """The token unlocks the board: services, a moving chart, call flows, rate limits."""
     limiter = RateLimiter(RateLimitConfig(global_limits=[RateLimit("user_id", 100_000,
                                                                    60_000)]))
@@ -73,7 +52,8 @@ async def test_dashboard_shows_services_and_live_calls(node: str, chromium: str)
     async with running_app(gateway) as url, steady_calls(url) as done:
         while done[0] < 5:
             await asyncio.sleep(0.05)
-        lines = await run_dashboard(node, chromium, url)
+        lines = await run_browser_script(node, "dashboard_browser.mjs", url, TOKEN, chromium,
+                                         timeout=90.0)
     errors = [line for line in lines if "page_error" in line or "csp_violation" in line]
     assert not errors, errors
     seen = by_key(lines)

@@ -1,24 +1,11 @@
 // Two headless Chromium pages chat through the demo page /demo/chat (phoenix.js in the page).
 // Usage: node chat_browser.mjs <http base url> [chromium path]
 // Prints one JSON line per observation; pytest asserts on them.
-import { chromium } from "playwright-core";
+import { launch, out } from "./browser.mjs";
 
-const [, , baseUrl, executablePath = "/usr/bin/chromium"] = process.argv;
-const out = (obj) => console.log(JSON.stringify(obj));
+const [, , baseUrl, executablePath] = process.argv;
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-});
+const browser = await launch(executablePath);
 
 async function open(userId) {
   const context = await browser.newContext(); // own storage: pages do not share offsets

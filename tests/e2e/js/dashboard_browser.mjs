@@ -1,24 +1,11 @@
 // Headless Chromium opens the admin dashboard, types the token and watches live data.
 // Usage: node dashboard_browser.mjs <http base url> <admin token> [chromium path]
 // Prints one JSON line per observation; pytest asserts on them.
-import { chromium } from "playwright-core";
+import { launch, out } from "./browser.mjs";
 
-const [, , baseUrl, token, executablePath = "/usr/bin/chromium"] = process.argv;
-const out = (obj) => console.log(JSON.stringify(obj));
+const [, , baseUrl, token, executablePath] = process.argv;
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-});
+const browser = await launch(executablePath);
 
 async function open(context) {
   const page = await context.newPage();
