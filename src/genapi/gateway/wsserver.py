@@ -166,12 +166,7 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
             payload = _unmask(buffer[head + 4:end], buffer[head:head + 4])
             pos = end
             if b0 == 0x80 | _OP_TEXT and not self._fragments:  # the usual frame: a whole text
-                try:
-                    text = payload.decode()
-                except UnicodeDecodeError:
-                    self._fail(_CLOSE_INVALID_DATA)
-                    return
-                connection.feed(text)
+                self._feed_text(connection, payload)
             else:
                 self._on_frame(connection, b0 & 0x80, b0 & 0x0F, payload)
         self._buffer = buffer[pos:] if pos < size else b""
@@ -205,16 +200,19 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
             self._fragments, self._fragment_opcode = [payload], opcode
             return
         if opcode == _OP_TEXT:
-            try:
-                text = payload.decode()
-            except UnicodeDecodeError:
-                self._fail(_CLOSE_INVALID_DATA)
-                return
-            connection.feed(text)
+            self._feed_text(connection, payload)
         elif opcode == _OP_BINARY:
             connection.feed(payload)
         else:
             self._fail(_CLOSE_PROTOCOL_ERROR)
+
+    def _feed_text(self, connection: Connection, payload: bytes) -> None:
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError:
+            self._fail(_CLOSE_INVALID_DATA)
+            return
+        connection.feed(text)
 
     # -- closing and flow control ---------------------------------------------------------
 
