@@ -33,23 +33,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gateway import call_frame, free_port, run_load
+from gateway import call_frame, free_port, process, run_load
 from machine import StealMeter
 
 BENCH_APP = """
@@ -122,32 +119,6 @@ LABELS = {"control": "control (nothing toggled)", "observer": "a no-op request o
           "traced_sampled": "metrics+tracing, SDK sampled",
           "traced_sampled_inline": "the same, spans made inline",
           "traced_sdk": "metrics+tracing, SDK 100%"}
-
-
-@contextlib.contextmanager
-def server(app: str, port: int, env: dict[str, str]) -> Iterator[int]:
-    """``genapi serve app`` on ``port``; yields its pid."""
-    with tempfile.TemporaryFile() as log:  # stderr to a file: an unread pipe would block it
-        proc = subprocess.Popen([sys.executable, "-m", "genapi", "serve", app, "--port",
-                                 str(port), "--log-level", "warning"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=log)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                with socket.socket() as sock:
-                    if sock.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise SystemExit(f"{app} did not start: {log.read()[-2000:]!r}")
-                time.sleep(0.05)
-            yield proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 @dataclass
@@ -237,7 +208,8 @@ def socket_bench(args: argparse.Namespace) -> None:
             env = {**os.environ, "PYTHONPATH": tmp, "GENAPI_BENCH_VARIANT": variant,
                    "GENAPI_BENCH_CPU_LOG": cpu_log}
             port = free_port()
-            with server("bench_exporters:toggled", port, env):
+            with process([sys.executable, "-m", "genapi", "serve", "bench_exporters:toggled",
+                          "--port", str(port), "--log-level", "warning"], env, port):
                 seconds = load(f"ws://127.0.0.1:{port}/socket/websocket?vsn=2.0.0", args)
             seconds.read_cpu(cpu_log)
             cpu_off, cpu_on = seconds.cpu_per_call(on=False), seconds.cpu_per_call(on=True)

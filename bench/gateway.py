@@ -94,13 +94,14 @@ def process(argv: list[str], env: dict[str, str], port: int | None = None) -> It
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30
-        while port is not None and time.monotonic() < deadline:
+        while port is not None:
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     break
-            if proc.poll() is not None:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
                 log.seek(0)
-                raise SystemExit(f"{argv} exited: {log.read()[-2000:]!r}")
+                raise SystemExit(f"{argv} did not start: {log.read()[-2000:]!r}")
             time.sleep(0.05)
         try:
             yield
