@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from genapi import Executor, Registry, Request, Service
-from genapi.telemetry import Telemetry
+from genapi.telemetry.events import Telemetry
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from machine import StealMeter

@@ -246,7 +246,7 @@ async def _per_call_us(setups: dict[str, Callable[[Any], list[Any]] | None], cal
                        rounds: int) -> dict[str, float]:
     """The best time per call of each variant, measured in alternation (``rounds`` times)."""
     from genapi import Executor, Registry, Request, Service
-    from genapi.telemetry import Telemetry
+    from genapi.telemetry.events import Telemetry
 
     svc = Service("bench")
 

@@ -44,11 +44,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gateway import free_port, process
 from genapi import Response
 from genapi.cluster.embedded import EmbeddedNats
-from genapi.cluster.link import Link
-from genapi.cluster.relay_bus import NatsRelayBus
-from genapi.cluster.relay_store import NatsGroupStore
 from genapi.relay import Endpoint, GroupType, MemoryGroupStore, RelayHub, RelayLimits
 from genapi.relay.groups import new_group
+from genapi.relay.nats_bus import NatsRelayBus
+from genapi.relay.nats_store import NatsGroupStore
+from genapi.transport.nats.link import Link
 from machine import StealMeter
 from wsload import client_frame
 

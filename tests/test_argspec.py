@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from genapi import Arg, ArgType
-from genapi.argspec import MISSING, Limits, parse_arg_spec
+from genapi.functions.argspec import MISSING, Limits, parse_arg_spec
 
 
 @pytest.mark.parametrize(

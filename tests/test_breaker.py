@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from genapi.breaker import (
+from genapi.errors import ConfigError
+from genapi.execution.breaker import (
     BREAKER_CLOSE,
     BREAKER_HALF_OPEN,
     BREAKER_OPEN,
@@ -17,8 +18,7 @@ from genapi.breaker import (
     BreakerState,
     CircuitBreaker,
 )
-from genapi.errors import ConfigError
-from genapi.telemetry import Telemetry, list_events
+from genapi.telemetry.events import Telemetry, list_events
 
 CLOSED, OPEN, HALF = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from genapi import ConfigError, FunConfig, Registry
-from genapi.callables import CallableDenied, check_callable, resolve_callable
+from genapi.functions.callables import CallableDenied, check_callable, resolve_callable
 
 
 def test_resolves_module_qualname() -> None:

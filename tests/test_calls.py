@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from genapi import ApiError, Executor, FunConfig, Registry, Request, Response
-from genapi.breaker import BreakerSet, BreakerSettings
-from genapi.retry import Backoff
-from genapi.selection import NodeSelector
-from genapi.telemetry import Telemetry
+from genapi.execution.breaker import BreakerSet, BreakerSettings
+from genapi.execution.retry import Backoff
+from genapi.execution.selection import NodeSelector
+from genapi.telemetry.events import Telemetry
 from genapi.transport import FakeNode, FakeTransport
 
 

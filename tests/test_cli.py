@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from genapi.cli import main
+from genapi.cli.main import main
 from tests.support.servers import free_port
 
 GENAPI = [sys.executable, "-m", "genapi"]

@@ -11,11 +11,11 @@ import typer
 from typer.testing import CliRunner, Result
 
 from genapi import Gateway, Registry, Service
-from genapi.cli import app
-from genapi.cli_ops import call_args, parse_metrics, quantile, rows
+from genapi.cli.main import app
+from genapi.cli.ops import call_args, parse_metrics, quantile, rows
 from genapi.demo.app import build_demo_gateway
 from genapi.observability import PrometheusExporter
-from genapi.telemetry import Telemetry
+from genapi.telemetry.events import Telemetry
 from tests.support.servers import free_port, running_app
 
 

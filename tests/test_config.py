@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from genapi import ConfigError, FunConfig, PushConfig, Registry, ServiceConfig
-from genapi.config import fun_config_problems, normalize_retry, push_config_problems
+from genapi.functions.config import fun_config_problems, normalize_retry, push_config_problems
 
 
 async def fn(x: str) -> str:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from genapi.deadlines import Deadlines
+from genapi.execution.deadlines import Deadlines
 
 
 async def _sleep_past(deadlines: Deadlines, seconds: float) -> bool:

@@ -13,7 +13,7 @@ from genapi import CallStats, Diagnostics, FunConfig, Gateway, Request, Telemetr
 from genapi.demo import SERVICES
 from genapi.diagnostics import plain, redact
 from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
-from genapi.telemetry import EXECUTOR_STOP
+from genapi.telemetry.events import EXECUTOR_STOP
 
 PHASES = ["channel", "decode", "config_lookup", "permission", "rate_limit",
           "argument_validation", "hooks_before", "node_selection", "execution", "retry",

@@ -23,7 +23,7 @@ from genapi import (
     Response,
     Service,
 )
-from genapi.telemetry import Telemetry
+from genapi.telemetry.events import Telemetry
 
 
 def make(*configs: FunConfig, **options: Any) -> Executor:

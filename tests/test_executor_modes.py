@@ -15,9 +15,9 @@ from genapi import (
     Response,
     Service,
 )
-from genapi.pool import PoolSettings
-from genapi.streams import StreamHelper
-from genapi.telemetry import Telemetry
+from genapi.execution.pool import PoolSettings
+from genapi.execution.streams import StreamHelper
+from genapi.telemetry.events import Telemetry
 
 
 class Sink:

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from genapi import Executor, Registry, Request
-from genapi.histograms import OTHER, UNKNOWN, RequestHistograms
-from genapi.telemetry import Telemetry
+from genapi.telemetry.events import Telemetry
+from genapi.telemetry.histograms import OTHER, UNKNOWN, RequestHistograms
 from tests.support.services import observed_service
 
 BOUNDS = (0.001, 0.01, 0.1)
@@ -103,7 +103,7 @@ def test_every_recorded_duration_is_counted_once(durations: list[int]) -> None:
 
 def test_the_route_cache_is_bounded() -> None:
     """Routes are cached by identity; many replaced routes do not grow the cache for ever."""
-    from genapi.routes import Route
+    from genapi.functions.routes import Route
 
     histograms = RequestHistograms(BOUNDS, max_series=2)
     route = Registry(telemetry=Telemetry())

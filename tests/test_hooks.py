@@ -17,7 +17,7 @@ from genapi import (
     RequestInfo,
     Response,
 )
-from genapi.telemetry import Telemetry
+from genapi.telemetry.events import Telemetry
 
 calls: list[str] = []
 

@@ -10,10 +10,10 @@ from typing import Annotated, Any, Optional
 import pytest
 
 from genapi import Arg, ArgType, MaxBytes, MaxItemBytes, MaxItems, RequestInfo
-from genapi.argspec import MISSING
-from genapi.inference import inspect_function
-from genapi.streams import StreamHelper
-from genapi.validation import CallMode
+from genapi.execution.streams import StreamHelper
+from genapi.functions.argspec import MISSING
+from genapi.functions.inference import inspect_function
+from genapi.functions.validation import CallMode
 
 
 def test_scalar_hints_map_to_types() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from genapi import Request
-from genapi.permissions import PermissionKind, parse_permission
+from genapi.functions.permissions import PermissionKind, parse_permission
 
 
 def req(user_id: Any = "u1", roles: tuple[str, ...] = (), **args: Any) -> Request:

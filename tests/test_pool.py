@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from genapi.breaker import BreakerSettings, BreakerState, CircuitBreaker
 from genapi.errors import Cancelled, ConfigError, ServiceUnavailable
-from genapi.pool import (
+from genapi.execution.breaker import BreakerSettings, BreakerState, CircuitBreaker
+from genapi.execution.pool import (
     POOL_TASK_EXCEPTION,
     POOL_TASK_REJECTED,
     POOL_TASK_START,
@@ -26,7 +26,7 @@ from genapi.pool import (
     PoolStatus,
     WorkerPool,
 )
-from genapi.telemetry import Telemetry
+from genapi.telemetry.events import Telemetry
 
 
 class FakeClock:

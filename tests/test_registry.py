@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from genapi import ConfigError, FunConfig, FunctionDisabled, FunctionNotFound, Registry, Service
-from genapi.registry import semver_key
-from genapi.telemetry import Telemetry
+from genapi.functions.registry import semver_key
+from genapi.telemetry.events import Telemetry
 
 
 async def fn() -> str:

@@ -18,7 +18,7 @@ from genapi.errors import (
     ServiceUnavailable,
     TransportError,
 )
-from genapi.retry import (
+from genapi.execution.retry import (
     EXECUTOR_RETRY,
     EXECUTOR_RETRY_EXHAUSTED,
     Attempt,
@@ -29,7 +29,7 @@ from genapi.retry import (
     is_retryable,
     should_fall_back,
 )
-from genapi.telemetry import list_events
+from genapi.telemetry.events import list_events
 
 NO_JITTER = Backoff(jitter=0.0)
 

@@ -142,7 +142,7 @@ def test_string_limits_are_documented_in_bytes() -> None:
 
 
 def parse(type_: str, size: int) -> Any:
-    from genapi.argspec import parse_arg_spec
+    from genapi.functions.argspec import parse_arg_spec
 
     return parse_arg_spec((type_, size))
 

@@ -8,10 +8,8 @@ from typing import Any
 
 import pytest
 
-from genapi.config import FunConfig
 from genapi.errors import ConfigError, GenApiError
-from genapi.messages import Request
-from genapi.selection import (
+from genapi.execution.selection import (
     InMemoryStickyStore,
     NodeSelectionError,
     NodeSelector,
@@ -19,6 +17,8 @@ from genapi.selection import (
     StickyKey,
     stable_hash,
 )
+from genapi.functions.config import FunConfig
+from genapi.messages import Request
 
 NODES = ["n1", "n2", "n3"]
 

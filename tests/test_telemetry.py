@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import genapi
-from genapi.telemetry import Telemetry, list_events
+from genapi.telemetry.events import Telemetry, list_events
 
 
 def test_attach_emit_detach() -> None:

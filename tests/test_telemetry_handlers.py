@@ -12,8 +12,8 @@ import pytest
 
 import genapi
 from genapi import Executor, Registry, Request, Service
-from genapi.telemetry import Telemetry, list_events
-from genapi.telemetry_handlers import (
+from genapi.telemetry.events import Telemetry, list_events
+from genapi.telemetry.handlers import (
     CATEGORIES,
     OffloadingHandler,
     OffloadSlot,

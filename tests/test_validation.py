@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from genapi import Arg, ArgumentError
-from genapi.argspec import Limits, parse_arg_spec
-from genapi.validation import CallMode, compile_arg, compile_args
+from genapi.functions.argspec import Limits, parse_arg_spec
+from genapi.functions.validation import CallMode, compile_arg, compile_args
 
 UUID = "123e4567-e89b-12d3-a456-426614174000"
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genapi import Arg, ArgType, ArgumentError
-from genapi.argspec import Limits
-from genapi.validation import compile_arg, compile_args
+from genapi.functions.argspec import Limits
+from genapi.functions.validation import compile_arg, compile_args
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 json_values = st.recursive(

@@ -8,7 +8,7 @@ import pytest
 
 from genapi import Executor, Registry, Request, Response
 from genapi.demo import SERVICES
-from genapi.telemetry import Telemetry
+from genapi.telemetry.events import Telemetry
 
 
 @pytest.fixture

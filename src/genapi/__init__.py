@@ -8,12 +8,10 @@ the result back. See the README for a tour.
 from __future__ import annotations
 
 from . import telemetry
-from .argspec import MISSING, Arg, ArgType, Limits
+from ._version import __version__
 from .client import Client, ConnectionLost, NotConnected
 from .cluster.embedded import EmbeddedNats
 from .cluster.node import Node
-from .config import FunConfig, PushConfig, ResponseType, ServiceConfig
-from .context import CallContext
 from .diagnostics import CallStats, Diagnostics
 from .errors import (
     ApiError,
@@ -38,7 +36,15 @@ from .errors import (
     TransportError,
     error_from_wire,
 )
-from .executor import Executor
+from .execution.context import CallContext
+from .execution.executor import Executor
+from .execution.pool import PoolSettings
+from .execution.streams import StreamHelper, ThreadStreamHelper
+from .functions.argspec import MISSING, Arg, ArgType, Limits
+from .functions.config import FunConfig, PushConfig, ResponseType, ServiceConfig
+from .functions.inference import MaxBytes, MaxItemBytes, MaxItems
+from .functions.registry import Registry
+from .functions.service import Service
 from .gateway import (
     ClusterOptions,
     ConnectionLimits,
@@ -47,19 +53,12 @@ from .gateway import (
     InsecureDemoAuthenticator,
     JWTAuthenticator,
 )
-from .histograms import RequestHistograms
-from .inference import MaxBytes, MaxItemBytes, MaxItems
 from .messages import Request, RequestInfo, Response, decode_request, encode_response
-from .pool import PoolSettings
-from .registry import Registry
 from .schema import asyncapi_document, function_catalog, json_schemas, typescript_module
 from .security import AdminAction, AdminGate
-from .service import Service
-from .streams import StreamHelper, ThreadStreamHelper
-from .telemetry import Telemetry, attach, detach, emit, list_events
-from .telemetry_handlers import OffloadingHandler
-
-__version__ = "0.1.0"
+from .telemetry.events import Telemetry, attach, detach, emit, list_events
+from .telemetry.handlers import OffloadingHandler
+from .telemetry.histograms import RequestHistograms
 
 __all__ = [
     "MISSING",

@@ -9,12 +9,12 @@ import pytest
 from genapi import Registry, Service
 from genapi.cluster.codec import export_route, import_config
 from genapi.cluster.failed import FailedConfigs
-from genapi.cluster.link import Link
-from genapi.cluster.subjects import Subjects
 from genapi.cluster.sync import ConfigSync, NodeDirectory
-from genapi.cluster.wire import PushMessage
 from genapi.security import AdminGate
-from genapi.telemetry import Telemetry
+from genapi.telemetry.events import Telemetry
+from genapi.transport.nats.link import Link
+from genapi.transport.nats.subjects import Subjects
+from genapi.transport.nats.wire import PushMessage
 
 svc = Service("data_service", retry=2, choose_node_mode=("hash", "key"))
 

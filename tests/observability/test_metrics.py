@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from genapi import Client, Executor, Gateway, Registry, Request
 from genapi.observability import CONTENT_TYPE, PrometheusExporter
 from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
-from genapi.telemetry import Telemetry
+from genapi.telemetry.events import Telemetry
 from tests.support.servers import running_app
 from tests.support.services import observed_service
 

@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from genapi import Executor, Gateway, Registry, Request
 from genapi.observability import RequestTracer, TracingUnavailable
-from genapi.telemetry import Telemetry
+from genapi.telemetry.events import Telemetry
 from tests.support.servers import running_app
 from tests.support.services import observed_service
 

@@ -22,7 +22,7 @@ from genapi.ratelimit import (
     Rejection,
 )
 from genapi.security import AdminActionDenied, AdminGate
-from genapi.telemetry import Telemetry, list_events
+from genapi.telemetry.events import Telemetry, list_events
 
 USER_5 = RateLimit("user_id", 5, 10_000)
 FAST_2 = RateLimit("user_id", 2, 10_000, service="svc", request_type="fast")

@@ -18,7 +18,7 @@ from genapi.ratelimit import (
     RateLimiter,
     Rejection,
 )
-from genapi.telemetry import Telemetry
+from genapi.telemetry.events import Telemetry
 
 
 def limiter_on(store: MemoryStore, *limits: RateLimit) -> RateLimiter:

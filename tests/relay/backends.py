@@ -13,9 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from genapi import Response
-from genapi.cluster.link import Link
-from genapi.cluster.relay_bus import NatsRelayBus
-from genapi.cluster.relay_store import NatsGroupStore
 from genapi.relay import (
     PRESENCE_REQUEST_ID,
     Endpoint,
@@ -25,6 +22,9 @@ from genapi.relay import (
     RelayBus,
     RelayHub,
 )
+from genapi.relay.nats_bus import NatsRelayBus
+from genapi.relay.nats_store import NatsGroupStore
+from genapi.transport.nats.link import Link
 
 _prefixes = itertools.count(1)
 

@@ -18,14 +18,14 @@ from genapi import (
     RequestInfo,
     Service,
 )
-from genapi.cluster.link import Link
 from genapi.cluster.sync import ConfigSync
-from genapi.cluster.wire import PushMessage
+from genapi.functions.registry import Registry
 from genapi.gateway import AdmissionLimits
 from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
-from genapi.registry import Registry
 from genapi.security import AdminActionDenied
-from genapi.telemetry import Telemetry
+from genapi.telemetry.events import Telemetry
+from genapi.transport.nats.link import Link
+from genapi.transport.nats.wire import PushMessage
 from tests.gateway.conftest import ws_url
 from tests.support.servers import running_app
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..argspec import MISSING, Arg
-from ..config import FunConfig
-from ..routes import Route
+from ..functions.argspec import MISSING, Arg
+from ..functions.config import FunConfig
+from ..functions.routes import Route
 
 __all__ = ["export_route", "import_config"]
 

@@ -29,18 +29,17 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ..callables import check_callable
-from ..context import CallContext
 from ..errors import ApiError, ConfigError
-from ..invoke import Invoker
+from ..execution.context import CallContext
+from ..execution.invoke import Invoker
+from ..functions.callables import check_callable
+from ..functions.registry import Registry
+from ..functions.routes import Route
+from ..functions.service import Service
 from ..messages import Response
-from ..registry import Registry
-from ..routes import Route
-from ..service import Service
-from .codec import export_route
-from .link import Link, Msg
-from .subjects import Subjects
-from .wire import (
+from ..transport.nats.link import Link, Msg
+from ..transport.nats.subjects import Subjects
+from ..transport.nats.wire import (
     AckMessage,
     CallMessage,
     CancelMessage,
@@ -56,6 +55,7 @@ from .wire import (
     decode,
     encode,
 )
+from .codec import export_route
 
 __all__ = ["Node", "default_node_name"]
 

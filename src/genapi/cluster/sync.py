@@ -31,17 +31,15 @@ from typing import Any
 
 import msgspec
 
-from ..config import ServiceConfig
 from ..errors import ConfigError, GenApiError, TransportError
-from ..registry import Registry
-from ..routes import Route
+from ..functions.config import ServiceConfig
+from ..functions.registry import Registry
+from ..functions.routes import Route
 from ..security import AdminAction, AdminGate, secrets_equal
-from ..telemetry import Telemetry, default_telemetry, register_event
-from .codec import import_config
-from .failed import FailedConfigs
-from .link import Link, Msg
-from .subjects import Subjects
-from .wire import (
+from ..telemetry.events import Telemetry, default_telemetry, register_event
+from ..transport.nats.link import Link, Msg
+from ..transport.nats.subjects import Subjects
+from ..transport.nats.wire import (
     ConfigsMessage,
     HeartbeatMessage,
     PullMessage,
@@ -52,6 +50,8 @@ from .wire import (
     decode,
     encode,
 )
+from .codec import import_config
+from .failed import FailedConfigs
 
 __all__ = ["ConfigSync", "NodeDirectory"]
 

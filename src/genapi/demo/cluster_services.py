@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from ..context import CallContext
-from ..inference import MaxBytes
-from ..service import Service
+from ..execution.context import CallContext
+from ..functions.inference import MaxBytes
+from ..functions.service import Service
 
 __all__ = ["data_service"]
 

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from ..errors import ApiError
-from ..inference import MaxBytes
-from ..service import Service
-from ..streams import StreamHelper
+from ..execution.streams import StreamHelper
+from ..functions.inference import MaxBytes
+from ..functions.service import Service
 
 __all__ = [
     "SERVICES",

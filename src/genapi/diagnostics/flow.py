@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..config import ResponseType
 from ..errors import FunctionDisabled, FunctionNotFound
+from ..functions.config import ResponseType
+from ..functions.permissions import PermissionKind
+from ..functions.registry import semver_key
+from ..functions.routes import Hook, Route
 from ..messages import NO_VERSION
-from ..permissions import PermissionKind
 from ..ratelimit import RateLimiter as LimiterImpl
-from ..registry import semver_key
-from ..routes import Hook, Route
 from ..schema.catalog import describe_arg
 from .plain import plain
 

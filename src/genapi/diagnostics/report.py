@@ -200,7 +200,7 @@ class Diagnostics:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything above in one JSON-ready dict (what ``GET /admin/status`` serves)."""
-        from .. import __version__
+        from .._version import __version__
 
         pools = self.pools()
         cluster = self.cluster()

@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import FunctionDisabled, FunctionNotFound
-from ..telemetry import EXECUTOR_STOP, Telemetry
-from ..telemetry_handlers import OffloadSlot
+from ..telemetry.events import EXECUTOR_STOP, Telemetry
+from ..telemetry.handlers import OffloadSlot
 
 if TYPE_CHECKING:
-    from ..registry import Registry
+    from ..functions.registry import Registry
 
 __all__ = ["LATENCY_BOUNDS_MS", "CallStats"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ratelimit.memory import MemoryStore
-from ..telemetry import Telemetry
+from ..telemetry.events import Telemetry
 
 __all__ = ["Admission", "AdmissionLimits"]
 

@@ -37,12 +37,12 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from ..executor import Executor
+from ..execution.executor import Executor
+from ..functions.registry import Registry
+from ..functions.service import Service
 from ..protocol.phoenix import TopicRouter, serializer_for_vsn
 from ..ratelimit import RateLimiter
-from ..registry import Registry
 from ..security import AdminAction, AdminGate
-from ..service import Service
 from .admin import AdminConsole
 from .admission import Admission, AdmissionLimits
 from .auth import Identity, authenticate

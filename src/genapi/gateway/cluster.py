@@ -8,16 +8,16 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..cluster.link import Link
 from ..cluster.node import default_node_name
-from ..cluster.relay_bus import NatsRelayBus
-from ..cluster.relay_store import NatsGroupStore
-from ..cluster.subjects import Subjects
 from ..cluster.sync import ConfigSync, NodeDirectory
-from ..cluster.transport import NatsTransport
-from ..config import ServiceConfig
+from ..functions.config import ServiceConfig
 from ..relay import LocalBus, RelayHub
+from ..relay.nats_bus import NatsRelayBus
+from ..relay.nats_store import NatsGroupStore
 from ..security import AdminGate
+from ..transport.nats.link import Link
+from ..transport.nats.subjects import Subjects
+from ..transport.nats.transport import NatsTransport
 
 if TYPE_CHECKING:
     from .app import Gateway

@@ -73,19 +73,19 @@ from prometheus_client.core import (
     Metric,
 )
 
-from ..breaker import BreakerState
-from ..histograms import RequestHistograms
-from ..telemetry import EXECUTOR_STOP, Telemetry, default_telemetry
-from ..telemetry_handlers import OffloadSlot
+from ..execution.breaker import BreakerState
+from ..telemetry.events import EXECUTOR_STOP, Telemetry, default_telemetry
+from ..telemetry.handlers import OffloadSlot
+from ..telemetry.histograms import RequestHistograms
 
 if TYPE_CHECKING:
     from starlette.requests import Request as HttpRequest
     from starlette.responses import Response as HttpResponse
 
-    from ..executor import Executor
+    from ..execution.executor import Executor
+    from ..functions.registry import Registry
     from ..gateway import Gateway
     from ..gateway.settings import GatewayStats
-    from ..registry import Registry
 
 __all__ = ["CONTENT_TYPE", "DEFAULT_BUCKETS", "PrometheusExporter", "metrics_endpoint"]
 

@@ -41,14 +41,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from ..telemetry import EXECUTOR_EXCEPTION, EXECUTOR_STOP, Telemetry, default_telemetry
-from ..telemetry_handlers import OffloadSlot
+from ..telemetry.events import EXECUTOR_EXCEPTION, EXECUTOR_STOP, Telemetry, default_telemetry
+from ..telemetry.handlers import OffloadSlot
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import TracerProvider
 
-    from ..executor import Executor
+    from ..execution.executor import Executor
     from ..messages import Request, Response
 
 __all__ = ["RequestTracer", "TracingUnavailable"]
@@ -105,7 +105,7 @@ class RequestTracer:
                 "tracing needs OpenTelemetry: pip install opentelemetry-api "
                 "(and opentelemetry-sdk, or another SDK, to export the spans)"
             ) from exc
-        from .. import __version__
+        from .._version import __version__
 
         if telemetry is None:
             telemetry = executor.telemetry if executor is not None else default_telemetry

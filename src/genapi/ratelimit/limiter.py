@@ -22,11 +22,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NoReturn, TypeVar
 
-from genapi.errors import ConfigError, RateLimited, RateLimiterUnavailable
-from genapi.messages import Request
-from genapi.security import AdminAction, AdminGate
-from genapi.telemetry import Telemetry, default_telemetry
-
+from ..errors import ConfigError, RateLimited, RateLimiterUnavailable
+from ..messages import Request
+from ..security import AdminAction, AdminGate
+from ..telemetry.events import Telemetry, default_telemetry
 from .events import CHECK, EXCEEDED, RESET
 from .limits import (
     GLOBAL,

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypeAlias, cast
 from urllib.parse import quote
 
-from genapi.errors import ConfigError
-from genapi.messages import Request
+from ..errors import ConfigError
+from ..messages import Request
 
 __all__ = [
     "GLOBAL",

@@ -23,8 +23,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 
-from genapi.telemetry import Telemetry, default_telemetry
-
+from ..telemetry.events import Telemetry, default_telemetry
 from .events import CLEANUP
 from .store import Checks
 from .window import Clock, Rejection, monotonic_ms, retry_after_ms, trim, worse

@@ -35,8 +35,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
-from genapi.errors import RateLimiterUnavailable
-
+from ..errors import RateLimiterUnavailable
 from .store import Checks
 from .window import Clock, Rejection
 

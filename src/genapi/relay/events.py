@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..telemetry import register_event
+from ..telemetry.events import register_event
 
 __all__ = [
     "RELAY_GROUP_CREATE",

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ..messages import Response
-from ..telemetry import Telemetry, default_telemetry, now_us
+from ..telemetry.events import Telemetry, default_telemetry, now_us
 from . import groups, presence
 from .bus import GroupDeleted, LocalBus, MemberEvent, RelayBus, RelayEvent
 from .endpoints import Endpoint, LocalEndpoints

@@ -44,9 +44,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
-from ..context import CallContext
 from ..errors import ArgumentError, AuthenticationRequired
-from ..service import Service
+from ..execution.context import CallContext
+from ..functions.service import Service
 from .endpoints import Endpoint
 from .groups import Group, Member, RelayError
 from .history import iso_timestamp

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from ..argspec import LIST_TYPES, MISSING, Arg, ArgType, Limits
 from ..errors import FunctionDisabled, FunctionNotFound
-from ..registry import Registry, semver_key
+from ..functions.argspec import LIST_TYPES, MISSING, Arg, ArgType, Limits
+from ..functions.registry import Registry, semver_key
 
 if TYPE_CHECKING:
+    from ..functions.routes import Route
     from ..gateway.app import Gateway
-    from ..routes import Route
 
 __all__ = ["CATALOG_FORMAT", "describe_arg", "function_catalog", "function_key"]
 
@@ -94,7 +94,7 @@ def function_catalog(source: Gateway | Registry, *,
     ``disabled``, ``response_type``, ``description`` and ``arguments``
     (:func:`describe_arg`, in call order). Disabled functions are left out unless asked.
     """
-    from .. import __version__
+    from .._version import __version__
     from ..gateway.connection import CANCEL_EVENT
 
     if isinstance(source, Registry):

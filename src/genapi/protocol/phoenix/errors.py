@@ -12,7 +12,7 @@ must not swallow its own mistakes as if the client had sent garbage.
 
 from __future__ import annotations
 
-from genapi.errors import GenApiError
+from ...errors import GenApiError
 
 __all__ = ["LocalProtocolError", "ProtocolError"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from genapi.errors import ConfigError
+from ...errors import ConfigError
 
 __all__ = ["TopicRouter"]
 

@@ -1,0 +1,161 @@
+"""The ``genapi`` Typer app: ``version`` and the serving commands ``demo``, ``serve``, ``node``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .._version import __version__
+from . import admin, ops
+from .loading import load_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="genapi: real-time backend APIs over WebSocket.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DEMO_HELP = """\
+genapi demo gateway on http://{host}:{port}  (Ctrl-C to stop)
+
+Functions: user_service.list_users, get_user (versions 1.0.0, 2.0.0 and default),
+get_user_profile (own profile only), delete_user (role admin); blog_service.create_post;
+search_service.search; report_service.generate_report (async, ~3 s);
+event_service.stream_events (stream: 10 ticks, then the total) and event_service.ticker
+(a long stream; cancel it by pushing event "cancel" with {{request_id}}).
+
+Identity (demo only, insecure): connect params user_id and roles, or over HTTP
+the header "Authorization: Bearer <user_id>:<roles>".
+
+phoenix.js (browser, or Node 20 with `ws` as transport):
+  const socket = new Phoenix.Socket("ws://{host}:{port}/socket", {{params: {{user_id: "1"}}}});
+  socket.connect();
+  const channel = socket.channel("api:lobby", {{}});
+  channel.on("api", payload => console.log(payload));
+  channel.join().receive("ok", () => channel.push("api",
+    {{service: "user_service", request_type: "get_user", request_id: "r1",
+      args: {{user_id: "1"}}}}));
+
+curl:
+  curl -X POST {host}:{port}/api/user_service/get_user -d '{{"user_id":"1"}}'
+  curl -X POST {host}:{port}/api/user_service/delete_user -d '{{"user_id":"2"}}' \\
+       -H "Authorization: Bearer 1:admin"
+
+Python:
+  async with genapi.Client("ws://{host}:{port}/socket", params={{"user_id": "1"}}) as c:
+      print(await c.call("user_service", "get_user", {{"user_id": "1"}}))
+
+Dashboard: http://{host}:{port}/dashboard   admin token: {admin_token}
+  GENAPI_ADMIN_TOKEN={admin_token} genapi status --url http://{host}:{port}
+"""
+
+
+@app.command()
+def version() -> None:
+    """Print genapi's version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 4000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    cluster: Annotated[bool, typer.Option(
+        "--cluster", help="Also run nats-server and two service nodes (data_service).")] = False,
+    admin_token: Annotated[str | None, typer.Option(
+        help="Token for /admin and the dashboard (default: a new random one, printed).",
+        envvar="GENAPI_ADMIN_TOKEN", show_envvar=False)] = None,
+) -> None:
+    """Run the demo gateway with the walkthrough's functions."""
+    import secrets
+
+    from ..demo.app import build_demo_gateway
+    from ..gateway.serve import serve
+
+    admin_token = admin_token or secrets.token_urlsafe(24)
+    typer.echo(DEMO_HELP.format(host=host, port=port, admin_token=admin_token))
+    if not cluster:
+        serve(build_demo_gateway(admin_token=admin_token), host=host, port=port,
+              log_level=log_level)
+        return
+    from ..demo.cluster import CLUSTER_HELP, running_cluster
+
+    with running_cluster() as options:
+        typer.echo(CLUSTER_HELP.format(host=host, port=port, nats=options.nats))
+        serve(build_demo_gateway(cluster=options, admin_token=admin_token), host=host,
+              port=port, log_level=log_level)
+
+
+NATS_HELP = "NATS URL, or 'embedded[:PORT]' to run a nats-server (default port 4250)."
+
+
+@app.command("serve")
+def serve_command(
+    target: Annotated[str, typer.Argument(help="module:attribute of a Gateway or ASGI app.")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 4000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    nats: Annotated[str | None, typer.Option(help=NATS_HELP)] = None,
+    push_token: Annotated[str | None, typer.Option(
+        help="Token nodes must present with config pushes.", envvar="GENAPI_PUSH_TOKEN")] = None,
+) -> None:
+    """Serve a gateway (graceful drain on Ctrl-C / SIGTERM).
+
+    With --nats the gateway joins a cluster: it calls functions on service nodes and
+    accepts their config pushes (the admin action push_config is allowed).
+    """
+    from ..gateway import Gateway
+    from ..gateway.serve import serve
+    from .nats import nats_url
+
+    app_ = load_app(target)
+    if nats is None:
+        serve(app_, host=host, port=port, log_level=log_level)
+        return
+    if not isinstance(app_, Gateway):
+        raise typer.BadParameter("--nats needs a genapi Gateway")
+    with nats_url(nats) as url:
+        app_.join_cluster(url, push_token=push_token)
+        serve(app_, host=host, port=port, log_level=log_level)
+
+
+@app.command("node")
+def node_command(
+    target: Annotated[str, typer.Argument(
+        help="module:attribute of a Service (or a list of Services).")],
+    nats: Annotated[str, typer.Option(help=NATS_HELP)] = "nats://127.0.0.1:4222",
+    name: Annotated[str | None, typer.Option(help="Node name (default host-pid).")] = None,
+    prefix: Annotated[str, typer.Option(help="NATS subject prefix.")] = "genapi",
+    push_token: Annotated[str | None, typer.Option(
+        help="Token sent with config pushes.", envvar="GENAPI_PUSH_TOKEN")] = None,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
+) -> None:
+    """Run a service node: serve the functions to gateways over NATS until SIGTERM."""
+    import asyncio
+    import logging
+
+    from ..cluster.node import Node
+    from ..functions.service import Service
+    from .nats import nats_url
+
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    loaded = load_app(target)
+    services = [loaded] if isinstance(loaded, Service) else list(loaded)
+    if not services or not all(isinstance(s, Service) for s in services):
+        raise typer.BadParameter(f"{target} is not a Service or a list of Services")
+    with nats_url(nats) as url:
+        node = Node(services, nats=url, name=name, prefix=prefix, push_token=push_token)
+        asyncio.run(node.serve())
+
+
+admin.register(app)  # status, call-flow, schema
+ops.register(app)  # call, top
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``genapi`` console script."""
+    app(args=argv, prog_name="genapi")
