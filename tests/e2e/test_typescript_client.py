@@ -13,8 +13,8 @@ import pytest
 
 from genapi import Gateway, Service, function_catalog, typescript_module
 from tests.e2e.conftest import JS_DIR, by_key
+from tests.schema.test_schema import tsc
 from tests.support.servers import running_app
-from tests.test_schema import tsc
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ from genapi.schema import (
     typescript_module,
 )
 
-JS_DIR = Path(__file__).parent / "e2e" / "js"
+JS_DIR = Path(__file__).parents[1] / "e2e" / "js"
 UUID = "123e4567-e89b-12d3-a456-426614174000"
 
 

@@ -18,8 +18,8 @@ from jsonschema import Draft202012Validator
 
 from genapi import Gateway
 from genapi.demo import SERVICES
+from tests.cli.test_main import wait_healthy
 from tests.support.servers import free_port, running_app
-from tests.test_cli import wait_healthy
 
 TOKEN = secrets.token_urlsafe(32)
 GENAPI = [sys.executable, "-m", "genapi"]
