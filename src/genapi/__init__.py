@@ -2,38 +2,61 @@
 
 Clients call backend functions by name (``service`` + ``request_type`` + ``args``); a
 gateway validates, authorizes, rate-limits and routes each call to the function and sends
-the result back. See the README for a tour.
+the result back. See the README for a tour and ``docs/architecture.md`` for the layout.
+
+``import genapi`` loads no optional backend: NATS (:class:`Node`, clusters), Redis,
+OpenTelemetry and Prometheus are imported when first used.
 """
 
 from __future__ import annotations
 
+import typing as _typing
+
 from . import telemetry
 from ._version import __version__
-from .client import Client, ConnectionLost, NotConnected
+from .client import Client
 from .cluster.embedded import EmbeddedNats
-from .cluster.node import Node
 from .diagnostics import CallStats, Diagnostics
 from .errors import (
+    AdminActionDenied,
     ApiError,
     ArgumentError,
     AuthenticationRequired,
+    CallableDenied,
     CallTimeout,
     Cancelled,
     ConfigError,
+    ConnectionLost,
     DecodeError,
+    DependencyMissing,
     FunctionDisabled,
     FunctionNotFound,
     GenApiError,
     HookRejected,
     InternalError,
     InvalidRequest,
+    LocalProtocolError,
+    NatsServerMissing,
+    NodeSelectionError,
     NoResponders,
+    NotConnected,
+    NoTransport,
+    OutboxOverflow,
     PermissionDenied,
+    ProtocolError,
     RateLimited,
     RateLimiterUnavailable,
+    RelayError,
     RetryExhausted,
     ServiceUnavailable,
+    StoreConflict,
+    StoreError,
+    StoreFull,
+    StreamClosed,
+    TracingUnavailable,
     TransportError,
+    UnknownOption,
+    UsageError,
     error_from_wire,
 )
 from .execution.context import CallContext
@@ -46,12 +69,16 @@ from .functions.inference import MaxBytes, MaxItemBytes, MaxItems
 from .functions.registry import Registry
 from .functions.service import Service
 from .gateway import (
+    AdminSettings,
     ClusterOptions,
     ConnectionLimits,
     Gateway,
+    GatewaySettings,
     Identity,
     InsecureDemoAuthenticator,
     JWTAuthenticator,
+    MetricsSettings,
+    TracingSettings,
 )
 from .messages import Request, RequestInfo, Response, decode_request, encode_response
 from .schema import asyncapi_document, function_catalog, json_schemas, typescript_module
@@ -60,10 +87,15 @@ from .telemetry.events import Telemetry, attach, detach, emit, list_events
 from .telemetry.handlers import OffloadingHandler
 from .telemetry.histograms import RequestHistograms
 
+if _typing.TYPE_CHECKING:
+    from .cluster.node import Node
+
 __all__ = [
     "MISSING",
     "AdminAction",
+    "AdminActionDenied",
     "AdminGate",
+    "AdminSettings",
     "ApiError",
     "Arg",
     "ArgType",
@@ -72,6 +104,7 @@ __all__ = [
     "CallContext",
     "CallStats",
     "CallTimeout",
+    "CallableDenied",
     "Cancelled",
     "Client",
     "ClusterOptions",
@@ -79,6 +112,7 @@ __all__ = [
     "ConnectionLimits",
     "ConnectionLost",
     "DecodeError",
+    "DependencyMissing",
     "Diagnostics",
     "EmbeddedNats",
     "Executor",
@@ -86,6 +120,7 @@ __all__ = [
     "FunctionDisabled",
     "FunctionNotFound",
     "Gateway",
+    "GatewaySettings",
     "GenApiError",
     "HookRejected",
     "Identity",
@@ -94,19 +129,27 @@ __all__ = [
     "InvalidRequest",
     "JWTAuthenticator",
     "Limits",
+    "LocalProtocolError",
     "MaxBytes",
     "MaxItemBytes",
     "MaxItems",
+    "MetricsSettings",
+    "NatsServerMissing",
     "NoResponders",
+    "NoTransport",
     "Node",
+    "NodeSelectionError",
     "NotConnected",
     "OffloadingHandler",
+    "OutboxOverflow",
     "PermissionDenied",
     "PoolSettings",
+    "ProtocolError",
     "PushConfig",
     "RateLimited",
     "RateLimiterUnavailable",
     "Registry",
+    "RelayError",
     "Request",
     "RequestHistograms",
     "RequestInfo",
@@ -116,10 +159,18 @@ __all__ = [
     "Service",
     "ServiceConfig",
     "ServiceUnavailable",
+    "StoreConflict",
+    "StoreError",
+    "StoreFull",
+    "StreamClosed",
     "StreamHelper",
     "Telemetry",
     "ThreadStreamHelper",
+    "TracingSettings",
+    "TracingUnavailable",
     "TransportError",
+    "UnknownOption",
+    "UsageError",
     "__version__",
     "asyncapi_document",
     "attach",
@@ -134,3 +185,12 @@ __all__ = [
     "telemetry",
     "typescript_module",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    # Names whose modules load an optional backend are imported on first use.
+    if name == "Node":
+        from .cluster.node import Node
+
+        return Node
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

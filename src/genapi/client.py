@@ -35,7 +35,14 @@ from websockets.asyncio.client import ClientConnection as WebSocket
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from .errors import CallTimeout, TransportError, error_from_wire
+from .errors import (
+    CallTimeout,
+    ConnectionLost,
+    NotConnected,
+    TransportError,
+    UsageError,
+    error_from_wire,
+)
 from .messages import Response
 from .protocol.phoenix import (
     V2_JSON,
@@ -54,14 +61,6 @@ __all__ = ["Client", "ConnectionLost", "NotConnected"]
 logger = logging.getLogger("genapi.client")
 
 _response_decoder = msgspec.json.Decoder(Response)
-
-
-class ConnectionLost(TransportError):
-    """The connection dropped while a call was in flight; it may or may not have run."""
-
-
-class NotConnected(TransportError):
-    """The client could not connect (or is closed)."""
 
 
 def _future() -> asyncio.Future[Any]:
@@ -222,7 +221,7 @@ class Client:
         call = self._start(service, request_type, args, version, request_id, stream=True)
         chunks = call.chunks
         if chunks is None:
-            raise RuntimeError("stream calls always have a chunk queue")
+            raise UsageError("stream calls always have a chunk queue")
         await self._flush()
         finished = False
         try:

@@ -1,12 +1,28 @@
-"""genapi's exceptions: one tree, one root.
+"""genapi's exceptions: one tree, one root, all defined here.
 
 ::
 
     GenApiError
-    ├── ConfigError (ValueError)       a FunConfig, ServiceConfig or PushConfig is invalid
+    ├── ConfigError (ValueError)       a configuration or setting is invalid
+    │   ├── CallableDenied             a configured callable is denied (deny / allow list)
+    │   └── UnknownOption (TypeError)  an option that does not exist was given
+    ├── UsageError (RuntimeError)      an API was used at a time or in a way it does not allow
+    ├── DependencyMissing (RuntimeError)  a feature needs something that is not installed
+    │   ├── TracingUnavailable         ``tracing=True`` without OpenTelemetry
+    │   └── NatsServerMissing          no nats-server binary
     ├── DecodeError                    a request payload could not be decoded
+    ├── ProtocolError                  the peer sent a malformed Phoenix frame
+    ├── LocalProtocolError             this side asked the protocol core for an illegal move
+    ├── NodeSelectionError             no node could be chosen for a remote function
+    ├── NoTransport                    a remote function was called without a transport
+    ├── OutboxOverflow                 a connection's outgoing queue is full
+    ├── StoreError                     a relay group store refused a write
+    │   ├── StoreConflict              the group changed since it was read
+    │   └── StoreFull                  the store holds as many groups as it may
     ├── TransportError                 a transport could not deliver a call (retryable)
-    │   └── NoResponders               nobody serves the subject / node
+    │   ├── NoResponders               nobody serves the subject / node
+    │   ├── ConnectionLost             the client's connection dropped mid-call
+    │   └── NotConnected               the client could not connect
     └── ApiError                       an error a client sees, with its wire message
         ├── InvalidRequest             ``Invalid request: …`` (the payload could not be decoded)
         ├── ArgumentError              argument validation failed
@@ -21,12 +37,20 @@
         ├── Cancelled                  ``Cancelled``
         ├── RetryExhausted             ``All retry attempts exhausted``
         ├── InternalError              ``Internal Server Error`` (detail hidden by default)
-        └── CallTimeout (TimeoutError) ``Request timed out after <n>ms``
+        ├── CallTimeout (TimeoutError) ``Request timed out after <n>ms``
+        ├── StreamClosed               a chunk was sent after the stream's end
+        ├── RelayError                 a relay operation was refused (``code`` in details)
+        └── AdminActionDenied          ``Admin action denied: …``
 
 Every :class:`ApiError` knows the message and ``can_retry`` flag it shows on the wire. A
 service function may raise :class:`ApiError` (or a subclass) itself: the client receives
 ``success: false`` with exactly that message. Any other exception raised by a function is
 masked as ``Internal Server Error`` unless ``detail_error`` is on.
+
+Exceptions of the libraries genapi uses (nats-py, redis, msgspec, the database drivers) are
+translated into these where they cross into genapi's API, with the original as
+``__cause__``. The modules that raise a class re-export it (``genapi.relay.RelayError`` is
+this module's ``RelayError``).
 """
 
 from __future__ import annotations
@@ -35,26 +59,45 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 __all__ = [
+    "AdminActionDenied",
     "ApiError",
     "ArgumentError",
     "AuthenticationRequired",
     "CallTimeout",
+    "CallableDenied",
     "Cancelled",
     "ConfigError",
+    "ConnectionLost",
     "DecodeError",
+    "DependencyMissing",
     "FunctionDisabled",
     "FunctionNotFound",
     "GenApiError",
     "HookRejected",
     "InternalError",
     "InvalidRequest",
+    "LocalProtocolError",
+    "NatsServerMissing",
     "NoResponders",
+    "NoTransport",
+    "NodeSelectionError",
+    "NotConnected",
+    "OutboxOverflow",
     "PermissionDenied",
+    "ProtocolError",
     "RateLimited",
     "RateLimiterUnavailable",
+    "RelayError",
     "RetryExhausted",
     "ServiceUnavailable",
+    "StoreConflict",
+    "StoreError",
+    "StoreFull",
+    "StreamClosed",
+    "TracingUnavailable",
     "TransportError",
+    "UnknownOption",
+    "UsageError",
     "error_from_wire",
 ]
 
@@ -64,15 +107,50 @@ class GenApiError(Exception):
 
 
 class ConfigError(GenApiError, ValueError):
-    """A function or service configuration is invalid.
+    """A configuration is invalid: a function or service config, settings, limits.
 
-    ``errors`` lists every problem found, each a precise sentence.
+    ``ConfigError(subject, errors)`` lists every problem found in ``subject``, each a
+    precise sentence (``invalid FunConfig x.y: …; …``); ``ConfigError(message)`` states
+    one problem as it is. It is a :class:`ValueError`, as a bad argument is.
     """
 
-    def __init__(self, subject: str, errors: Sequence[str]) -> None:
+    def __init__(self, subject: str, errors: Sequence[str] | None = None) -> None:
+        if errors is None:
+            self.subject = ""
+            self.errors = [subject]
+            super().__init__(subject)
+            return
         self.subject = subject
         self.errors = list(errors)
         super().__init__(f"invalid {subject}: " + "; ".join(self.errors))
+
+
+class CallableDenied(ConfigError):
+    """A configured callable is on the deny list or not on the allow list."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"callable {name}", [reason])
+
+
+class UnknownOption(ConfigError, TypeError):
+    """An option that does not exist was given (a ``TypeError``, as an unknown keyword
+    argument is)."""
+
+
+class UsageError(GenApiError, RuntimeError):
+    """An API was used at a time or in a way it does not allow (a bug in the caller)."""
+
+
+class DependencyMissing(GenApiError, RuntimeError):
+    """A feature was asked for but something it needs is not installed."""
+
+
+class TracingUnavailable(DependencyMissing):
+    """Tracing was asked for but OpenTelemetry is not installed."""
+
+
+class NatsServerMissing(DependencyMissing):
+    """The nats-server binary could not be found."""
 
 
 DecodeCode = Literal["invalid_payload", "missing_field"]
@@ -94,6 +172,42 @@ class DecodeError(GenApiError):
         super().__init__(message)
 
 
+class ProtocolError(GenApiError):
+    """An incoming frame is malformed: not JSON, wrong shape, bad binary header, bad UTF-8.
+
+    A sibling of :class:`LocalProtocolError` on purpose: a gateway that closes the socket
+    on a peer's garbage must not swallow its own mistakes as if the client had sent them.
+    """
+
+
+class LocalProtocolError(GenApiError):
+    """Local code tried an illegal move: a bad state transition or an unencodable frame."""
+
+
+class NodeSelectionError(GenApiError):
+    """No node could be chosen: empty list, bad mode, or a node callable that failed."""
+
+
+class NoTransport(GenApiError):
+    """A remote function was called but the executor has no transport."""
+
+
+class OutboxOverflow(GenApiError):
+    """A connection's outgoing queue limit was reached: the connection must be closed."""
+
+
+class StoreError(GenApiError):
+    """A group store refused a write."""
+
+
+class StoreConflict(StoreError):
+    """The group changed (or appeared, or went) since the revision the caller read."""
+
+
+class StoreFull(StoreError):
+    """The store holds as many groups as it may."""
+
+
 class TransportError(GenApiError):
     """A transport failed to deliver a call or its reply; the call may be retried."""
 
@@ -102,6 +216,14 @@ class TransportError(GenApiError):
 
 class NoResponders(TransportError):
     """No process serves the destination (for example a node that is gone)."""
+
+
+class ConnectionLost(TransportError):
+    """The connection dropped while a call was in flight; it may or may not have run."""
+
+
+class NotConnected(TransportError):
+    """The client could not connect (or is closed)."""
 
 
 class ApiError(GenApiError):
@@ -230,6 +352,32 @@ class CallTimeout(ApiError, TimeoutError):
     def __init__(self, timeout_ms: int) -> None:
         self.timeout_ms = timeout_ms
         super().__init__(f"Request timed out after {timeout_ms}ms")
+
+
+class StreamClosed(ApiError):
+    """A chunk was sent after the stream's terminator."""
+
+    default_message = "stream already ended"
+
+
+class RelayError(ApiError):
+    """A relay operation was refused; ``code`` is machine-readable (also in ``details``).
+
+    Codes follow the reference where it has one (``not_found``, ``already_exists``,
+    ``already_member``, ``user_not_in_group``, ``not_admin``, ``user_not_pending``,
+    ``not_strict_private``, ``cannot_mute``, ``not_muted``); the send errors keep its
+    client wordings (``Group not found``, ``Not a member of this group``, …).
+    """
+
+    def __init__(self, code: str, message: str, *, can_retry: bool = False) -> None:
+        self.code = code
+        super().__init__(message, can_retry=can_retry, details={"code": code})
+
+
+class AdminActionDenied(ApiError):
+    """An admin action was attempted but is not allowed by the gate."""
+
+    default_message = "Admin action denied"
 
 
 _WIRE_PREFIXES: tuple[tuple[str, type[ApiError]], ...] = (

@@ -20,6 +20,7 @@ import msgspec
 from .errors import DecodeError
 
 __all__ = [
+    "CANCEL_EVENT",
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "Request",
     "RequestInfo",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1_000_000
+#: The event a client pushes to cancel an in-flight call: ``{"request_id": "..."}``.
+CANCEL_EVENT = "cancel"
 NO_VERSION = "0.0.0"
 
 

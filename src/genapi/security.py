@@ -14,7 +14,7 @@ import hmac
 from collections.abc import Iterable
 from enum import StrEnum
 
-from .errors import ApiError
+from .errors import AdminActionDenied, ConfigError
 
 __all__ = ["AdminAction", "AdminActionDenied", "AdminGate", "secrets_equal"]
 
@@ -29,17 +29,11 @@ class AdminAction(StrEnum):
     VIEW_DIAGNOSTICS = "view_diagnostics"
 
 
-class AdminActionDenied(ApiError):
-    """An admin action was attempted but is not allowed by the gate."""
-
-    default_message = "Admin action denied"
-
-
 class AdminGate:
     """Which admin actions are allowed. Empty (deny everything) by default."""
 
     def __init__(self, allowed: Iterable[AdminAction | str] = ()) -> None:
-        self._allowed = frozenset(AdminAction(a) for a in allowed)
+        self._allowed = frozenset(_action(a) for a in allowed)
 
     @property
     def allowed_actions(self) -> frozenset[AdminAction]:
@@ -47,13 +41,21 @@ class AdminGate:
         return self._allowed
 
     def allows(self, action: AdminAction | str) -> bool:
-        """True when ``action`` is allowed; unknown action names raise ValueError."""
-        return AdminAction(action) in self._allowed
+        """True when ``action`` is allowed; unknown action names raise ConfigError."""
+        return _action(action) in self._allowed
 
     def require(self, action: AdminAction | str) -> None:
         """Raise :class:`AdminActionDenied` unless ``action`` is allowed."""
         if not self.allows(action):
-            raise AdminActionDenied(f"Admin action denied: {AdminAction(action).value}")
+            raise AdminActionDenied(f"Admin action denied: {_action(action).value}")
+
+
+def _action(value: AdminAction | str) -> AdminAction:
+    try:
+        return AdminAction(value)
+    except ValueError:
+        known = ", ".join(a.value for a in AdminAction)
+        raise ConfigError(f"unknown admin action {value!r} (one of: {known})") from None
 
 
 def secrets_equal(expected: str | bytes | None, given: object) -> bool:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from genapi import Gateway
+from genapi import AdminSettings, Gateway
 from genapi.demo import SERVICES
 from tests.cli.test_main import wait_healthy
 from tests.support.servers import free_port, running_app
@@ -41,7 +41,7 @@ async def genapi(*args: str, token: str | None = TOKEN) -> tuple[int, str, str]:
 
 async def test_status_prints_tables_and_json() -> None:
     """`genapi status` summarises the gateway; --json prints the admin snapshot."""
-    async with running_app(Gateway(SERVICES, admin_token=TOKEN)) as url:
+    async with running_app(Gateway(SERVICES, admin=AdminSettings(token=TOKEN))) as url:
         async with httpx.AsyncClient(base_url=url) as client:
             await client.post("/api/user_service/get_user", json={"user_id": "1"})
         code, out, _ = await genapi("status", "--url", url)
@@ -58,7 +58,7 @@ async def test_status_prints_tables_and_json() -> None:
 
 async def test_status_call_flow() -> None:
     """--call-flow prints the phases; an unknown function exits 1 with the reason."""
-    async with running_app(Gateway(SERVICES, admin_token=TOKEN)) as url:
+    async with running_app(Gateway(SERVICES, admin=AdminSettings(token=TOKEN))) as url:
         code, out, _ = await genapi("status", "--url", url, "--call-flow", "user_service",
                                     "get_user", "--version", "2.0.0")
         assert code == 0
@@ -72,7 +72,7 @@ async def test_status_call_flow() -> None:
 
 async def test_status_errors_are_plain() -> None:
     """A wrong token, a gateway without admin and no gateway: one line, exit 1."""
-    async with running_app(Gateway(SERVICES, admin_token=TOKEN)) as url:
+    async with running_app(Gateway(SERVICES, admin=AdminSettings(token=TOKEN))) as url:
         code, _, err = await genapi("status", "--url", url, token="wrong")
         assert (code, err.strip()) == (
             1, "error: the gateway refused the admin token (--token or GENAPI_ADMIN_TOKEN)")
@@ -94,7 +94,7 @@ async def test_schema_from_an_app_and_from_a_gateway(tmp_path: Path) -> None:
     schema = bundle["$defs"]["user_service.get_user"]
     assert Draft202012Validator(schema).is_valid({"user_id": "1"})
     assert not Draft202012Validator(schema).is_valid({})
-    async with running_app(Gateway(SERVICES, admin_token=TOKEN)) as url:
+    async with running_app(Gateway(SERVICES, admin=AdminSettings(token=TOKEN))) as url:
         code, from_url, _ = await genapi("schema", "--url", url)
         assert json.loads(from_url) == bundle
         code, doc, _ = await genapi("schema", "--url", url, "--asyncapi")

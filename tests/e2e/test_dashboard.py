@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from genapi import Gateway, InsecureDemoAuthenticator
+from genapi import AdminSettings, Gateway, GatewaySettings, InsecureDemoAuthenticator
 from genapi.demo import SERVICES
 from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
 from tests.e2e.conftest import by_key, run_browser_script
@@ -47,8 +47,9 @@ async def test_dashboard_shows_services_and_live_calls(node: str, chromium: str)
     """The token unlocks the board: services, a moving chart, call flows, rate limits."""
     limiter = RateLimiter(RateLimitConfig(global_limits=[RateLimit("user_id", 100_000,
                                                                    60_000)]))
-    gateway = Gateway(SERVICES, admin_token=TOKEN, authenticator=InsecureDemoAuthenticator(),
-                      allow_anonymous=True, rate_limiter=limiter)
+    gateway = Gateway(SERVICES, authenticator=InsecureDemoAuthenticator(), rate_limiter=limiter,
+                      settings=GatewaySettings(allow_anonymous=True),
+                      admin=AdminSettings(token=TOKEN))
     async with running_app(gateway) as url, steady_calls(url) as done:
         while done[0] < 5:
             await asyncio.sleep(0.05)

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from genapi import AdminAction, AdminGate, Gateway
+from genapi import AdminAction, AdminGate, AdminSettings, Gateway
 from genapi.demo import SERVICES
 from genapi.gateway.admin import DASHBOARD_CSP
 from tests.support.servers import running_app
@@ -39,7 +39,7 @@ async def test_not_mounted_without_a_token() -> None:
 async def test_wrong_or_missing_token_is_a_bare_401(header: str | None) -> None:
     """Anything but the exact Bearer token: 401, an empty body, no hint."""
     headers = {"Authorization": header} if header is not None else {}
-    async with running_app(gateway(admin_token=TOKEN)) as url, \
+    async with running_app(gateway(admin=AdminSettings(token=TOKEN))) as url, \
             httpx.AsyncClient(base_url=url) as client:
         for path in ["/admin/status", "/admin/calls", "/admin/no-such-page"]:
             response = await client.get(path, headers=headers)
@@ -50,7 +50,7 @@ async def test_wrong_or_missing_token_is_a_bare_401(header: str | None) -> None:
 
 async def test_every_endpoint_answers_json_and_never_the_token() -> None:
     """With the token every endpoint answers JSON, uncached, without the token in it."""
-    async with running_app(gateway(admin_token=TOKEN)) as url, \
+    async with running_app(gateway(admin=AdminSettings(token=TOKEN))) as url, \
             httpx.AsyncClient(base_url=url) as client:
         await client.post("/api/user_service/get_user", json={"user_id": "1"})
         for path in ENDPOINTS:
@@ -67,7 +67,7 @@ async def test_every_endpoint_answers_json_and_never_the_token() -> None:
 
 async def test_call_flow_statuses() -> None:
     """call-flow: 404 with the explanation when unknown, 400 without parameters."""
-    async with running_app(gateway(admin_token=TOKEN)) as url, \
+    async with running_app(gateway(admin=AdminSettings(token=TOKEN))) as url, \
             httpx.AsyncClient(base_url=url, headers=AUTH) as client:
         missing = await client.get("/admin/call-flow?service=user_service&request_type=nope")
         assert missing.status_code == 404
@@ -82,14 +82,15 @@ async def test_call_flow_statuses() -> None:
 
 async def test_an_explicit_gate_decides() -> None:
     """admin_token alone allows view_diagnostics; an explicit gate must list it."""
-    assert gateway(admin_token=TOKEN).admin.allows(AdminAction.VIEW_DIAGNOSTICS)
+    assert gateway(admin=AdminSettings(token=TOKEN)).admin.allows(AdminAction.VIEW_DIAGNOSTICS)
     assert not gateway().admin.allows(AdminAction.VIEW_DIAGNOSTICS)
-    closed = gateway(admin_token=TOKEN, admin=AdminGate({AdminAction.PUSH_CONFIG}))
+    closed = gateway(admin=AdminSettings(token=TOKEN, gate=AdminGate({AdminAction.PUSH_CONFIG})))
     async with running_app(closed) as url, httpx.AsyncClient(base_url=url) as client:
         denied = await client.get("/admin/status", headers=AUTH)
         assert (denied.status_code, denied.content) == (403, b"")
         assert (await client.get("/admin/status")).status_code == 401  # token first
-    opened = gateway(admin_token=TOKEN, admin=AdminGate({AdminAction.VIEW_DIAGNOSTICS}))
+    opened = gateway(admin=AdminSettings(token=TOKEN,
+                                         gate=AdminGate({AdminAction.VIEW_DIAGNOSTICS})))
     async with running_app(opened) as url, httpx.AsyncClient(base_url=url) as client:
         assert (await client.get("/admin/status", headers=AUTH)).status_code == 200
 
@@ -97,12 +98,12 @@ async def test_an_explicit_gate_decides() -> None:
 def test_an_empty_token_is_refused() -> None:
     """admin_token="" is a mistake, not "no token"."""
     with pytest.raises(ValueError, match="admin_token"):
-        gateway(admin_token="  ")
+        gateway(admin=AdminSettings(token="  "))
 
 
 async def test_dashboard_is_static_with_a_strict_policy() -> None:
     """The page and its files need no token, hold no data, and carry a strict CSP."""
-    async with running_app(gateway(admin_token=TOKEN)) as url, \
+    async with running_app(gateway(admin=AdminSettings(token=TOKEN))) as url, \
             httpx.AsyncClient(base_url=url) as client:
         page = await client.get("/dashboard")
         script = await client.get("/dashboard/static/dashboard.js")
@@ -121,7 +122,7 @@ async def test_dashboard_is_static_with_a_strict_policy() -> None:
 
 async def test_call_stats_follow_the_gateway_lifecycle() -> None:
     """CallStats is attached while the gateway runs and detached when it stops."""
-    gw = gateway(admin_token=TOKEN)
+    gw = gateway(admin=AdminSettings(token=TOKEN))
     console = gw.admin_console
     assert console is not None
     assert console.calls.attached is False
@@ -138,7 +139,7 @@ async def test_call_stats_follow_the_gateway_lifecycle() -> None:
 
 async def test_connections_are_listed(raw_client: Any) -> None:
     """Open sockets appear with their user, topics and calls in flight."""
-    async with running_app(gateway(admin_token=TOKEN)) as url, \
+    async with running_app(gateway(admin=AdminSettings(token=TOKEN))) as url, \
             raw_client(url) as ws, httpx.AsyncClient(base_url=url, headers=AUTH) as client:
         await ws.join("api:lobby")
         data = (await client.get("/admin/connections")).json()

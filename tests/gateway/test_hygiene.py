@@ -12,7 +12,7 @@ import websockets
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from genapi import ConnectionLimits, Gateway, Service
+from genapi import ConnectionLimits, Gateway, GatewaySettings, Service
 from tests.gateway.conftest import ws_url
 from tests.support.servers import running_app
 
@@ -43,7 +43,7 @@ async def closed_code(ws: Any, timeout: float = 5.0) -> int | None:
 
 async def test_idle_socket_is_closed_after_heartbeat_timeout(driver: str) -> None:
     """A socket that sends nothing past the heartbeat timeout is closed with 1001."""
-    gateway = Gateway(limits=ConnectionLimits(heartbeat_timeout=0.3))
+    gateway = Gateway(settings=GatewaySettings(limits=ConnectionLimits(heartbeat_timeout=0.3)))
     async with running_app(gateway, driver=driver) as url, websockets.connect(ws_url(url)) as ws:
         await ws.send('["1","1","api:lobby","phx_join",{}]')
         await ws.recv()
@@ -53,7 +53,7 @@ async def test_idle_socket_is_closed_after_heartbeat_timeout(driver: str) -> Non
 
 async def test_heartbeats_keep_a_socket_alive() -> None:
     """Heartbeats count as activity."""
-    gateway = Gateway(limits=ConnectionLimits(heartbeat_timeout=0.4))
+    gateway = Gateway(settings=GatewaySettings(limits=ConnectionLimits(heartbeat_timeout=0.4)))
     async with running_app(gateway) as url, websockets.connect(ws_url(url)) as ws:
         for ref in range(8):
             await ws.send(f'[null,"{ref}","phoenix","heartbeat",{{}}]')
@@ -64,7 +64,7 @@ async def test_heartbeats_keep_a_socket_alive() -> None:
 
 async def test_oversize_frame_closes_with_1009(driver: str) -> None:
     """A frame over max_frame_bytes closes the connection with 1009."""
-    gateway = Gateway(limits=ConnectionLimits(max_frame_bytes=1000))
+    gateway = Gateway(settings=GatewaySettings(limits=ConnectionLimits(max_frame_bytes=1000)))
     async with running_app(gateway, ws_max_size=10_000, driver=driver) as url, \
             websockets.connect(ws_url(url)) as ws:
         await ws.send('["1","1","api:lobby","phx_join",{}]')
@@ -84,7 +84,7 @@ async def test_inflight_cap(driver: str) -> None:
         await release.wait()
         return "done"
 
-    gateway = Gateway([svc], limits=ConnectionLimits(max_inflight=2))
+    gateway = Gateway([svc], settings=GatewaySettings(limits=ConnectionLimits(max_inflight=2)))
     async with running_app(gateway, driver=driver) as url, websockets.connect(ws_url(url)) as ws:
         await ws.send('["1","1","api:lobby","phx_join",{}]')
         await ws.recv()
@@ -103,7 +103,7 @@ async def test_slow_reader_is_closed_and_memory_stays_bounded(driver: str) -> No
     """A client that stops reading fills its bounded queue and is disconnected; the
     gateway's memory stays bounded and other clients are unaffected."""
     limits = ConnectionLimits(max_queue_bytes=1_000_000, max_queue_messages=1000)
-    gateway = Gateway([big_service(100_000)], limits=limits)
+    gateway = Gateway([big_service(100_000)], settings=GatewaySettings(limits=limits))
     tracemalloc.start()
     try:
         async with running_app(gateway, driver=driver) as url:
@@ -162,7 +162,8 @@ async def test_drain_lets_inflight_calls_finish_then_closes_with_1012(driver: st
 
 async def test_mounted_in_a_starlette_app() -> None:
     """Mounted under a prefix, the gateway serves its socket and starts its own work."""
-    gateway = Gateway([big_service(10)], limits=ConnectionLimits(heartbeat_timeout=0.3))
+    gateway = Gateway([big_service(10)],
+                      settings=GatewaySettings(limits=ConnectionLimits(heartbeat_timeout=0.3)))
     host = Starlette(routes=[Mount("/rt", app=gateway)])
     async with running_app(host) as url:
         async with websockets.connect(ws_url(url, path="/rt/socket/websocket")) as ws:

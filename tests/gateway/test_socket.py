@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import websockets
 
-from genapi import Gateway, InsecureDemoAuthenticator, Service
+from genapi import Gateway, GatewaySettings, InsecureDemoAuthenticator, Service
 from genapi.demo import SERVICES
 from genapi.demo.app import build_demo_gateway
 from tests.gateway.conftest import ws_url
@@ -86,7 +86,7 @@ async def test_join_authorizer() -> None:
             raise RuntimeError("bug")
         return True
 
-    gateway = Gateway(SERVICES, join_authorizer=authorize)
+    gateway = Gateway(SERVICES, settings=GatewaySettings(join_authorizer=authorize))
     async with running_app(gateway) as url, websockets.connect(ws_url(url)) as ws:
         for topic, expected in [("api:secret", {"reason": "unauthorized"}),
                                 ("api:boom", {"reason": "join crashed"})]:
@@ -100,7 +100,8 @@ async def test_join_authorizer() -> None:
 
 async def test_anonymous_refused_when_not_allowed() -> None:
     """With allow_anonymous=False a socket without identity is refused at the upgrade."""
-    gateway = Gateway(authenticator=InsecureDemoAuthenticator(), allow_anonymous=False)
+    gateway = Gateway(authenticator=InsecureDemoAuthenticator(),
+                      settings=GatewaySettings(allow_anonymous=False))
     async with running_app(gateway) as url:
         with pytest.raises(websockets.InvalidStatus) as info:
             async with websockets.connect(ws_url(url)):

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from genapi import Client, Executor, Gateway, Registry, Request
+from genapi import Client, Executor, Gateway, MetricsSettings, Registry, Request
 from genapi.observability import CONTENT_TYPE, PrometheusExporter
 from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
 from genapi.telemetry.events import Telemetry
@@ -256,8 +256,8 @@ async def test_gateway_without_metrics_has_no_metrics_route() -> None:
 
 async def test_metrics_token_guards_the_scrape() -> None:
     """With metrics_token, /metrics answers 401 unless the Bearer token matches."""
-    gateway = Gateway([observed_service("bench")], metrics=True, metrics_token="s3cret",
-                      registry=Registry(telemetry=Telemetry()))
+    gateway = Gateway([observed_service("bench")], registry=Registry(telemetry=Telemetry()),
+                      metrics=MetricsSettings(token="s3cret"))
     async with running_app(gateway) as url, httpx.AsyncClient(base_url=url) as http:
         assert (await http.get("/metrics")).status_code == 401
         wrong = await http.get("/metrics", headers={"Authorization": "Bearer nope"})

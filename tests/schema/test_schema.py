@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator, Draft202012Validator
 
-from genapi import ArgumentError, FunConfig, Gateway, Limits, Registry
+from genapi import ArgumentError, FunConfig, Gateway, GatewaySettings, Limits, Registry
 from genapi.demo.app import build_demo_gateway
 from genapi.schema import (
     SCHEMA_DIALECT,
@@ -179,7 +179,7 @@ def _refs(node: Any) -> list[str]:
 
 def test_asyncapi_document_structure() -> None:
     """AsyncAPI 3.0: channels, operations and messages, every $ref resolves."""
-    gateway = Gateway(topics=["api:*", "room:lobby"])
+    gateway = Gateway(settings=GatewaySettings(topics=["api:*", "room:lobby"]))
     gateway.registry.add(FunConfig(service="svc", request_type="echo", function=_noop,
                                    arg_types={"text": "string"}))
     doc = asyncapi_document(function_catalog(gateway), server_url="https://gw.example:443")

@@ -14,6 +14,7 @@ import websockets
 from genapi import (
     AdminGate,
     Gateway,
+    GatewaySettings,
     JWTAuthenticator,
     RequestInfo,
     Service,
@@ -50,6 +51,9 @@ async def echo(text: str, items: list[str], data: dict[str, Any]) -> int:
 
 def token(sub: str, roles: list[str]) -> str:
     return jwt.encode({"sub": sub, "roles": roles, "exp": int(time.time()) + 60}, SECRET)
+
+
+ANONYMOUS_OK = GatewaySettings(allow_anonymous=True)
 
 
 def gateway(**options: Any) -> Gateway:
@@ -119,7 +123,7 @@ async def test_oversize_payloads_and_frames() -> None:
     from genapi import ConnectionLimits, Limits
 
     small = Gateway([svc], registry=Registry(limits=Limits(max_payload_bytes=200)),
-                    limits=ConnectionLimits(max_frame_bytes=5000))
+                    settings=GatewaySettings(limits=ConnectionLimits(max_frame_bytes=5000)))
     async with running_app(small, ws_max_size=100_000) as url:
         ws = await joined(url, "vsn=2.0.0")
         big = await call(ws, {"request_id": "r", "service": "svc", "request_type": "echo",
@@ -132,7 +136,7 @@ async def test_oversize_payloads_and_frames() -> None:
 async def test_deeply_nested_json_never_crashes() -> None:
     """Absurd nesting is refused (or the socket closed) and the gateway keeps serving."""
     nested = "[" * 200_000 + "]" * 200_000
-    async with running_app(gateway(allow_anonymous=True), ws_max_size=10_000_000) as url:
+    async with running_app(gateway(settings=ANONYMOUS_OK), ws_max_size=10_000_000) as url:
         ws = await joined(url, "vsn=2.0.0")
         await ws.send('["1","2","api:lobby","api",{"request_id":"r","service":"svc",'
                       '"request_type":"whoami","args":{"x":' + nested + "}}]")
@@ -149,7 +153,7 @@ async def test_deeply_nested_json_never_crashes() -> None:
 
 async def test_invalid_utf8() -> None:
     """Invalid UTF-8 closes a socket (1007) or answers 400 over HTTP; nothing crashes."""
-    async with running_app(gateway(allow_anonymous=True)) as url:
+    async with running_app(gateway(settings=ANONYMOUS_OK)) as url:
         ws = await joined(url, "vsn=2.0.0")
         await ws.send(b'["1","2","api:lobby","api",{"request_id":"\xff\xfe"}]')  # binary frame
         assert await close_code(ws) in (1007, 1011)
@@ -174,7 +178,7 @@ async def test_invalid_utf8() -> None:
 )
 async def test_huge_and_unknown_arguments(args: dict[str, Any], message: str) -> None:
     """Huge strings, lists and maps hit the global caps; unknown arguments are refused."""
-    async with running_app(gateway(allow_anonymous=True)) as url, \
+    async with running_app(gateway(settings=ANONYMOUS_OK)) as url, \
             httpx.AsyncClient(base_url=url) as http:
         response = await http.post("/api/svc/echo", json=args)
     assert response.status_code == 422
@@ -183,7 +187,7 @@ async def test_huge_and_unknown_arguments(args: dict[str, Any], message: str) ->
 
 async def test_unknown_payload_fields_are_ignored() -> None:
     """Extra payload fields do nothing (they are not arguments and not identity)."""
-    async with running_app(gateway(allow_anonymous=True)) as url:
+    async with running_app(gateway(settings=ANONYMOUS_OK)) as url:
         ws = await joined(url, "vsn=2.0.0")
         answer = await call(ws, {"request_id": "r", "service": "svc", "request_type": "whoami",
                                  "ip_address": "10.0.0.1", "whatever": {"a": 1}})
@@ -193,7 +197,8 @@ async def test_unknown_payload_fields_are_ignored() -> None:
 
 async def test_many_connections_from_one_address_are_throttled() -> None:
     """Connect and join rates per address are bounded (429 at the upgrade)."""
-    gw = gateway(allow_anonymous=True, admission=AdmissionLimits(connects=5, joins=3))
+    gw = gateway(settings=GatewaySettings(allow_anonymous=True,
+                                    admission=AdmissionLimits(connects=5, joins=3)))
     async with running_app(gw) as url:
         opened, statuses = [], []
         for _ in range(8):

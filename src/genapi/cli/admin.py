@@ -1,9 +1,10 @@
 """``genapi status`` (and ``call-flow``) and ``genapi schema``: the admin side of the CLI.
 
-``status`` reads a running gateway's admin endpoint (``Gateway(admin_token=...)``) and
-prints tables, or the raw JSON; ``status --call-flow SERVICE REQUEST_TYPE`` explains the
-phases of one call. ``schema`` exports JSON Schema, AsyncAPI or TypeScript from an app
-object (``--app module:attribute``) or from a running gateway (``--url`` and ``--token``).
+``status`` reads a running gateway's admin endpoint
+(``Gateway(admin=AdminSettings(token=...))``) and prints tables, or the raw JSON;
+``status --call-flow SERVICE REQUEST_TYPE`` explains the phases of one call. ``schema``
+exports JSON Schema, AsyncAPI or TypeScript from an app object (``--app module:attribute``)
+or from a running gateway (``--url`` and ``--token``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def fetch(url: str, path: str, token: str | None, params: dict[str, str] | None 
     if status == 403:
         raise _fail("the gateway's admin gate does not allow view_diagnostics")
     if status == 404 and 404 not in ok:
-        raise _fail(f"no admin endpoint at {url} (start the gateway with admin_token=...)")
+        raise _fail(f"no admin endpoint at {url} "
+                    "(start the gateway with admin=AdminSettings(token=...))")
     if status not in ok:
         raise _fail(f"HTTP {status} from {path}")
     return response.json()

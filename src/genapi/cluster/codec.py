@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..errors import ConfigError
 from ..functions.argspec import MISSING, Arg
 from ..functions.config import FunConfig
 from ..functions.routes import Route
@@ -27,7 +28,7 @@ def _ref(fn: Any) -> str | None:
     module = getattr(fn, "__module__", None)
     qualname = getattr(fn, "__qualname__", None)
     if not module or not qualname or "<" in qualname:
-        raise ValueError(f"{fn!r} has no importable name: use a module-level function")
+        raise ConfigError(f"{fn!r} has no importable name: use a module-level function")
     return f"{module}:{qualname}"
 
 
@@ -110,5 +111,5 @@ def import_config(
     allowed = set(FunConfig.__dataclass_fields__) - {"function", "nodes", "function_args"}
     unknown = set(fields) - allowed
     if unknown:
-        raise ValueError("unknown config fields: " + ", ".join(sorted(unknown)))
+        raise ConfigError("unknown config fields: " + ", ".join(sorted(unknown)))
     return FunConfig(nodes=nodes, **fields)

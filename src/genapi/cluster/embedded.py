@@ -21,13 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..errors import GenApiError
+from ..errors import GenApiError, NatsServerMissing
 
 __all__ = ["EmbeddedNats", "NatsServerMissing", "nats_server_binary"]
-
-
-class NatsServerMissing(GenApiError):
-    """The nats-server binary could not be found."""
 
 
 def nats_server_binary() -> str:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from ..gateway import Gateway, InsecureDemoAuthenticator
-from ..gateway.cluster import ClusterOptions
+from ..gateway import (
+    AdminSettings,
+    ClusterOptions,
+    Gateway,
+    GatewaySettings,
+    InsecureDemoAuthenticator,
+)
 from ..relay import add_relay
 from ..security import AdminAction, AdminGate
 from .chat import chat_routes, lobby
@@ -28,12 +33,11 @@ def build_demo_gateway(cluster: ClusterOptions | None = None, *,
     gateway = Gateway(
         SERVICES,
         authenticator=InsecureDemoAuthenticator(),
-        allow_anonymous=True,
+        settings=GatewaySettings(allow_anonymous=True),
         cluster=cluster,
-        admin=AdminGate(actions),
+        admin=AdminSettings(token=admin_token, gate=AdminGate(actions)),
         routes=chat_routes(),
         metrics=True,
-        admin_token=admin_token,
     )
     add_relay(gateway, seed=[lobby()])  # shared through NATS when in a cluster
     return gateway

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 
 from ..cluster.embedded import EmbeddedNats
-from ..gateway.cluster import ClusterOptions
+from ..gateway.settings import ClusterOptions
 
 __all__ = ["CLUSTER_HELP", "DEMO_PUSH_TOKEN", "running_cluster"]
 

@@ -9,13 +9,15 @@
 Every method reads state and returns dicts, lists, strings, numbers and None only, so the
 results encode with ``json`` or ``msgspec`` as they are. Modules: ``report``
 (:class:`Diagnostics`), ``flow`` (call flows), ``stats`` (:class:`CallStats`, live call
-rates and latencies), ``plain`` (JSON-ready conversion and secret masking).
+rates and latencies), ``redact`` (secret masking); ``plain`` (JSON-ready conversion) is
+:func:`genapi.schema.plain.plain`.
 """
 
 from __future__ import annotations
 
+from ..schema.plain import plain
 from .flow import call_flow, list_call_flows
-from .plain import plain, redact
+from .redact import redact
 from .report import CallSummary, Diagnostics
 from .stats import LATENCY_BOUNDS_MS, CallStats
 

@@ -11,7 +11,7 @@ Every phase is listed, with ``active`` False where nothing happens for this func
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import FunctionDisabled, FunctionNotFound
 from ..functions.config import ResponseType
@@ -21,10 +21,8 @@ from ..functions.routes import Hook, Route
 from ..messages import NO_VERSION
 from ..ratelimit import RateLimiter as LimiterImpl
 from ..schema.catalog import describe_arg
-from .plain import plain
-
-if TYPE_CHECKING:
-    from ..gateway.app import Gateway
+from ..schema.plain import plain
+from .view import GatewayView
 
 __all__ = ["call_flow", "list_call_flows"]
 
@@ -55,7 +53,7 @@ def _route_order(route: Route) -> tuple[Any, ...]:
             semver_key(route.version or ""))
 
 
-def call_flow(gateway: Gateway, service: str, request_type: str,
+def call_flow(gateway: GatewayView, service: str, request_type: str,
               version: str | None = None) -> dict[str, Any]:
     """The phases a call of ``service.request_type`` takes, resolved like a request.
 
@@ -81,7 +79,8 @@ def call_flow(gateway: Gateway, service: str, request_type: str,
     return _flow(gateway, route, _lookup_text(route, requested, known), requested)
 
 
-def list_call_flows(gateway: Gateway, *, include_disabled: bool = False) -> list[dict[str, Any]]:
+def list_call_flows(gateway: GatewayView, *,
+                    include_disabled: bool = False) -> list[dict[str, Any]]:
     """A call flow for every registered version (disabled ones as stubs, if asked)."""
     routes = sorted(gateway.registry.routes(), key=_route_order)
     by_pair: dict[tuple[str, str], list[Route]] = {}
@@ -101,8 +100,8 @@ def list_call_flows(gateway: Gateway, *, include_disabled: bool = False) -> list
     return flows
 
 
-def _entry_phases(gateway: Gateway) -> list[dict[str, Any]]:
-    topics = ", ".join(gateway.topic_router.patterns)
+def _entry_phases(gateway: GatewayView) -> list[dict[str, Any]]:
+    topics = ", ".join(gateway.topics)
     channel = (f'Pushed as event "{gateway.event}" on a joined topic ({topics}), or POSTed '
                "to the HTTP endpoint. user_id and roles come from the authenticated "
                "connection, never from the payload.")
@@ -115,7 +114,8 @@ def _entry_phases(gateway: Gateway) -> list[dict[str, Any]]:
             _phase("decode", decode, max_payload_bytes=limit)]
 
 
-def _flow(gateway: Gateway, route: Route, lookup: str, requested: str | None) -> dict[str, Any]:
+def _flow(gateway: GatewayView, route: Route, lookup: str,
+          requested: str | None) -> dict[str, Any]:
     config = route.config
     kind = route.response_type
     limits = gateway.registry.limits
@@ -164,7 +164,7 @@ def _flow(gateway: Gateway, route: Route, lookup: str, requested: str | None) ->
     }
 
 
-def _rate_limit_phase(gateway: Gateway, route: Route) -> dict[str, Any]:
+def _rate_limit_phase(gateway: GatewayView, route: Route) -> dict[str, Any]:
     limiter = gateway.executor.rate_limiter
     if limiter is None:
         return _limits_phase("No rate limiter is configured.", False, [], [])
@@ -196,7 +196,7 @@ def _limits_phase(text: str, active: bool, glob: list[dict[str, Any]],
     return {**_phase("rate_limit", text, active=active), "global": glob, "api": api}
 
 
-def _nodes(gateway: Gateway, route: Route) -> dict[str, Any]:
+def _nodes(gateway: GatewayView, route: Route) -> dict[str, Any]:
     if route.is_local:
         return {"nodes": "local", "mode": None, "reachable": ["local"], "unreachable": [],
                 "breakers": {}, "description": _local_text(route)}
@@ -227,7 +227,7 @@ def _nodes(gateway: Gateway, route: Route) -> dict[str, Any]:
             "description": text}
 
 
-def _pool_text(gateway: Gateway, kind: ResponseType) -> str:
+def _pool_text(gateway: GatewayView, kind: ResponseType) -> str:
     if kind is ResponseType.SYNC:
         return "Awaited within the request."
     pools = gateway.executor.pools

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from .._version import __version__
 from ..messages import Request
 from ..ratelimit import RateLimiter as LimiterImpl
 from ..ratelimit.limits import GLOBAL, Scope
 from ..schema.catalog import function_catalog
+from ..schema.plain import plain
 from .flow import call_flow, list_call_flows
-from .plain import plain, redact
-
-if TYPE_CHECKING:
-    from ..gateway.app import Gateway
+from .redact import redact
+from .view import GatewayView
 
 __all__ = ["CallSummary", "Diagnostics"]
 
@@ -40,7 +40,7 @@ class Diagnostics:
     masked. ``calls`` (a :class:`~genapi.CallStats`) adds live call figures.
     """
 
-    def __init__(self, gateway: Gateway, *, calls: CallSummary | None = None) -> None:
+    def __init__(self, gateway: GatewayView, *, calls: CallSummary | None = None) -> None:
         self.gateway = gateway
         self.calls = calls
 
@@ -163,11 +163,11 @@ class Diagnostics:
         """The gateway's connection counters and up to ``limit`` open connections (the
         most recently active first): user, address, topics, calls in flight, queue."""
         now = time.monotonic()
-        open_ = sorted(self.gateway.connections, key=lambda c: -c.core.last_activity)
-        listed = [{"user_id": c.identity.user_id, "ip_address": c.ip_address,
-                   "topics": sorted(c.core.channels)[:20], "inflight": len(c.calls),
-                   "queued": len(c.outbox), "queued_bytes": c.outbox.bytes,
-                   "idle_s": round(max(0.0, now - c.core.last_activity), 1)}
+        open_ = sorted(self.gateway.connections, key=lambda c: -c.last_activity)
+        listed = [{"user_id": c.user_id, "ip_address": c.ip_address,
+                   "topics": sorted(c.topics)[:20], "inflight": c.inflight,
+                   "queued": c.queued, "queued_bytes": c.queued_bytes,
+                   "idle_s": round(max(0.0, now - c.last_activity), 1)}
                   for c in open_[:limit]]
         return {**self.gateway.stats.as_dict(), "draining": self.gateway.draining,
                 "open": listed}
@@ -200,8 +200,6 @@ class Diagnostics:
 
     def snapshot(self) -> dict[str, Any]:
         """Everything above in one JSON-ready dict (what ``GET /admin/status`` serves)."""
-        from .._version import __version__
-
         pools = self.pools()
         cluster = self.cluster()
         return {

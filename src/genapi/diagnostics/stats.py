@@ -18,7 +18,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import FunctionDisabled, FunctionNotFound
+from ..errors import ConfigError, FunctionDisabled, FunctionNotFound
 from ..telemetry.events import EXECUTOR_STOP, Telemetry
 from ..telemetry.handlers import OffloadSlot
 
@@ -72,7 +72,7 @@ class CallStats:
                  registry: Registry | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         if window_s < 2 or max_functions < 1:
-            raise ValueError("window_s must be >= 2 and max_functions >= 1")
+            raise ConfigError("window_s must be >= 2 and max_functions >= 1")
         self.window_s = window_s
         self.max_functions = max_functions
         self.registry = registry

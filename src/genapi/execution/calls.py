@@ -17,8 +17,8 @@ from typing import Any
 
 from ..errors import (
     CallTimeout,
-    GenApiError,
     NoResponders,
+    NoTransport,
     RetryExhausted,
     ServiceUnavailable,
     TransportError,
@@ -40,10 +40,6 @@ from .retry import (
 from .selection import NodeSelectionError, NodeSelector
 
 __all__ = ["Caller", "NoTransport"]
-
-
-class NoTransport(GenApiError):
-    """A remote function was called but the executor has no transport."""
 
 
 class Caller:

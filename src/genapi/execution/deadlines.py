@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 
+from ..errors import UsageError
+
 __all__ = ["Deadline", "Deadlines"]
 
 
@@ -55,7 +57,7 @@ class Deadlines:
             loop = self._loop = asyncio.get_running_loop()
             task = asyncio.current_task(loop)
             if task is None:
-                raise RuntimeError("deadlines apply to tasks")
+                raise UsageError("deadlines apply to tasks")
         bucket = int((loop.time() + seconds) * self._per_second) + 1
         deadline = Deadline(task, bucket)
         entries = self._buckets.get(bucket)

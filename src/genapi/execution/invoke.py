@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..errors import CallTimeout
+from ..errors import CallTimeout, ConfigError, UsageError
 from ..functions.routes import Route
 from ..functions.validation import BoundArgs
 from ..messages import Request, RequestInfo, Response
@@ -49,7 +49,7 @@ class Invoker:
 
     def __init__(self, max_threads: int = 64) -> None:
         if max_threads < 1:
-            raise ValueError("max_threads must be at least 1")
+            raise ConfigError("max_threads must be at least 1")
         self.max_threads = max_threads
         self.deadlines = Deadlines()
         self._pool: ThreadPoolExecutor | None = None
@@ -79,7 +79,7 @@ class Invoker:
         """
         fn = route.function
         if fn is None:
-            raise RuntimeError(f"{route.key} has no local function")
+            raise UsageError(f"{route.key} has no local function")
         if route.plain_call:
             args, kwargs = bound
         else:
@@ -113,7 +113,7 @@ class Invoker:
         """
         fn = route.function
         if fn is None:
-            raise RuntimeError(f"{route.key} has no local function")
+            raise UsageError(f"{route.key} has no local function")
         rid = request.request_id
         if route.is_async_gen or route.is_generator:
             args, kwargs = call_arguments(route, request, bound)

@@ -82,7 +82,7 @@ def backoff_ms(
         [100.0, 200.0, 400.0, 5000.0]
     """
     if attempt < 1:
-        raise ValueError("attempt must be >= 1")
+        raise ConfigError("attempt must be >= 1")
     delay = min(base_ms * 2.0 ** min(attempt - 1, _MAX_EXPONENT), cap_ms)
     if rng is None or not jitter:
         return delay

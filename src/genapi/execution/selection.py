@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
-from ..errors import ConfigError, GenApiError
+from ..errors import ConfigError, NodeSelectionError
 from ..functions.config import FunConfig, NodeMode, Nodes
 from ..messages import Request
 
@@ -50,10 +50,6 @@ DEFAULT_STICKY_MAX_ENTRIES = 100_000
 _encoder = msgspec.json.Encoder(order="sorted")
 # Request fields a keyed mode may read when the argument is absent (never user_roles or ip).
 _REQUEST_FIELDS = ("user_id", "device_id")
-
-
-class NodeSelectionError(GenApiError):
-    """No node could be chosen: empty list, bad mode, or a node callable that failed."""
 
 
 def _canonical(value: Any) -> bytes:

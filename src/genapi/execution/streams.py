@@ -28,18 +28,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
-from ..errors import ApiError
+from ..errors import StreamClosed
 from ..messages import Response
 
 __all__ = ["StreamClosed", "StreamHelper", "ThreadStreamHelper"]
 
 Emit = Callable[[Response], Awaitable[None]]
-
-
-class StreamClosed(ApiError):
-    """A chunk was sent after the stream's terminator."""
-
-    default_message = "stream already ended"
 
 
 class StreamHelper:

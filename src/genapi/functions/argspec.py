@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Final
 
+from ..errors import ConfigError
+
 __all__ = ["MISSING", "Arg", "ArgType", "Limits", "parse_arg_spec"]
 
 
@@ -83,7 +85,7 @@ class Limits:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"Limits.{field.name} must be a non-negative integer")
+                raise ConfigError(f"Limits.{field.name} must be a non-negative integer")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -132,7 +134,7 @@ class Arg:
         set_(self, "as_object", as_object)
         problems = self.problems()
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ConfigError("; ".join(problems))
 
     @property
     def has_default(self) -> bool:
@@ -192,12 +194,12 @@ def _arg_type(value: ArgType | str) -> ArgType:
         except ValueError:
             pass
     names = ", ".join(t.value for t in ArgType)
-    raise ValueError(f"unknown type {value!r} (expected one of: {names})")
+    raise ConfigError(f"unknown type {value!r} (expected one of: {names})")
 
 
 def _names(option: str, value: Sequence[str]) -> tuple[str, ...]:
     if isinstance(value, str) or not all(isinstance(k, str) for k in value):
-        raise ValueError(f"{option} must be a list of key names")
+        raise ConfigError(f"{option} must be a list of key names")
     return tuple(value)
 
 
@@ -206,7 +208,7 @@ def _from_options(type_: ArgType | str, options: Mapping[str, Any]) -> Arg:
     for key, value in options.items():
         name = _OPTION_ALIASES.get(key) if isinstance(key, str) else None
         if name is None:
-            raise ValueError(f"unknown option {key!r}")
+            raise ConfigError(f"unknown option {key!r}")
         kwargs[name] = value
     return Arg(type_, **kwargs)
 
@@ -219,7 +221,7 @@ def parse_arg_spec(spec: Any) -> Arg:
         return Arg(spec)
     if isinstance(spec, Mapping):
         if "type" not in spec:
-            raise ValueError("missing 'type'")
+            raise ConfigError("missing 'type'")
         options = {k: v for k, v in spec.items() if k != "type"}
         return _from_options(spec["type"], options)
     if isinstance(spec, tuple | list) and len(spec) == 2:
@@ -232,8 +234,8 @@ def parse_arg_spec(spec: Any) -> Arg:
                 return Arg(arg_type, max_bytes=extra)
             if arg_type in SIZED_TYPES:
                 return Arg(arg_type, max_items=extra)
-            raise ValueError(f"a size applies to string, lists and maps, not {arg_type}")
-        raise ValueError("the second element must be a size or a dict of options")
-    raise ValueError(
+            raise ConfigError(f"a size applies to string, lists and maps, not {arg_type}")
+        raise ConfigError("the second element must be a size or a dict of options")
+    raise ConfigError(
         "a spec must be a type name, (type, size), (type, options), a dict with 'type', or Arg"
     )

@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from ..errors import ConfigError
+from ..errors import CallableDenied, ConfigError
 
 __all__ = ["DENIED_MODULES", "CallableDenied", "check_callable", "resolve_callable"]
 
@@ -33,13 +33,6 @@ DENIED_MODULES: Final = frozenset(
         "xmlrpc", "socketserver", "nats", "redis",
     }
 )
-
-
-class CallableDenied(ConfigError):
-    """A configured callable is on the deny list or not on the allow list."""
-
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"callable {name}", [reason])
 
 
 def _module_denied(module: str) -> bool:

@@ -21,6 +21,7 @@ from collections.abc import Collection, Mapping
 from enum import StrEnum
 from typing import Any
 
+from ..errors import ConfigError
 from ..messages import Request
 
 __all__ = ["PermissionKind", "PermissionRule", "parse_permission"]
@@ -107,4 +108,4 @@ def parse_permission(mode: Any, *, map_args: bool = False) -> PermissionRule:
         return PermissionRule(PermissionKind.ARG, arg=value, map_args=map_args)
     if kind == "role":
         return PermissionRule(PermissionKind.ROLE, roles=value)
-    raise ValueError(f"unknown permission mode {mode!r}")
+    raise ConfigError(f"unknown permission mode {mode!r}")

@@ -130,19 +130,19 @@ def _arguments(
         if sig is not None and set(sig.order) == set(specs):
             return specs, sig.order, sig.mode
         if sig is not None and len(specs) > 1:
-            raise ValueError(
+            raise ConfigError(
                 "arg_orders is required when the names in arg_types differ from the "
                 "function's parameters"
             )
         return specs, tuple(specs), CallMode.POSITIONAL
     if config.arg_orders == "map":
-        raise ValueError('arg_orders "map" needs arg_types')
+        raise ConfigError('arg_orders "map" needs arg_types')
     if sig is None:
         return {}, (), CallMode.POSITIONAL
     if sig.problems:
-        raise ValueError("; ".join(sig.problems))
+        raise ConfigError("; ".join(sig.problems))
     if config.arg_orders is not None and tuple(config.arg_orders) != sig.order:
-        raise ValueError("arg_orders must match the function's parameters when arg_types is None")
+        raise ConfigError("arg_orders must match the function's parameters when arg_types is None")
     return dict(sig.specs), sig.order, sig.mode
 
 

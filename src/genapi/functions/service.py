@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from ..errors import ConfigError, UnknownOption
 from .config import FunConfig
 
 __all__ = ["Service"]
@@ -36,11 +37,11 @@ class Service:
 
     def __init__(self, name: str, **defaults: Any) -> None:
         if not isinstance(name, str) or not name:
-            raise ValueError("a Service needs a non-empty name")
+            raise ConfigError("a Service needs a non-empty name")
         unknown = set(defaults) - set(FunConfig.__dataclass_fields__)
         if unknown or {"service", "request_type", "function"} & set(defaults):
             bad = sorted(unknown | ({"service", "request_type", "function"} & set(defaults)))
-            raise TypeError(f"Service defaults cannot include: {', '.join(bad)}")
+            raise UnknownOption(f"Service defaults cannot include: {', '.join(bad)}")
         self.name = name
         self.defaults = defaults
         self._configs: list[FunConfig] = []

@@ -1,9 +1,23 @@
-"""The gateway: Phoenix Channels WebSocket server, HTTP API and authentication."""
+"""The gateway: Phoenix Channels WebSocket server, HTTP API and authentication.
+
+* :mod:`.app` — :class:`Gateway`, composed from the parts below;
+* :mod:`.settings` — its settings: :class:`GatewaySettings`, :class:`ConnectionLimits`,
+  :class:`ClusterOptions`, :class:`AdminSettings`, :class:`MetricsSettings`,
+  :class:`TracingSettings`; :class:`GatewayStats`;
+* :mod:`.connection` (with :mod:`.outbox`) — one WebSocket connection; :mod:`.host` — what
+  it needs of the gateway;
+* :mod:`.http` — the HTTP call and health endpoints; :mod:`.auth` — authenticators;
+  :mod:`.admission` — connect and join rates;
+* :mod:`.parts` — the optional parts (metrics, tracing); :mod:`.admin` — the admin
+  console and dashboard; :mod:`.cluster` — the cluster side (NATS);
+* :mod:`.serve` — running under uvicorn with a graceful drain, and :mod:`.wsserver`, the
+  WebSocket driver it installs.
+"""
 
 from __future__ import annotations
 
 from .admission import AdmissionLimits
-from .app import Gateway, JoinAuthorizer
+from .app import Gateway
 from .auth import (
     ANONYMOUS,
     Authenticator,
@@ -11,19 +25,31 @@ from .auth import (
     InsecureDemoAuthenticator,
     JWTAuthenticator,
 )
-from .cluster import ClusterOptions
-from .settings import ConnectionLimits, GatewayStats
+from .settings import (
+    AdminSettings,
+    ClusterOptions,
+    ConnectionLimits,
+    GatewaySettings,
+    GatewayStats,
+    JoinAuthorizer,
+    MetricsSettings,
+    TracingSettings,
+)
 
 __all__ = [
     "ANONYMOUS",
+    "AdminSettings",
     "AdmissionLimits",
     "Authenticator",
     "ClusterOptions",
     "ConnectionLimits",
     "Gateway",
+    "GatewaySettings",
     "GatewayStats",
     "Identity",
     "InsecureDemoAuthenticator",
     "JWTAuthenticator",
     "JoinAuthorizer",
+    "MetricsSettings",
+    "TracingSettings",
 ]

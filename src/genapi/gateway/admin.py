@@ -1,10 +1,11 @@
 """The admin console: JSON diagnostics under ``/admin`` and the dashboard at ``/dashboard``.
 
-Mounted only when the gateway is given ``admin_token`` (secure by default). Every request
-under ``/admin`` must carry ``Authorization: Bearer <admin_token>`` (compared in constant
-time; anything else is a bare 401) *and* the gateway's :class:`~genapi.AdminGate` must
-allow ``view_diagnostics`` (a bare 403 otherwise). Giving ``admin_token`` without an
-``admin=`` gate allows that action; an explicit gate is used as it is, so it must list it.
+Mounted only when the gateway's admin settings carry a token
+(``Gateway(admin=AdminSettings(token=...))``; secure by default). Every request under
+``/admin`` must carry ``Authorization: Bearer <token>`` (compared in constant time;
+anything else is a bare 401) *and* the gateway's :class:`~genapi.AdminGate` must allow
+``view_diagnostics`` (a bare 403 otherwise). A token without a gate allows that action;
+an explicit gate is used as it is, so it must list it.
 
 =========================  ======================================================
 ``GET /admin/status``      everything (:meth:`Diagnostics.snapshot`)
@@ -33,7 +34,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import msgspec
 from starlette.requests import Request as HttpRequest
@@ -43,13 +44,12 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
 from ..diagnostics import CallStats, Diagnostics
+from ..diagnostics.view import GatewayView
+from ..errors import ConfigError
 from ..schema import asyncapi_document, function_catalog, json_schemas
-from ..security import AdminAction, secrets_equal
+from ..security import AdminAction, AdminGate, secrets_equal
 
-if TYPE_CHECKING:
-    from .app import Gateway
-
-__all__ = ["DASHBOARD_CSP", "STATIC_DIR", "AdminConsole"]
+__all__ = ["DASHBOARD_CSP", "STATIC_DIR", "AdminConsole", "ConsoleHost"]
 
 logger = logging.getLogger("genapi.gateway.admin")
 
@@ -129,16 +129,25 @@ class _Headers:
         await self.app(scope, receive, send_with_headers)
 
 
+class ConsoleHost(GatewayView, Protocol):
+    """What the console reads of its gateway: the diagnostics' view and the admin gate."""
+
+    @property
+    def admin(self) -> AdminGate:
+        """Which admin actions are allowed."""
+
+
 class AdminConsole:
     """The admin endpoints and dashboard of one gateway (see the module docs).
 
-    The gateway builds it when given ``admin_token``; :attr:`calls` (a
+    The gateway builds it when its admin settings carry a token; :attr:`calls` (a
     :class:`~genapi.CallStats`) is attached to the gateway's telemetry while it runs.
     """
 
-    def __init__(self, gateway: Gateway, token: str, *, calls: CallStats | None = None) -> None:
+    def __init__(self, gateway: ConsoleHost, token: str, *,
+                 calls: CallStats | None = None) -> None:
         if not isinstance(token, str) or not token.strip():
-            raise ValueError("admin_token must be a non-empty string")
+            raise ConfigError("admin_token must be a non-empty string")
         if len(token) < 16:
             logger.warning("the admin token is short (%d characters); use "
                            "secrets.token_urlsafe() for one that cannot be guessed", len(token))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ConfigError
 from ..ratelimit.memory import MemoryStore
 from ..telemetry.events import Telemetry
 
@@ -28,9 +29,9 @@ class AdmissionLimits:
         for name in ("connects", "joins"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"AdmissionLimits.{name} must be a positive integer or None")
+                raise ConfigError(f"AdmissionLimits.{name} must be a positive integer or None")
         if self.window <= 0:
-            raise ValueError("AdmissionLimits.window must be positive")
+            raise ConfigError("AdmissionLimits.window must be positive")
 
 
 class Admission:

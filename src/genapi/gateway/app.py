@@ -37,6 +37,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from ..errors import UsageError
 from ..execution.executor import Executor
 from ..functions.registry import Registry
 from ..functions.service import Service
@@ -44,16 +45,28 @@ from ..protocol.phoenix import TopicRouter, serializer_for_vsn
 from ..ratelimit import RateLimiter
 from ..security import AdminAction, AdminGate
 from .admin import AdminConsole
-from .admission import Admission, AdmissionLimits
-from .auth import Identity, authenticate
-from .cluster import ClusterOptions, GatewayCluster
+from .admission import Admission
+from .auth import authenticate
 from .connection import Connection
 from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
 from .http import call_endpoint, health_endpoint
-from .settings import CLOSE_GOING_AWAY, CLOSE_RESTART, ConnectionLimits, GatewayStats
+from .parts import GatewayPart, MetricsPart, TracingPart
+from .settings import (
+    CLOSE_GOING_AWAY,
+    CLOSE_RESTART,
+    AdminSettings,
+    ClusterOptions,
+    GatewaySettings,
+    GatewayStats,
+    JoinAuthorizer,
+    MetricsSettings,
+    TracingSettings,
+)
 
 if TYPE_CHECKING:
-    from ..observability import PrometheusExporter, RequestTracer
+    from ..observability.metrics import PrometheusExporter
+    from ..observability.tracing import RequestTracer
+    from .cluster import GatewayCluster
 
 __all__ = ["Gateway", "JoinAuthorizer"]
 
@@ -62,37 +75,27 @@ logger = logging.getLogger("genapi.gateway")
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-#: ``(topic, join_payload, identity) -> True | None | False | {"reason": ...}`` (or awaitable).
-JoinAuthorizer = Callable[[str, Any, Identity], Any]
 
 
 class Gateway:
-    """The ASGI gateway. Every keyword is optional; see the README for a tour.
+    """The ASGI gateway: serves ``services`` (or a ``registry`` / ``executor``) to clients.
 
-    * ``services`` / ``registry`` — functions to serve (services are added to the registry);
-    * ``executor`` — a ready executor (built from the registry otherwise, with
-      ``detail_error``);
-    * ``authenticator`` — see :mod:`genapi.gateway.auth`; without one every connection is
-      anonymous. ``allow_anonymous`` defaults to True without an authenticator and False
-      with one;
-    * ``join_authorizer`` — per-topic join decision;
-    * ``socket_path``, ``topics`` (patterns, ``"api:*"`` by default), ``event`` (``"api"``);
-    * ``limits`` — :class:`ConnectionLimits`;
-    * ``trusted_proxies`` — addresses whose ``X-Forwarded-For`` is believed;
-    * ``routes`` — extra Starlette routes served by the same app (pages, static files);
+    Everything else is optional and grouped by concern:
+
+    * ``authenticator`` — who is calling (:mod:`genapi.gateway.auth`); without one every
+      connection is anonymous;
+    * ``settings`` — :class:`GatewaySettings`: paths, topics, event, connection limits,
+      admission rates, anonymous access, join authorizer, trusted proxies, detail_error;
+    * ``rate_limiter`` — a :class:`genapi.ratelimit.RateLimiter` (global and per-function
+      limits, in memory or in Redis);
     * ``cluster`` — a NATS URL or :class:`ClusterOptions`: reach functions on service
       nodes and receive their configs;
-    * ``admin`` — the :class:`~genapi.security.AdminGate` (closed by default: node config
-      pushes, for one, need ``push_config``);
-    * ``rate_limiter`` — a :class:`genapi.ratelimit.RateLimiter` (global and per-function
-      limits, in memory or in Redis); ``admission`` — connect and join rates per address;
-    * ``metrics`` — Prometheus metrics at ``GET /metrics`` (:attr:`metrics`), only to
-      scrapers presenting ``metrics_token`` as a Bearer token when it is set; ``tracing`` —
-      an OpenTelemetry span per call (:attr:`tracer`); see :mod:`genapi.observability`;
-    * ``admin_token`` — serve the diagnostics under ``/admin`` and the dashboard at
-      ``/dashboard`` to callers presenting it as a Bearer token (not mounted without
-      it). Without ``admin`` the gate then allows ``view_diagnostics``; an explicit
-      ``admin`` gate must list it itself; see :mod:`genapi.gateway.admin`.
+    * ``admin`` — :class:`AdminSettings` (or a bare :class:`~genapi.AdminGate`): the admin
+      gate, and the console at ``/admin`` and ``/dashboard`` when it has a token;
+    * ``metrics`` — ``True`` or :class:`MetricsSettings`: Prometheus at ``GET /metrics``
+      (:attr:`metrics`); ``tracing`` — ``True`` or :class:`TracingSettings`: an
+      OpenTelemetry span per call (:attr:`tracer`);
+    * ``routes`` — extra Starlette routes served by the same app (pages, static files).
     """
 
     def __init__(
@@ -102,86 +105,82 @@ class Gateway:
         registry: Registry | None = None,
         executor: Executor | None = None,
         authenticator: Callable[..., Any] | None = None,
-        allow_anonymous: bool | None = None,
-        join_authorizer: JoinAuthorizer | None = None,
-        socket_path: str = "/socket",
-        topics: Iterable[str] = ("api:*",),
-        event: str = "api",
-        api_prefix: str = "/api",
-        limits: ConnectionLimits | None = None,
-        detail_error: bool = False,
-        trusted_proxies: Iterable[str] = (),
-        routes: Sequence[BaseRoute] = (),
-        cluster: ClusterOptions | str | None = None,
-        admin: AdminGate | None = None,
+        settings: GatewaySettings | None = None,
         rate_limiter: RateLimiter | None = None,
-        admission: AdmissionLimits | None = None,
-        metrics: bool = False,
-        metrics_token: str | None = None,
-        tracing: bool = False,
-        admin_token: str | None = None,
+        cluster: ClusterOptions | str | None = None,
+        admin: AdminSettings | AdminGate | None = None,
+        metrics: MetricsSettings | bool = False,
+        tracing: TracingSettings | bool = False,
+        routes: Sequence[BaseRoute] = (),
     ) -> None:
-        if executor is not None:
-            registry = executor.registry
-        self.registry = registry if registry is not None else Registry()
+        self.settings = settings = settings or GatewaySettings()
+        self.executor = executor if executor is not None else Executor(
+            registry if registry is not None else Registry(),
+            detail_error=settings.detail_error)
+        self.registry = self.executor.registry
         for service in services:
             self.registry.add_service(service)
-        self.executor = (
-            executor if executor is not None
-            else Executor(self.registry, detail_error=detail_error)
-        )
         if rate_limiter is not None:
             self.executor.rate_limiter = rate_limiter
         self.authenticator = authenticator
-        self.allow_anonymous = authenticator is None if allow_anonymous is None else allow_anonymous
-        self.join_authorizer = join_authorizer
-        self.topic_router = TopicRouter(list(topics))
-        self.event = event
-        self.limits = limits or ConnectionLimits()
-        self.trusted_proxies = frozenset(trusted_proxies)
+        self.allow_anonymous = (authenticator is None if settings.allow_anonymous is None
+                                else settings.allow_anonymous)
+        self.join_authorizer = settings.join_authorizer
+        self.socket_path = settings.socket_path
+        self.topic_router = TopicRouter(list(settings.topics))
+        self.event = settings.event
+        self.limits = settings.limits
+        self.trusted_proxies = settings.trusted_proxies
         self.stats = GatewayStats()
-        self.admission = Admission(admission or AdmissionLimits(), self.executor.telemetry)
+        self.admission = Admission(settings.admission, self.executor.telemetry)
         self.connections: set[Connection] = set()
         self.draining = False
-        # admin_token alone implies view_diagnostics; an explicit gate is used as it is.
-        self.admin = admin if admin is not None else AdminGate(
-            [AdminAction.VIEW_DIAGNOSTICS] if admin_token is not None else ())
-        self.cluster = (
-            GatewayCluster(self, ClusterOptions.of(cluster), self.admin)
-            if cluster is not None else None
-        )
+        admin_settings = AdminSettings.of(admin)
+        self.admin = admin_settings.effective_gate()
+        self.cluster: GatewayCluster | None = None
         self._on_cluster: list[Callable[[GatewayCluster], object]] = []
+        if cluster is not None:
+            self._join(ClusterOptions.of(cluster))
         self._started = False
         self._sweeper: asyncio.Task[None] | None = None
-        self.metrics: PrometheusExporter | None = None
-        self.tracer: RequestTracer | None = None
-        observability_routes: list[BaseRoute] = []
-        if metrics:
-            from ..observability.metrics import PrometheusExporter, metrics_endpoint
-
-            self.metrics = PrometheusExporter(executor=self.executor, stats=self.stats)
-            observability_routes.append(Route("/metrics", metrics_endpoint(self, metrics_token),
-                                              methods=["GET"]))
-        if tracing:
-            from ..observability.tracing import RequestTracer
-
-            self.tracer = RequestTracer(executor=self.executor)
-        self.admin_console = (
-            AdminConsole(self, admin_token) if admin_token is not None else None
-        )
-        socket_route = socket_path.rstrip("/") + "/websocket"
+        self.metrics, self.tracer, self.admin_console, self._parts = self._build_parts(
+            MetricsSettings.of(metrics), TracingSettings.of(tracing), admin_settings.token)
         self.app = Starlette(
             routes=[
-                WebSocketRoute(socket_route, _SocketEndpoint(self)),
-                Route(api_prefix.rstrip("/") + "/{service}/{request_type}",
+                WebSocketRoute(settings.socket_route, _SocketEndpoint(self)),
+                Route(settings.api_prefix.rstrip("/") + "/{service}/{request_type}",
                       self._http_call, methods=["POST"]),
                 Route("/healthz", self._health, methods=["GET"]),
-                *observability_routes,
-                *(self.admin_console.routes() if self.admin_console is not None else ()),
+                *(route for part in self._parts for route in part.routes()),
                 *routes,
             ],
             lifespan=self._lifespan,
         )
+
+    def _build_parts(
+        self, metrics: MetricsSettings | None, tracing: TracingSettings | None,
+        admin_token: str | None,
+    ) -> tuple[PrometheusExporter | None, RequestTracer | None, AdminConsole | None,
+               list[GatewayPart]]:
+        parts: list[GatewayPart] = []
+        exporter = tracer = console = None
+        if metrics is not None:
+            metrics_part = MetricsPart(metrics, self.executor, self.stats)
+            exporter = metrics_part.exporter
+            parts.append(metrics_part)
+        if tracing is not None:
+            tracing_part = TracingPart(tracing, self.executor)
+            tracer = tracing_part.tracer
+            parts.append(tracing_part)
+        if admin_token is not None:
+            console = AdminConsole(self, admin_token)
+            parts.append(console)
+        return exporter, tracer, console, parts
+
+    @property
+    def topics(self) -> list[str]:
+        """The topic patterns clients may join."""
+        return list(self.topic_router.patterns)
 
     # -- ASGI ---------------------------------------------------------------------------
 
@@ -208,11 +207,8 @@ class Gateway:
         if self._started:
             return
         self._started = True
-        for exporter in (self.metrics, self.tracer):
-            if exporter is not None:
-                exporter.attach()  # again, after an aclose()
-        if self.admin_console is not None:
-            self.admin_console.start()
+        for part in self._parts:
+            part.start()  # again, after an aclose()
         self._sweeper = asyncio.get_running_loop().create_task(
             self._sweep_idle(), name="genapi-idle-sweeper"
         )
@@ -233,11 +229,8 @@ class Gateway:
         if limiter is not None and hasattr(limiter, "aclose"):
             await limiter.aclose()
         await self.executor.aclose()
-        for exporter in (self.metrics, self.tracer):
-            if exporter is not None:
-                exporter.close()
-        if self.admin_console is not None:
-            self.admin_console.stop()
+        for part in self._parts:
+            part.stop()
         self._started = False
 
     def set_detail_error(self, enabled: bool) -> None:
@@ -248,12 +241,17 @@ class Gateway:
     def join_cluster(self, nats: ClusterOptions | str, *, push_token: str | None = None) -> None:
         """Join a cluster after construction (before serving); allows node config pushes."""
         if self.cluster is not None:
-            raise RuntimeError("this gateway is already in a cluster")
+            raise UsageError("this gateway is already in a cluster")
         options = ClusterOptions.of(nats)
         if push_token is not None:
             options = dataclasses.replace(options, push_token=push_token)
         self.admin = AdminGate({*self.admin.allowed_actions, AdminAction.PUSH_CONFIG})
-        self.cluster = GatewayCluster(self, options, self.admin)
+        self._join(options)
+
+    def _join(self, options: ClusterOptions) -> None:
+        from .cluster import GatewayCluster  # loads nats-py: only for gateways in a cluster
+
+        self.cluster = GatewayCluster(self.registry, self.executor, options, self.admin)
         for callback in self._on_cluster:
             callback(self.cluster)
 

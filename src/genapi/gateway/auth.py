@@ -24,6 +24,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import jwt
 
+from ..errors import ConfigError
+
 __all__ = [
     "ANONYMOUS",
     "Authenticator",
@@ -144,7 +146,7 @@ class JWTAuthenticator:
         required_claims: Sequence[str] = ("exp",),
     ) -> None:
         if not key:
-            raise ValueError("JWTAuthenticator needs a key")
+            raise ConfigError("JWTAuthenticator needs a key")
         self._key = key
         self.algorithms = list(algorithms)
         self.user_id_claim = user_id_claim

@@ -1,16 +1,19 @@
-"""The gateway's cluster side: the NATS link, remote calls and config sync together."""
+"""The gateway's cluster side: the NATS link, remote calls and config sync together.
+
+Imported only when a gateway joins a cluster (it loads nats-py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..cluster.node import default_node_name
 from ..cluster.sync import ConfigSync, NodeDirectory
-from ..functions.config import ServiceConfig
+from ..execution.executor import Executor
+from ..functions.registry import Registry
 from ..relay import LocalBus, RelayHub
 from ..relay.nats_bus import NatsRelayBus
 from ..relay.nats_store import NatsGroupStore
@@ -18,52 +21,26 @@ from ..security import AdminGate
 from ..transport.nats.link import Link
 from ..transport.nats.subjects import Subjects
 from ..transport.nats.transport import NatsTransport
+from .settings import ClusterOptions
 
-if TYPE_CHECKING:
-    from .app import Gateway
-
-__all__ = ["ClusterOptions", "GatewayCluster"]
+__all__ = ["GatewayCluster"]
 
 logger = logging.getLogger("genapi.gateway")
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterOptions:
-    """How a gateway joins a cluster.
-
-    ``nats`` is the server URL; ``push_token`` must match the nodes' token (none = any);
-    ``pull`` lists services to pull from nodes every ``pull_interval`` seconds; a node
-    silent for ``node_grace`` seconds leaves the node lists until it is heard again.
-    """
-
-    nats: str
-    prefix: str = "genapi"
-    push_token: str | None = None
-    pull: tuple[ServiceConfig, ...] = ()
-    pull_interval: float = 30.0
-    pull_timeout: float = 5.0
-    node_grace: float = 5.0
-    stream_window: int = 16
-    name: str | None = None
-
-    @classmethod
-    def of(cls, value: ClusterOptions | str) -> ClusterOptions:
-        """Options from themselves or from a bare NATS URL."""
-        return value if isinstance(value, ClusterOptions) else cls(nats=value)
 
 
 class GatewayCluster:
     """Owns the gateway's NATS link, the remote transport and the config sync."""
 
-    def __init__(self, gateway: Gateway, options: ClusterOptions, admin: AdminGate) -> None:
+    def __init__(self, registry: Registry, executor: Executor, options: ClusterOptions,
+                 admin: AdminGate) -> None:
         self.options = options
         self.name = options.name or f"gateway-{default_node_name()}"
         self.subjects = Subjects(options.prefix)
         self.link = Link(options.nats, name=self.name)
-        telemetry = gateway.executor.telemetry
+        telemetry = executor.telemetry
         self.directory = NodeDirectory(options.node_grace, telemetry=telemetry)
         self.sync = ConfigSync(
-            gateway.registry, self.link, name=self.name, subjects=self.subjects,
+            registry, self.link, name=self.name, subjects=self.subjects,
             push_token=options.push_token, gate=admin, pull=options.pull,
             pull_interval=options.pull_interval, pull_timeout=options.pull_timeout,
             directory=self.directory, telemetry=telemetry,
@@ -71,7 +48,7 @@ class GatewayCluster:
         self.transport = NatsTransport(self.link, subjects=self.subjects,
                                        stream_window=options.stream_window,
                                        node_alive=self.directory.alive)
-        gateway.executor.transport = self.transport
+        executor.transport = self.transport
         self._hubs: list[RelayHub] = []
         self._starter: asyncio.Task[None] | None = None
 

@@ -21,12 +21,12 @@ import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import msgspec
 
 from ..errors import Cancelled, DecodeError, InvalidRequest, ServiceUnavailable
-from ..messages import Request, Response, decode_request
+from ..messages import CANCEL_EVENT, Request, Response, decode_request
 from ..protocol.phoenix import (
     ChannelClosed,
     CloseRequested,
@@ -40,16 +40,11 @@ from ..protocol.phoenix import (
 )
 from .auth import Identity
 from .events import SLOW_CONSUMER
+from .host import GatewayHost
 from .outbox import Frame, Outbox, OutboxOverflow
 from .settings import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
 
-if TYPE_CHECKING:
-    from .app import Gateway
-
 __all__ = ["CANCEL_EVENT", "Connection", "DirectChannel"]
-
-#: The event a client pushes to cancel an in-flight call: ``{"request_id": "..."}``.
-CANCEL_EVENT = "cancel"
 
 logger = logging.getLogger("genapi.gateway")
 
@@ -129,7 +124,7 @@ class Connection:
 
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: GatewayHost,
         identity: Identity,
         serializer: Serializer,
         ip_address: str | None,
@@ -219,6 +214,38 @@ class Connection:
         self._done.set()
         if self._reader is not None and not self._reader.done():
             self._reader.cancel()
+
+    # -- what diagnostics list ----------------------------------------------------------
+
+    @property
+    def user_id(self) -> str | None:
+        """The authenticated user (None: anonymous)."""
+        return self.identity.user_id
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics joined (or joining)."""
+        return list(self.core.channels)
+
+    @property
+    def inflight(self) -> int:
+        """Calls running for this connection."""
+        return len(self.calls)
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting in the outgoing queue."""
+        return len(self.outbox)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes waiting in the outgoing queue."""
+        return self.outbox.bytes
+
+    @property
+    def last_activity(self) -> float:
+        """``time.monotonic()`` of the last frame received."""
+        return self.core.last_activity
 
     @property
     def close_code(self) -> int | None:

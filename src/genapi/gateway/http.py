@@ -14,7 +14,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from starlette.requests import Request as HttpRequest
@@ -37,9 +37,7 @@ from ..errors import (
 )
 from ..messages import Request, Response, encode_response
 from .auth import authenticate
-
-if TYPE_CHECKING:
-    from .app import Gateway
+from .host import GatewayHost
 
 __all__ = ["call_endpoint", "health_endpoint", "status_for"]
 
@@ -104,7 +102,7 @@ async def _read_body(request: HttpRequest, limit: int) -> bytes | None:
     return bytes(chunks)
 
 
-async def call_endpoint(gateway: Gateway, http: HttpRequest) -> HttpResponse:
+async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse:
     """Handle ``POST /api/{service}/{request_type}``."""
     request_id = http.headers.get("x-request-id") or uuid.uuid4().hex
     limit = gateway.executor.limits.max_payload_bytes
@@ -165,7 +163,7 @@ async def _ndjson(
             abandon()
 
 
-async def health_endpoint(gateway: Gateway, http: HttpRequest) -> HttpResponse:
+async def health_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse:
     """``GET /healthz``: 200 while serving, 503 while draining."""
     body = {"status": "draining" if gateway.draining else "ok",
             "connections": gateway.stats.connections_open}

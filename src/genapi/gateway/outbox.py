@@ -12,13 +12,11 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from ..errors import OutboxOverflow
+
 __all__ = ["Outbox", "OutboxOverflow"]
 
 Frame = str | bytes
-
-
-class OutboxOverflow(Exception):
-    """The queue limit was reached: the connection must be closed."""
 
 
 class Outbox:

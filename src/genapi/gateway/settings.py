@@ -1,18 +1,51 @@
-"""Gateway configuration values."""
+"""Gateway configuration values: frozen, validated, grouped by concern.
+
+::
+
+    Gateway([users],
+            authenticator=JWTAuthenticator(SECRET),
+            settings=GatewaySettings(socket_path="/rt", limits=ConnectionLimits(max_inflight=50)),
+            admin=AdminSettings(token=ADMIN_TOKEN),
+            metrics=MetricsSettings(token=SCRAPE_TOKEN),
+            tracing=True)
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["CLOSE_GOING_AWAY", "CLOSE_POLICY", "CLOSE_RESTART", "CLOSE_TOO_BIG",
-           "ConnectionLimits", "GatewayStats"]
+from ..errors import ConfigError
+from ..functions.config import ServiceConfig
+from ..security import AdminAction, AdminGate
+from .admission import AdmissionLimits
+from .auth import Identity
+
+__all__ = [
+    "CLOSE_GOING_AWAY",
+    "CLOSE_POLICY",
+    "CLOSE_RESTART",
+    "CLOSE_TOO_BIG",
+    "AdminSettings",
+    "ClusterOptions",
+    "ConnectionLimits",
+    "GatewaySettings",
+    "GatewayStats",
+    "JoinAuthorizer",
+    "MetricsSettings",
+    "TracingSettings",
+]
 
 # Close codes. Never 1000 for a live client: phoenix.js before 1.8.16 would not reconnect.
 CLOSE_GOING_AWAY = 1001  # idle (missed heartbeats) or server-side disconnect
 CLOSE_POLICY = 1008  # slow consumer: its outgoing queue filled up
 CLOSE_TOO_BIG = 1009  # a frame over max_frame_bytes
 CLOSE_RESTART = 1012  # graceful drain: phoenix.js reconnects (to another instance)
+
+#: ``(topic, join_payload, identity) -> True | None | False | {"reason": ...}`` (or awaitable).
+JoinAuthorizer = Callable[[str, Any, Identity], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +72,170 @@ class ConnectionLimits:
     drain_timeout: float = 10.0
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
+        for name in _field_names(self):
+            value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ValueError(f"ConnectionLimits.{field.name} must be a positive number")
+                raise ConfigError(f"ConnectionLimits.{name} must be a positive number")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """Where the gateway listens and how it treats connections.
+
+    * ``socket_path`` (phoenix.js appends ``/websocket``), ``api_prefix`` (``POST
+      {api_prefix}/{service}/{request_type}``), ``topics`` (patterns clients may join),
+      ``event`` (what calls are pushed as);
+    * ``limits`` — :class:`ConnectionLimits`; ``admission`` — connect and join rates per
+      address (:class:`~genapi.gateway.AdmissionLimits`);
+    * ``allow_anonymous`` — accept connections without a user; None (the default): yes
+      without an authenticator, no with one;
+    * ``join_authorizer`` — per-topic join decision (:data:`JoinAuthorizer`);
+    * ``trusted_proxies`` — addresses whose ``X-Forwarded-For`` is believed;
+    * ``detail_error`` — add internal reasons to ``Internal Server Error`` (off: internals
+      never reach clients).
+    """
+
+    socket_path: str = "/socket"
+    api_prefix: str = "/api"
+    topics: tuple[str, ...] = ("api:*",)
+    event: str = "api"
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    admission: AdmissionLimits = field(default_factory=AdmissionLimits)
+    allow_anonymous: bool | None = None
+    join_authorizer: JoinAuthorizer | None = None
+    trusted_proxies: frozenset[str] = frozenset()
+    detail_error: bool = False
+
+    def __post_init__(self) -> None:
+        # Accept any iterable for the collections; keep them immutable.
+        object.__setattr__(self, "topics", _strings("topics", self.topics))
+        object.__setattr__(self, "trusted_proxies",
+                           frozenset(_strings("trusted_proxies", self.trusted_proxies)))
+        problems = []
+        for name in ("socket_path", "api_prefix"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.startswith("/"):
+                problems.append(f"{name} must be a path starting with '/'")
+        if not self.topics:
+            problems.append("topics must list at least one pattern")
+        if not isinstance(self.event, str) or not self.event:
+            problems.append("event must be a non-empty string")
+        if problems:
+            raise ConfigError("GatewaySettings", problems)
+
+    @property
+    def socket_route(self) -> str:
+        """The WebSocket route: ``{socket_path}/websocket``."""
+        return self.socket_path.rstrip("/") + "/websocket"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterOptions:
+    """How a gateway joins a cluster.
+
+    ``nats`` is the server URL; ``push_token`` must match the nodes' token (none = any);
+    ``pull`` lists services to pull from nodes every ``pull_interval`` seconds; a node
+    silent for ``node_grace`` seconds leaves the node lists until it is heard again.
+    """
+
+    nats: str
+    prefix: str = "genapi"
+    push_token: str | None = None
+    pull: tuple[ServiceConfig, ...] = ()
+    pull_interval: float = 30.0
+    pull_timeout: float = 5.0
+    node_grace: float = 5.0
+    stream_window: int = 16
+    name: str | None = None
+
+    @classmethod
+    def of(cls, value: ClusterOptions | str) -> ClusterOptions:
+        """Options from themselves or from a bare NATS URL."""
+        return value if isinstance(value, ClusterOptions) else cls(nats=value)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSettings:
+    """The admin gate and console.
+
+    ``token`` mounts the diagnostics under ``/admin`` and the dashboard at ``/dashboard``
+    for callers presenting it as a Bearer token (not mounted without it). ``gate`` lists
+    the admin actions allowed (node config pushes need ``push_config``, for one); without
+    one it allows ``view_diagnostics`` when there is a token and nothing otherwise.
+    """
+
+    token: str | None = None
+    gate: AdminGate | None = None
+
+    def __post_init__(self) -> None:
+        if self.token is not None and (not isinstance(self.token, str)
+                                       or not self.token.strip()):
+            raise ConfigError("admin_token must be a non-empty string")
+
+    def __repr__(self) -> str:
+        shown = "None" if self.token is None else "'***'"
+        return f"AdminSettings(token={shown}, gate={self.gate!r})"
+
+    @classmethod
+    def of(cls, value: AdminSettings | AdminGate | None) -> AdminSettings:
+        """Settings from themselves, from a bare gate, or the defaults."""
+        if isinstance(value, AdminSettings):
+            return value
+        return cls(gate=value)
+
+    def effective_gate(self) -> AdminGate:
+        """The gate to use: the given one, else one allowing diagnostics with a token."""
+        if self.gate is not None:
+            return self.gate
+        return AdminGate([AdminAction.VIEW_DIAGNOSTICS] if self.token is not None else ())
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus metrics at ``GET /metrics`` (:mod:`genapi.observability.metrics`).
+
+    With ``token``, a scrape must present it as a Bearer token. ``buckets`` are the
+    duration histograms' upper bounds in seconds; ``max_series`` caps the functions
+    counted one by one (more share ``_other``).
+    """
+
+    token: str | None = None
+    buckets: tuple[float, ...] | None = None
+    max_series: int = 1000
+
+    def __repr__(self) -> str:
+        shown = "None" if self.token is None else "'***'"
+        return f"MetricsSettings(token={shown}, max_series={self.max_series})"
+
+    @classmethod
+    def of(cls, value: MetricsSettings | bool) -> MetricsSettings | None:
+        """Settings from themselves, ``True`` (the defaults) or ``False`` (None: off)."""
+        if isinstance(value, MetricsSettings):
+            return value
+        return cls() if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """An OpenTelemetry span per call (:mod:`genapi.observability.tracing`).
+
+    ``sample_rate`` (0 to 1) is the share of calls without a parent span that get one;
+    ``tracer_provider`` defaults to OpenTelemetry's global one.
+    """
+
+    sample_rate: float = 1.0
+    tracer_provider: Any = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sample_rate <= 1.0:
+            raise ConfigError("sample_rate must be between 0 and 1")
+
+    @classmethod
+    def of(cls, value: TracingSettings | bool) -> TracingSettings | None:
+        """Settings from themselves, ``True`` (the defaults) or ``False`` (None: off)."""
+        if isinstance(value, TracingSettings):
+            return value
+        return cls() if value else None
 
 
 @dataclass(slots=True)
@@ -63,3 +256,16 @@ class GatewayStats:
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""
         return dataclasses.asdict(self)
+
+
+def _field_names(value: Any) -> list[str]:
+    return [f.name for f in dataclasses.fields(value)]
+
+
+def _strings(name: str, values: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(values, str):
+        raise ConfigError(f"{name} must be a collection of strings, not one string")
+    items = tuple(values)
+    if not all(isinstance(v, str) for v in items):
+        raise ConfigError(f"{name} must hold strings")
+    return items

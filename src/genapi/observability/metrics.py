@@ -63,7 +63,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -84,10 +84,9 @@ if TYPE_CHECKING:
 
     from ..execution.executor import Executor
     from ..functions.registry import Registry
-    from ..gateway import Gateway
-    from ..gateway.settings import GatewayStats
 
-__all__ = ["CONTENT_TYPE", "DEFAULT_BUCKETS", "PrometheusExporter", "metrics_endpoint"]
+__all__ = ["CONTENT_TYPE", "DEFAULT_BUCKETS", "Counters", "PrometheusExporter",
+           "metrics_endpoint"]
 
 #: The media type of :meth:`PrometheusExporter.exposition` (Prometheus text format 0.0.4).
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
@@ -112,6 +111,14 @@ _STATS_HELP: Final = {
 }
 
 
+class Counters(Protocol):
+    """Counters that read as a plain dict (a gateway's
+    :class:`~genapi.gateway.GatewayStats`)."""
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name."""
+
+
 class PrometheusExporter:
     """Collects genapi's metrics from ``telemetry`` and exposes them in :attr:`registry`.
 
@@ -126,7 +133,7 @@ class PrometheusExporter:
         telemetry: Telemetry | None = None,
         *,
         executor: Executor | None = None,
-        stats: GatewayStats | None = None,
+        stats: Counters | None = None,
         buckets: Sequence[float] = DEFAULT_BUCKETS,
         max_series: int = 1000,
         offload: bool = True,
@@ -328,9 +335,9 @@ def _le(bound: float) -> str:
 
 
 def metrics_endpoint(
-    gateway: Gateway, token: str | None = None,
+    exporter: PrometheusExporter, token: str | None = None,
 ) -> Callable[[HttpRequest], Awaitable[HttpResponse]]:
-    """A Starlette endpoint serving ``gateway.metrics`` (404 when metrics are off).
+    """A Starlette endpoint serving ``exporter``'s metrics.
 
     With ``token``, a scrape must present it as ``Authorization: Bearer <token>`` (compared
     in constant time); others get 401.
@@ -344,9 +351,6 @@ def metrics_endpoint(
     async def endpoint(request: HttpRequest) -> HttpResponse:
         if not secrets_equal(expected, request.headers.get("authorization")):
             return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        exporter = gateway.metrics
-        if exporter is None:
-            return Response(status_code=404)
         # Count what is queued so far (in a thread: the loop keeps serving meanwhile).
         await asyncio.to_thread(exporter.flush, 1.0)
         return Response(exporter.exposition(), media_type=CONTENT_TYPE)

@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from ..errors import ConfigError, TracingUnavailable
 from ..telemetry.events import EXECUTOR_EXCEPTION, EXECUTOR_STOP, Telemetry, default_telemetry
 from ..telemetry.handlers import OffloadSlot
 
@@ -74,10 +75,6 @@ class _Span(dict[str, Any]):
         self.exception = exception
 
 
-class TracingUnavailable(RuntimeError):
-    """Tracing was asked for but OpenTelemetry is not installed."""
-
-
 class RequestTracer:
     """Turns finished requests into OpenTelemetry spans.
 
@@ -97,7 +94,7 @@ class RequestTracer:
                  tracer_provider: TracerProvider | None = None, sample_rate: float = 1.0,
                  rng: Callable[[], float] = random.random, offload: bool = True) -> None:
         if not 0.0 <= sample_rate <= 1.0:
-            raise ValueError("sample_rate must be between 0 and 1")
+            raise ConfigError("sample_rate must be between 0 and 1")
         try:
             from opentelemetry import context, trace
         except ImportError as exc:

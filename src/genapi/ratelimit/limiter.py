@@ -88,7 +88,7 @@ class RateLimiter:
         timeout_ms: int = 1_000,
     ) -> None:
         if timeout_ms < 1:
-            raise ValueError("timeout_ms must be positive")
+            raise ConfigError("timeout_ms must be positive")
         self._telemetry = telemetry if telemetry is not None else default_telemetry
         self._store: RateLimitStore = (
             store if store is not None else MemoryStore(telemetry=self._telemetry)

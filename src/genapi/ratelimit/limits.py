@@ -306,7 +306,7 @@ def normal_scope(scope: object) -> Scope:
         and all(isinstance(part, str) and part for part in scope)
     ):
         return (scope[0], scope[1])
-    raise ValueError(f"scope must be 'global' or (service, request_type), got {scope!r}")
+    raise ConfigError(f"scope must be 'global' or (service, request_type), got {scope!r}")
 
 
 def limits_of(limits: Iterable[RateLimit], scope: Scope, key: str | None) -> list[RateLimit]:

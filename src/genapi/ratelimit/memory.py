@@ -23,6 +23,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 
+from ..errors import ConfigError
 from ..telemetry.events import Telemetry, default_telemetry
 from .events import CLEANUP
 from .store import Checks
@@ -48,7 +49,7 @@ class MemoryStore:
         telemetry: Telemetry | None = None,
     ) -> None:
         if max_buckets < 1 or sweep_interval_ms < 1:
-            raise ValueError("max_buckets and sweep_interval_ms must be positive")
+            raise ConfigError("max_buckets and sweep_interval_ms must be positive")
         self._clock = clock
         self._max_buckets = max_buckets
         self._sweep_interval_ms = sweep_interval_ms

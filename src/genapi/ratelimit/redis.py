@@ -35,7 +35,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
-from ..errors import RateLimiterUnavailable
+from ..errors import ConfigError, RateLimiterUnavailable
 from .store import Checks
 from .window import Clock, Rejection
 
@@ -122,7 +122,7 @@ class RedisStore:
         socket_timeout_ms: int = 1_000,
     ) -> None:
         if max_connections < 1:
-            raise ValueError("max_connections must be positive")
+            raise ConfigError("max_connections must be positive")
         timeout_s = socket_timeout_ms / 1000
         self._client = Redis.from_url(
             url,

@@ -33,7 +33,7 @@ from typing import Final
 
 import msgspec
 
-from ..errors import ApiError
+from ..errors import RelayError
 
 __all__ = [
     "Group",
@@ -81,20 +81,6 @@ class Role(StrEnum):
 
     ADMIN = "admin"
     MEMBER = "member"
-
-
-class RelayError(ApiError):
-    """A relay operation was refused; ``code`` is machine-readable (also in ``details``).
-
-    Codes follow the reference where it has one (``not_found``, ``already_exists``,
-    ``already_member``, ``user_not_in_group``, ``not_admin``, ``user_not_pending``,
-    ``not_strict_private``, ``cannot_mute``, ``not_muted``); the send errors keep its
-    client wordings (``Group not found``, ``Not a member of this group``, …).
-    """
-
-    def __init__(self, code: str, message: str, *, can_retry: bool = False) -> None:
-        self.code = code
-        super().__init__(message, can_retry=can_retry, details={"code": code})
 
 
 GROUP_NOT_FOUND: Final = "Group not found"

@@ -19,6 +19,8 @@ from typing import Any
 
 import msgspec
 
+from ..errors import ConfigError
+
 __all__ = ["History", "Recovery", "RelayMessage", "iso_timestamp"]
 
 
@@ -76,9 +78,9 @@ class History:
         self, *, max_messages: int, max_age: float | None, clock: Callable[[], float]
     ) -> None:
         if max_messages < 0:
-            raise ValueError("max_messages must not be negative")
+            raise ConfigError("max_messages must not be negative")
         if max_age is not None and max_age <= 0:
-            raise ValueError("max_age must be positive (or None for no age limit)")
+            raise ConfigError("max_age must be positive (or None for no age limit)")
         self.max_messages = max_messages
         self.max_age = max_age
         self._clock = clock

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ..errors import ConfigError, UsageError
 from ..messages import Response
 from ..telemetry.events import Telemetry, default_telemetry, now_us
 from . import groups, presence
@@ -94,7 +95,7 @@ class RelayHub:
         """Replace the store and the bus (say, to share them between gateways) — only
         before the hub's first operation."""
         if self._started or self.local.connections():
-            raise RuntimeError("a relay hub changes backends only before its first use")
+            raise UsageError("a relay hub changes backends only before its first use")
         self._unsubscribe()
         self.store, self.bus = store, bus
         self._unsubscribe = bus.subscribe(self.receive)
@@ -116,7 +117,7 @@ class RelayHub:
         kind = parse_group_type(group_type)
         if endpoint is not None:
             if creator is None:
-                raise ValueError("an endpoint needs a creator")
+                raise ConfigError("an endpoint needs a creator")
             self._check_room(endpoint.key)
         group = groups.new_group(group_id, kind, creator=creator, now=self._clock(),
                                  persistent=persistent, connected=endpoint is not None)

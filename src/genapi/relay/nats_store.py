@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import nats.js.errors as js_errors
 from nats.js.api import Header, KeyValueConfig, StorageType
 
+from ..errors import ConfigError
 from ..transport.nats.link import Link
 from .groups import Group, RelayError, decode_group, encode_group
 from .store import StoreConflict, StoreFull
@@ -72,7 +73,7 @@ class NatsGroupStore:
         storage: str = "file",
     ) -> None:
         if max_groups < 1:
-            raise ValueError("max_groups must be at least 1")
+            raise ConfigError("max_groups must be at least 1")
         self.link = link
         self.bucket = bucket
         self.max_groups = max_groups

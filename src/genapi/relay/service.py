@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import ArgumentError, AuthenticationRequired
+from ..errors import ArgumentError, AuthenticationRequired, ConfigError
 from ..execution.context import CallContext
 from ..functions.service import Service
 from .endpoints import Endpoint
@@ -238,7 +238,7 @@ def add_relay(host: _Host, hub: RelayHub | None = None, *, name: str = "relay",
         if on_cluster is not None:
             on_cluster(lambda cluster: cluster.share_relay(made))
     elif seed:
-        raise ValueError("give seed groups to the hub you pass (RelayHub(seed=...))")
+        raise ConfigError("give seed groups to the hub you pass (RelayHub(seed=...))")
     host.registry.add_service(relay_service(hub, name=name))
     host.executor.on_owner_closed(hub.owner_closed)
     return hub

@@ -14,22 +14,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..errors import GenApiError
+from ..errors import ConfigError, StoreConflict, StoreError, StoreFull
 from .groups import Group
 
 __all__ = ["GroupStore", "MemoryGroupStore", "StoreConflict", "StoreError", "StoreFull"]
-
-
-class StoreError(GenApiError):
-    """A group store refused a write."""
-
-
-class StoreConflict(StoreError):
-    """The group changed (or appeared, or went) since the revision the caller read."""
-
-
-class StoreFull(StoreError):
-    """The store holds as many groups as it may."""
 
 
 class GroupStore(Protocol):
@@ -55,7 +43,7 @@ class MemoryGroupStore:
 
     def __init__(self, *, max_groups: int = 10_000) -> None:
         if max_groups < 1:
-            raise ValueError("max_groups must be at least 1")
+            raise ConfigError("max_groups must be at least 1")
         self.max_groups = max_groups
         self._groups: dict[str, tuple[Group, int]] = {}
         self._revision = 0  # one counter for the store, like a key-value stream sequence

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ConfigError
 from .groups import Member
 from .history import Recovery
 
@@ -25,7 +26,7 @@ class RelayLimits:
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"RelayLimits.{name} must be a positive integer")
+                raise ConfigError(f"RelayLimits.{name} must be a positive integer")
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,20 +8,42 @@ the registry's global :class:`~genapi.Limits` apply, and the catalog says so.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
 
+from .._version import __version__
 from ..errors import FunctionDisabled, FunctionNotFound
 from ..functions.argspec import LIST_TYPES, MISSING, Arg, ArgType, Limits
 from ..functions.registry import Registry, semver_key
+from ..functions.routes import Route
+from ..messages import CANCEL_EVENT
+from .plain import plain
 
-if TYPE_CHECKING:
-    from ..functions.routes import Route
-    from ..gateway.app import Gateway
-
-__all__ = ["CATALOG_FORMAT", "describe_arg", "function_catalog", "function_key"]
+__all__ = ["CATALOG_FORMAT", "ApiSurface", "describe_arg", "function_catalog", "function_key"]
 
 #: Bumped when the catalog's shape changes incompatibly (the CLI checks it).
 CATALOG_FORMAT: Final = 1
+
+
+class ApiSurface(Protocol):
+    """What clients see of a served API: its functions and where they call them
+    (a :class:`~genapi.Gateway` is one)."""
+
+    @property
+    def registry(self) -> Registry:
+        """The functions served."""
+
+    @property
+    def socket_path(self) -> str:
+        """The Phoenix socket's path (phoenix.js appends ``/websocket``)."""
+
+    @property
+    def event(self) -> str:
+        """The event calls are pushed as."""
+
+    @property
+    def topics(self) -> Sequence[str]:
+        """The topic patterns clients may join."""
 
 
 def describe_arg(name: str, arg: Arg, limits: Limits | None = None) -> dict[str, Any]:
@@ -51,8 +73,6 @@ def describe_arg(name: str, arg: Arg, limits: Limits | None = None) -> dict[str,
     if arg.accept:
         out["accept"] = list(arg.accept)
     if arg.default_value is not MISSING:
-        from ..diagnostics.plain import plain  # lazy: diagnostics imports this module
-
         out["default"] = plain(arg.default_value)
     return out
 
@@ -84,7 +104,7 @@ def _describe_route(route: Route, registry: Registry) -> dict[str, Any]:
     }
 
 
-def function_catalog(source: Gateway | Registry, *,
+def function_catalog(source: ApiSurface | Registry, *,
                      include_disabled: bool = False) -> dict[str, Any]:
     """The catalog of ``source`` (a :class:`~genapi.Gateway` or a :class:`~genapi.Registry`).
 
@@ -94,15 +114,11 @@ def function_catalog(source: Gateway | Registry, *,
     ``disabled``, ``response_type``, ``description`` and ``arguments``
     (:func:`describe_arg`, in call order). Disabled functions are left out unless asked.
     """
-    from .._version import __version__
-    from ..gateway.connection import CANCEL_EVENT
-
     if isinstance(source, Registry):
         registry, socket_path, event, topics = source, "/socket", "api", ["api:*"]
     else:
-        registry = source.registry
-        socket_path, event = _socket_path(source), source.event
-        topics = list(source.topic_router.patterns)
+        registry, socket_path, event = source.registry, source.socket_path, source.event
+        topics = list(source.topics)
     functions = [_describe_route(route, registry)
                  for route in sorted(registry.routes(), key=_route_order)
                  if include_disabled or not route.disabled]
@@ -112,14 +128,3 @@ def function_catalog(source: Gateway | Registry, *,
         "topics": topics, "max_payload_bytes": registry.limits.max_payload_bytes,
         "functions": functions,
     }
-
-
-def _socket_path(gateway: Gateway) -> str:
-    # The gateway keeps no socket_path attribute; its WebSocket route is the one place
-    # that knows it (".../websocket" is appended by the gateway and by phoenix.js).
-    from starlette.routing import WebSocketRoute
-
-    for route in gateway.app.routes:
-        if isinstance(route, WebSocketRoute) and route.path.endswith("/websocket"):
-            return route.path[: -len("/websocket")] or "/"
-    return "/socket"

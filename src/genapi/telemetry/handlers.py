@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ConfigError
 from .events import Handler, Telemetry, default_telemetry
 
 __all__ = [
@@ -64,9 +65,9 @@ class OffloadingHandler:
     def __init__(self, handler: Handler, *, max_queue: int = 10_000,
                  name: str = "genapi-telemetry", interval: float = 0.05) -> None:
         if max_queue < 1:
-            raise ValueError("max_queue must be at least 1")
+            raise ConfigError("max_queue must be at least 1")
         if interval <= 0:
-            raise ValueError("interval must be positive")
+            raise ConfigError("interval must be positive")
         self.handler = handler
         self.max_queue = max_queue
         self.interval = interval
@@ -206,7 +207,7 @@ def attach_category(handler_id: str, category: str, handler: Handler,
                     telemetry: Telemetry | None = None) -> None:
     """Attach ``handler`` to every catalogued event of ``category``."""
     if category not in CATEGORIES:
-        raise ValueError(f"unknown category {category!r} (one of: {', '.join(CATEGORIES)})")
+        raise ConfigError(f"unknown category {category!r} (one of: {', '.join(CATEGORIES)})")
     (telemetry or default_telemetry).attach(handler_id, f"{category}.*", handler)
 
 

@@ -15,16 +15,24 @@ series), and past ``max_series`` functions new ones share ``_other``.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Hashable, Sequence
+from typing import Final, Protocol
 
-if TYPE_CHECKING:
-    from ..functions.routes import Route
+from ..errors import ConfigError
 
-__all__ = ["OTHER", "UNKNOWN", "RequestHistograms", "Series"]
+__all__ = ["OTHER", "UNKNOWN", "CountedRoute", "RequestHistograms", "Series"]
 
 UNKNOWN: Final = "_unknown"
 OTHER: Final = "_other"
+
+class CountedRoute(Hashable, Protocol):
+    """What a series is keyed by: a compiled route (its ``key`` starts with service and
+    request type), hashed by identity."""
+
+    @property
+    def key(self) -> tuple[str, str, str | None]:
+        """``(service, request_type, version)``."""
+
 
 #: ``[sum of durations in ns, count per bucket …, count past the last bound]``.
 Series = list[int]
@@ -44,9 +52,9 @@ class RequestHistograms:
     def __init__(self, bounds_s: Sequence[float], *, max_series: int = 1000) -> None:
         bounds = sorted(float(b) for b in bounds_s if b != float("inf"))
         if not bounds:
-            raise ValueError("buckets must hold at least one finite upper bound")
+            raise ConfigError("buckets must hold at least one finite upper bound")
         if max_series < 1:
-            raise ValueError("max_series must be at least 1")
+            raise ConfigError("max_series must be at least 1")
         self.bounds_s = bounds
         self.bounds_ns = [round(b * 1e9) for b in bounds]
         self.max_series = max_series
@@ -54,11 +62,11 @@ class RequestHistograms:
         #: The series of each route seen so far, read by the executor's inline counting. A
         #: cache: a function registered again gets a new route, whose entry then points to
         #: the same series.
-        self.by_route: dict[Route, SeriesPair] = {}
+        self.by_route: dict[CountedRoute, SeriesPair] = {}
         #: The series of requests naming no registered function.
         self.unknown = self._pair(UNKNOWN, UNKNOWN)
 
-    def bind(self, route: Route) -> SeriesPair:
+    def bind(self, route: CountedRoute) -> SeriesPair:
         """The series of ``route``, created on its first request."""
         service, request_type = route.key[0], route.key[1]
         if (service, request_type) not in self._series and len(self._series) > self.max_series:

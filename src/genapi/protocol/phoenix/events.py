@@ -11,13 +11,11 @@ Client side (:class:`~genapi.protocol.phoenix.ClientConnection`): :class:`ReplyR
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
+from .channel import Channel
 from .errors import ProtocolError
 from .message import Message, Ref
-
-if TYPE_CHECKING:
-    from .server import Channel
 
 __all__ = [
     "ChannelClosed",

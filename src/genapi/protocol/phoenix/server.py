@@ -21,6 +21,8 @@ from typing import Any, Final
 
 import msgspec
 
+from ...errors import ConfigError
+from .channel import Channel, Frame
 from .errors import LocalProtocolError, ProtocolError
 from .events import (
     ChannelClosed,
@@ -41,7 +43,7 @@ from .message import (
     Ref,
 )
 from .serializers import EMPTY_OBJECT, V2_JSON, Serializer
-from .states import CHANNEL_MOVES, CONNECTION_MOVES, ChannelState, ConnectionState, transition
+from .states import CONNECTION_MOVES, ChannelState, ConnectionState, transition
 from .topics import TopicRouter
 
 __all__ = ["DEFAULT_MAX_CHANNELS", "Channel", "ServerConnection", "encode_broadcast"]
@@ -60,42 +62,12 @@ _JOINING = ChannelState.JOINING
 _JOINED = ChannelState.JOINED
 _OPEN = ConnectionState.OPEN
 
-Frame = str | bytes
-
-
 def encode_broadcast(serializer: Serializer, topic: str, event: str, payload: Any) -> Frame:
     """Encode a broadcast once; hand the frame to every subscriber's ``send_broadcast``.
 
     Connections with another serializer (V1) need their own encoding.
     """
     return serializer.encode_broadcast(topic, event, payload)
-
-
-class Channel:
-    """One joined (or joining) topic of a connection. Read-only for the app."""
-
-    __slots__ = ("_held", "_state", "join_ref", "pattern", "topic")
-
-    def __init__(self, topic: str, join_ref: Ref | None, pattern: str) -> None:
-        self.topic = topic
-        self.join_ref = join_ref
-        self.pattern = pattern
-        self._state = ChannelState.JOINING
-        # frames the app sent before the join reply; they must not overtake it
-        self._held: list[Frame] | None = []
-
-    @property
-    def state(self) -> ChannelState:
-        """Where the channel is in its lifecycle."""
-        return self._state
-
-    def _move(self, new: ChannelState) -> None:
-        self._state = transition(CHANNEL_MOVES, self._state, new, "channel")
-
-    def __repr__(self) -> str:
-        return (
-            f"Channel(topic={self.topic!r}, join_ref={self.join_ref!r}, state={self._state.value})"
-        )
 
 
 class ServerConnection:
@@ -130,7 +102,7 @@ class ServerConnection:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_channels < 1:
-            raise ValueError("max_channels must be at least 1")
+            raise ConfigError("max_channels must be at least 1")
         self._serializer = serializer
         self._router = topics if isinstance(topics, TopicRouter) else TopicRouter(topics)
         self._max_channels = max_channels

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...errors import ConfigError
+
 __all__ = ["Subjects"]
 
 _FORBIDDEN = set(" \t\r\n.*>")
@@ -28,7 +30,7 @@ _FORBIDDEN = set(" \t\r\n.*>")
 
 def _token(value: str, what: str) -> str:
     if not value or any(ch in _FORBIDDEN for ch in value):
-        raise ValueError(f"{what} {value!r} must be non-empty, without spaces, '.', '*' or '>'")
+        raise ConfigError(f"{what} {value!r} must be non-empty, without spaces, '.', '*' or '>'")
     return value
 
 

@@ -1,4 +1,4 @@
-"""Turning genapi's values into JSON-ready data, and masking secrets in foreign data."""
+"""Turning genapi's values into JSON-ready data."""
 
 from __future__ import annotations
 
@@ -10,11 +10,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["plain", "redact"]
-
-# Keys of data that arrived from outside (a refused node config) that may hold secrets.
-_SECRET_WORDS = ("token", "secret", "password", "passwd", "private", "credential")
-
+__all__ = ["plain"]
 
 def plain(value: Any) -> Any:
     """``value`` as JSON-ready data (dataclasses, enums, structs, tuples and sets included).
@@ -38,19 +34,3 @@ def plain(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return sorted((plain(v) for v in value), key=repr)
     return repr(value)
-
-
-def redact(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON-ready copy with secret-looking keys masked as ``"***"`` (nested maps too)."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = str(key)
-        if any(word in name.lower() for word in _SECRET_WORDS):
-            out[name] = "***"
-        elif isinstance(value, Mapping):
-            out[name] = redact(value)
-        elif isinstance(value, list | tuple):
-            out[name] = [redact(v) if isinstance(v, Mapping) else plain(v) for v in value]
-        else:
-            out[name] = plain(value)
-    return out
