@@ -80,7 +80,7 @@ async def test_status_errors_are_plain() -> None:
         assert code == 0
     async with running_app(Gateway(SERVICES)) as url:
         code, _, err = await genapi("status", "--url", url)
-        assert code == 1 and "start the gateway with admin_token" in err
+        assert code == 1 and "start the gateway with admin=AdminSettings(token=...)" in err
     code, _, err = await genapi("status", "--url", f"http://127.0.0.1:{free_port()}")
     assert code == 1 and err.startswith("error: cannot reach")
 

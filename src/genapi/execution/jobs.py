@@ -1,10 +1,15 @@
-"""In-flight async and stream work, so it can be found again to cancel or stop.
+"""Async, fire-and-forget and stream work: the jobs, their bookkeeping and their bodies.
 
 Every async, fire-and-forget or stream call runs as a *job* in a worker pool. A job is
 keyed by its request id and knows its *owner* (the connection that asked; any object).
 ``cancel`` ends a job with the terminal error ``Cancelled``; ``stop`` ends a stream
 normally (a stream end). When a connection goes away its jobs are cancelled, except those
 whose function config sets ``keep_running_on_disconnect``.
+
+:class:`JobRunner` starts jobs and runs their bodies: an async job sends its result (or
+error) to the call's sink; a stream job sends the chunks and exactly one terminator,
+whatever happens (timeout, cancel, stop, error). A job cancelled while still queued never
+ran its body, so its terminator is sent from here.
 """
 
 from __future__ import annotations
@@ -13,7 +18,15 @@ import asyncio
 from enum import Enum
 from typing import Any
 
-__all__ = ["Job", "JobEnd", "Jobs"]
+from ..errors import ApiError, CallTimeout, Cancelled, InternalError
+from ..functions.config import ResponseType
+from ..messages import Response
+from .pipeline import Call, Pipeline
+from .pool import Pools
+
+__all__ = ["Job", "JobEnd", "JobRunner", "Jobs"]
+
+_ASYNC, _STREAM, _NONE = ResponseType.ASYNC, ResponseType.STREAM, ResponseType.NONE
 
 
 class JobEnd(Enum):
@@ -83,3 +96,121 @@ class Jobs:
         """Cancel every job of ``owner`` that does not keep running; how many ended."""
         jobs = [j for j in self._by_owner.get(owner, ()) if not j.keep_running]
         return sum(1 for job in jobs if job.request_end(JobEnd.CANCEL))
+
+
+async def _discard(response: Response) -> None:
+    """The sink of calls nobody listens to."""
+
+
+class JobRunner:
+    """Starts async, fire-and-forget and stream calls as jobs and runs their bodies."""
+
+    def __init__(self, pipeline: Pipeline, pools: Pools, jobs: Jobs) -> None:
+        self.pipeline = pipeline
+        self.pools = pools
+        self.jobs = jobs
+        self._terminals: set[asyncio.Task[None]] = set()  # terminators of never-started jobs
+
+    def start(self, call: Call) -> Response | None:
+        """Submit ``call`` to its pool (streams to the stream pool, async and
+        fire-and-forget calls to the async pool); the first answer: an ack, a stream's
+        init, or None."""
+        request = call.request
+        kind = call.route.response_type
+        if kind is _STREAM:
+            body, pool = self._stream_job, self.pools.stream_pool
+        else:
+            body, pool = self._async_job, self.pools.async_pool
+        job = Job(request.request_id, call.owner, call.route.config.keep_running_on_disconnect)
+        job.future = pool.submit(lambda: body(call, job))
+        self.jobs.add(job)
+        job.future.add_done_callback(lambda _f: self._job_done(call, job))
+        if kind is _STREAM:
+            return Response.stream_init(request.request_id)
+        if kind is _ASYNC:
+            return Response.async_ack(request.request_id)
+        return None
+
+    def _job_done(self, call: Call, job: Job) -> None:
+        self.jobs.discard(job)
+        future = job.future
+        if future is not None and future.cancelled() and not job.started:
+            # cancelled while queued: the body never ran, so answer here
+            self._spawn_terminal(call, job)
+
+    def _spawn_terminal(self, call: Call, job: Job) -> None:
+        if call.sink is None or call.route.response_type is _NONE:
+            return
+        rid = call.request.request_id
+        response = (Response.stream_end(rid) if job.end is JobEnd.STOP
+                    else Response.fail(rid, Cancelled.default_message))
+        task = asyncio.get_running_loop().create_task(_emit(call, response))
+        self._terminals.add(task)
+        task.add_done_callback(self._terminals.discard)
+
+    async def _async_job(self, call: Call, job: Job) -> None:
+        job.started = True
+        rid = call.request.request_id
+        try:
+            response = Response.sync(rid, await self.pipeline.perform(call))
+        except asyncio.CancelledError:
+            await _emit(call, Response.fail(rid, Cancelled.default_message))
+            raise
+        except ApiError as exc:
+            await _emit(call, Response.fail(rid, exc.message, can_retry=exc.can_retry))
+            if isinstance(exc, InternalError | CallTimeout):
+                raise  # counts against the pool's circuit breaker
+            return
+        await _emit(call, response)
+
+    async def _stream_job(self, call: Call, job: Job) -> None:
+        job.started = True
+        route = call.route
+        rid = call.request.request_id
+        emit = call.sink or _discard
+        terminated = False
+        invoker = self.pipeline.invoker
+
+        async def send(response: Response) -> None:
+            nonlocal terminated
+            if terminated:
+                return
+            if not (response.success and response.has_more):
+                terminated = True
+            await emit(response)
+
+        deadline = None
+        if route.timeout_s is not None:
+            deadline = invoker.deadlines.arm(route.timeout_s)
+        try:
+            if route.is_local:
+                await invoker.stream(route, call.request, call.bound, send)
+            else:
+                async for chunk in self.pipeline.caller.stream(route, call.request):
+                    await send(Response.stream_chunk(rid, chunk))
+            await send(Response.stream_end(rid))
+        except asyncio.CancelledError:
+            if deadline is not None and deadline.consume():
+                await send(Response.fail(rid, CallTimeout(route.config.timeout or 0).message,
+                                         can_retry=True))
+                return
+            if job.end is JobEnd.STOP:
+                await send(Response.stream_end(rid))
+            else:
+                await send(Response.fail(rid, Cancelled.default_message))
+            raise
+        except ApiError as exc:
+            await send(Response.fail(rid, exc.message, can_retry=exc.can_retry))
+        except Exception as exc:
+            error = self.pipeline.wrap(call.request, exc, call.started_ns)
+            await send(Response.fail(rid, error.message))
+            raise
+        finally:
+            if deadline is not None:
+                invoker.deadlines.disarm(deadline)
+
+
+async def _emit(call: Call, response: Response) -> None:
+    if call.sink is not None and call.route.response_type is not _NONE:
+        await call.sink(response)
+

@@ -38,7 +38,7 @@ choose those names: they must not mint series), and past ``max_series`` function
 ones go to ``"_other"``.
 
 Cost on the request path. Request counts and durations are counted by the executor itself
-into the exporter's :class:`~genapi.histograms.RequestHistograms`
+into the exporter's :class:`~genapi.telemetry.histograms.RequestHistograms`
 (:meth:`~genapi.Executor.attach_histograms`), inline: per request one identity-keyed dict
 lookup, one ``bisect`` and two integer additions on plain lists — no call, no event, no
 lock, no I/O, memory bounded by the functions registered. Every other event (rate-limit

@@ -6,7 +6,7 @@ must not run there: wrap it in :class:`OffloadingHandler`, which queues events (
 for a worker thread and counts what it had to drop::
 
     slow = OffloadingHandler(ship_to_collector, max_queue=10_000)
-    genapi.telemetry_handlers.attach_executor("shipper", slow)
+    genapi.telemetry.handlers.attach_executor("shipper", slow)
     ...
     slow.close()      # on shutdown: handle what is queued, then stop
 
