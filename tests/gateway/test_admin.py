@@ -35,7 +35,8 @@ async def test_not_mounted_without_a_token() -> None:
 @pytest.mark.parametrize("header", [
     None, "Bearer", "bearer x", "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x",
     f"Bearer {TOKEN[:-1]}", TOKEN,
-])
+], ids=["none", "bearer-empty", "bearer-x", "bearer-wrong", "basic-token", "token-longer",
+        "token-shorter", "token-without-scheme"])
 async def test_wrong_or_missing_token_is_a_bare_401(header: str | None) -> None:
     """Anything but the exact Bearer token: 401, an empty body, no hint."""
     headers = {"Authorization": header} if header is not None else {}

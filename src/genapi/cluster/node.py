@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ..errors import ApiError, ConfigError
+from ..errors import ApiError, ConfigError, TransportError
 from ..execution.context import CallContext
 from ..execution.invoke import Invoker
 from ..functions.callables import check_callable
@@ -189,12 +189,13 @@ class Node:
     async def drain(self, timeout: float | None = None) -> None:
         """Stop taking calls, let in-flight ones finish, leave, disconnect."""
         if self._call_subscription is not None:
-            with contextlib.suppress(Exception):
-                await self._call_subscription.unsubscribe()
+            await self.link.unsubscribe(self._call_subscription)
             self._call_subscription = None
-        with contextlib.suppress(Exception):
+        try:
             await self.link.publish(self.subjects.leave, encode(
                 HeartbeatMessage(node=self.name, services={})))
+        except TransportError as exc:  # gateways notice by the missing heartbeats instead
+            logger.warning("node %s could not announce it is leaving: %s", self.name, exc)
         pending = list(self._tasks.values())
         if pending:
             await asyncio.wait(pending, timeout=self.drain_timeout if timeout is None else timeout)
@@ -213,8 +214,10 @@ class Node:
         while True:
             beat = HeartbeatMessage(
                 node=self.name, services={s: self.config_version(s) for s in self.services()})
-            with contextlib.suppress(Exception):
+            try:
                 await self.link.publish(self.subjects.heartbeat, encode(beat))
+            except TransportError as exc:  # NATS is away: the next beat tries again
+                logger.debug("node %s heartbeat not sent: %s", self.name, exc)
             await asyncio.sleep(self.heartbeat_interval)
 
     # -- config distribution ----------------------------------------------------------
@@ -255,8 +258,7 @@ class Node:
             await self.link.publish(subject, payload, reply=inbox)
             await asyncio.sleep(self.push_wait)
         finally:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+            await self.link.unsubscribe(subscription)
         return answers
 
     async def _on_config_request(self, msg: Msg) -> None:
@@ -279,8 +281,7 @@ class Node:
         else:
             answer = ConfigsMessage(service=service, config_version=self.config_version(service),
                                     fun_configs=self.exported(service) if full else [])
-        with contextlib.suppress(Exception):
-            await msg.respond(encode(answer))
+        await self._send_reply(msg, encode(answer))
 
     # -- calls ------------------------------------------------------------------------
 
@@ -345,12 +346,16 @@ class Node:
             return  # the gateway gave up on it
         except Exception as exc:
             payload = encode(self._error(exc, call))
-        with contextlib.suppress(Exception):
-            await msg.respond(payload)
+        await self._send_reply(msg, payload)
 
     async def _respond(self, msg: Msg, reply: ReplyMessage) -> None:
-        with contextlib.suppress(Exception):
-            await msg.respond(encode(reply))
+        await self._send_reply(msg, encode(reply))
+
+    async def _send_reply(self, msg: Msg, payload: bytes) -> None:
+        try:
+            await self.link.respond(msg, payload)
+        except TransportError as exc:  # the gateway's wait for the answer ends the call
+            logger.warning("node %s could not answer on %s: %s", self.name, msg.subject, exc)
 
     async def _run_stream(self, msg: Msg, call: CallMessage) -> None:
         inbox = call.inbox
@@ -397,8 +402,11 @@ class Node:
             return
         except Exception as exc:
             reply = self._error(exc, call)
-            with contextlib.suppress(Exception):
+            try:
                 await send("error", error=reply.error, can_retry=reply.can_retry)
+            except TransportError as error:  # the gateway's stream idle check ends it
+                logger.warning("node %s could not end stream %s: %s", self.name,
+                               call.call_id, error)
 
 
 def _decode_answers(answers: list[bytes], kind: type[_Answer]) -> list[_Answer]:

@@ -273,8 +273,7 @@ class ConfigSync:
         else:
             result = self.apply_push(push)
         if msg.reply:
-            with contextlib.suppress(Exception):
-                await msg.respond(encode(result))
+            await self._answer(msg, encode(result), "push")
 
     async def _on_verify(self, msg: Msg) -> None:
         try:
@@ -282,8 +281,14 @@ class ConfigSync:
         except (msgspec.DecodeError, msgspec.ValidationError):
             return
         if msg.reply:
-            with contextlib.suppress(Exception):
-                await msg.respond(encode(self.verify(query.service, query.config_version)))
+            await self._answer(msg, encode(self.verify(query.service, query.config_version)),
+                               "verify")
+
+    async def _answer(self, msg: Msg, payload: bytes, what: str) -> None:
+        try:
+            await self.link.respond(msg, payload)
+        except TransportError as exc:  # the node waits push_wait, then goes on without us
+            logger.warning("%s: could not answer a %s: %s", self.name, what, exc)
 
     # -- health -------------------------------------------------------------------------
 

@@ -275,13 +275,19 @@ class Connection:
         self.outbox.close()
         if self._peer_gone or not self._flush_on_close:
             writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            async with asyncio.timeout(2.0):
+        try:
+            async with asyncio.timeout(2.0):  # what is queued gets 2 s to be written
                 await writer
+        except (asyncio.CancelledError, TimeoutError):
+            pass
+        except Exception:
+            logger.exception("the writer of a connection from %s failed", self.ip_address)
         writer.cancel()
         if not self._peer_gone and self._send is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await self._send({"type": "websocket.close", "code": self._close_code or 1001})
+            except Exception as exc:  # servers differ in how they say "already gone"
+                logger.debug("close frame to %s not sent: %r", self.ip_address, exc)
 
     # -- reading ------------------------------------------------------------------------
 

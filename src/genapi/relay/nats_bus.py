@@ -177,18 +177,25 @@ class NatsRelayBus(Subscribers):
         """Stop reading; purge what deleted groups left, now."""
         sub, self._sub = self._sub, None
         if sub is not None:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            await self.link.unsubscribe(sub)
         purges = list(self._purges.items())
         self._purges.clear()
         for task, (subject, seq) in purges:
             task.cancel()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self._jetstream().purge_stream(self.stream, subject=subject, seq=seq), 1.0)
+            await self._purge(subject, seq, timeout=1.0)
         self._receivers.clear()
 
     # -- internals ------------------------------------------------------------------------
+
+    async def _purge(self, subject: str, seq: int, timeout: float | None = None) -> None:
+        """Drop a deleted group's messages up to ``seq``; on failure they stay until the
+        stream's age limit removes them (no reader sees them: the group is gone)."""
+        try:
+            await asyncio.wait_for(
+                self._jetstream().purge_stream(self.stream, subject=subject, seq=seq), timeout)
+        except Exception as exc:
+            logger.info("could not purge %s up to %d (kept until the age limit): %r",
+                        subject, seq, exc)
 
     def _subject(self, group_id: str, kind: str) -> str:
         return f"{self.prefix}.relay.{group_key(group_id)}.{kind}"
@@ -271,8 +278,7 @@ class NatsRelayBus(Subscribers):
     def _purge_later(self, subject: str, seq: int) -> None:
         async def purge() -> None:
             await asyncio.sleep(self.purge_delay)
-            with contextlib.suppress(Exception):
-                await self._jetstream().purge_stream(self.stream, subject=subject, seq=seq)
+            await self._purge(subject, seq)
 
         task = asyncio.get_running_loop().create_task(purge())
         self._purges[task] = (subject, seq)

@@ -124,6 +124,22 @@ class Link:
         except Exception as exc:
             raise TransportError(f"subscribe to {subject} failed: {exc}") from exc
 
+    async def respond(self, msg: Msg, payload: bytes) -> None:
+        """Answer a request message; raises TransportError when that fails."""
+        try:
+            await msg.respond(payload)
+        except Exception as exc:
+            raise TransportError(f"reply on {msg.subject} failed: {exc}") from exc
+
+    async def unsubscribe(self, subscription: Any) -> None:
+        """End a subscription; a failure (the connection is gone, which ends it anyway)
+        is logged, not raised: callers unsubscribe while cleaning up."""
+        try:
+            await subscription.unsubscribe()
+        except Exception as exc:
+            logger.debug("%s: unsubscribe from %s failed: %r", self.name,
+                         getattr(subscription, "subject", "?"), exc)
+
     async def close(self) -> None:
         """Stop connecting and close the connection (drains pending publishes)."""
         self._closed = True
@@ -132,11 +148,16 @@ class Link:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connector
         nc, self.nc = self.nc, None
-        if nc is not None and not nc.is_closed:
-            with contextlib.suppress(Exception):
-                await nc.flush(timeout=1)
-            with contextlib.suppress(Exception):
-                await nc.close()
+        if nc is None or nc.is_closed:
+            return
+        try:
+            await nc.flush(timeout=1)
+        except Exception as exc:  # the server is away: what was not flushed is lost
+            logger.warning("%s: pending NATS messages not flushed on close: %r", self.name, exc)
+        try:
+            await nc.close()
+        except Exception as exc:  # closing anyway; nothing left to lose
+            logger.debug("%s: NATS close failed: %r", self.name, exc)
 
 
 def is_no_responders(exc: BaseException) -> bool:

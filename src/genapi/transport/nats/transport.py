@@ -145,8 +145,7 @@ class NatsTransport:
         finally:
             if not finished:
                 await self._cancel(node, call_id)
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+            await self.link.unsubscribe(subscription)
 
     async def _next(self, chunks: asyncio.Queue[Msg], node: str) -> Msg:
         while True:
