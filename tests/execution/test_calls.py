@@ -212,3 +212,16 @@ async def test_local_retry_on_timeout() -> None:
     response = await executor.execute(Request(request_id="r", service="svc", request_type="f"))
     assert response == Response.sync("r", "ok")
     assert len(attempts) == 2
+
+
+async def test_no_exhausted_event_without_retries() -> None:
+    """Without a retry policy a failed remote call emits neither retry nor exhausted
+    events: there was nothing to exhaust (the client gets Service temporarily unavailable)."""
+    events: list[str] = []
+    tel = Telemetry()
+    tel.attach("t", "executor.retry*", lambda e, m, md: events.append(e))
+    transport = cluster("n1")
+    transport.nodes["n1"].down = True
+    response = await make(transport, remote(["n1"]), telemetry=tel).execute(req())
+    assert response == Response.fail("r1", "Service temporarily unavailable", can_retry=True)
+    assert events == []

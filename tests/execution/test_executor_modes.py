@@ -369,3 +369,70 @@ async def test_versions_change_while_traffic_runs() -> None:
     release.set()
     assert (await call) == Response.sync("r1", "v1")
 
+
+
+async def test_streams_run_in_the_stream_pool_not_the_async_pool() -> None:
+    """A stream takes a stream worker: with the async pool full, streams still start, and a
+    running stream leaves the async pool's slot free."""
+    svc = Service("svc")
+    release = asyncio.Event()
+
+    @svc.function(response_type="async", timeout=None)
+    async def hold() -> str:
+        await release.wait()
+        return "done"
+
+    @svc.function(response_type="stream", timeout=None)
+    async def ticks(stream: StreamHelper) -> None:
+        await release.wait()
+        await stream.send_last_result("tick")
+
+    executor = make(svc, pool_settings=PoolSettings(async_size=1, async_max_queue=0,
+                                                     stream_size=1, stream_max_queue=0))
+    held = Sink()
+    assert await executor.execute(Request(request_id="a", service="svc", request_type="hold"),
+                                  held) == Response.async_ack("a")
+    streamed = Sink()
+    assert await executor.execute(Request(request_id="s", service="svc", request_type="ticks"),
+                                  streamed) == Response.stream_init("s")
+    status = executor.pool_status()["pools"]
+    assert (status["async"].busy, status["stream"].busy) == (1, 1)
+    release.set()
+    assert terminal(await streamed.wait(1)) == [Response.stream_last("s", "tick")]
+    assert (await held.wait(1)) == [Response.sync("a", "done")]
+
+
+@pytest.mark.parametrize(("style", "reason"), [
+    ("async_helper", "bad input"), ("async_helper_default", "Internal Server Error"),
+    ("thread_helper", "bad input"), ("thread_helper_default", "Internal Server Error"),
+])
+async def test_send_error_ends_the_stream_with_that_message(style: str, reason: str) -> None:
+    """StreamHelper.send_error (async and in a thread) ends the stream with exactly its
+    reason (default: Internal Server Error), after the chunks sent before it."""
+    svc = Service("svc")
+
+    @svc.function(response_type="stream")
+    async def async_helper(stream: StreamHelper) -> None:
+        await stream.send_result(1)
+        await stream.send_error("bad input")
+
+    @svc.function(response_type="stream")
+    async def async_helper_default(stream: StreamHelper) -> None:
+        await stream.send_result(1)
+        await stream.send_error()
+
+    @svc.function(response_type="stream")
+    def thread_helper(stream: StreamHelper) -> None:
+        stream.send_result(1)
+        stream.send_error("bad input")
+
+    @svc.function(response_type="stream")
+    def thread_helper_default(stream: StreamHelper) -> None:
+        stream.send_result(1)
+        stream.send_error()
+
+    executor, sink = make(svc), Sink()
+    assert await executor.execute(req(style), sink) == Response.stream_init("r1")
+    await sink.wait(2)
+    await asyncio.sleep(0.05)
+    assert sink.responses == [Response.stream_chunk("r1", 1), Response.fail("r1", reason)]

@@ -160,3 +160,20 @@ async def test_after_hook_runs_on_async_final_results() -> None:
             break
         await asyncio.sleep(0.01)
     assert got == [Response.sync("r", "changed")]
+
+
+@pytest.mark.parametrize("odd", [42, "yes", {"x": 1}, (1, 2)])
+async def test_an_unexpected_before_hook_result_continues_unchanged(
+        odd: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A before hook returning something that is neither a verdict nor a request does not
+    reject the call: the original request runs, and the oddity is logged."""
+
+    def before(request: Request, config: FunConfig) -> Any:
+        calls.append("before")
+        return odd
+
+    executor = make(before_execute=before)
+    with caplog.at_level("WARNING", "genapi.hooks"):
+        assert await executor.execute(req(3)) == Response.sync("r", {"x": 3, "user": "u1"})
+    assert calls == ["before", "function"]
+    assert any("continuing unchanged" in r.getMessage() for r in caplog.records)

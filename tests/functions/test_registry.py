@@ -192,3 +192,22 @@ def test_config_events() -> None:
 def test_semver_ordering(low: str, high: str) -> None:
     """Versions order by semantic versioning, unparseable ones lowest."""
     assert semver_key(low) < semver_key(high)
+
+
+@pytest.mark.parametrize(("arg_types", "fault"), [
+    ({"n": {"type": "num", "default": "seven"}}, "invalid default value"),
+    ({"s": {"type": "string", "max_bytes": 3, "default": "too long"}}, "invalid default value"),
+    ({"xs": {"type": "list_string", "max_items": 1, "default": ["a", "b"]}},
+     "invalid default value"),
+])
+def test_a_default_that_breaks_its_own_spec_is_refused_at_registration(
+        arg_types: dict[str, Any], fault: str) -> None:
+    """Defaults are checked when the function is registered, not when a call needs them."""
+
+    async def f(**kwargs: Any) -> Any:
+        return kwargs
+
+    with pytest.raises(ConfigError, match=fault):
+        Registry(telemetry=Telemetry()).add(FunConfig(
+            service="s", request_type="f", function=f, arg_types=arg_types,
+            arg_orders="map"))

@@ -15,7 +15,7 @@ import pytest
 
 from genapi import Gateway
 from genapi.cluster.embedded import EmbeddedNats
-from genapi.gateway.cluster import ClusterOptions
+from genapi.gateway import ClusterOptions
 from genapi.security import AdminAction, AdminGate
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -253,3 +253,30 @@ async def test_a_node_starts_before_any_gateway() -> None:
             assert await node.verify("data_service") == []
         finally:
             await node.drain()
+
+
+async def test_a_node_checks_the_callable_again_before_each_call(
+        gateway: Gateway, nats_server: EmbeddedNats) -> None:
+    """The deny list is checked at dispatch too: a function swapped for a denied callable
+    after registration (a monkeypatch, a plugin) is refused, never run."""
+    ran: list[str] = []
+
+    async def sneaky(key: str) -> str:
+        ran.append(key)
+        return "ran"
+
+    sneaky.__module__ = "os"  # what the deny list looks at
+
+    node = Node([cluster_app.data_service], nats=nats_server.url, name="strict",
+                push_token=TOKEN)
+    await node.start()
+    try:
+        await wait_for(lambda: served(gateway, "strict"))
+        route = node.registry.get_route("data_service", "refuse")
+        assert route is not None
+        route.function = sneaky  # swapped in after the registration-time check
+        response = await gateway.executor.execute(req("refuse", key="k"))
+        assert response == Response.fail("r1", "Internal Server Error")
+        assert ran == []
+    finally:
+        await node.drain()
