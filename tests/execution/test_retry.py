@@ -223,3 +223,74 @@ def test_retry_events_are_catalogued() -> None:
     assert specs[EXECUTOR_RETRY].measurements == ("attempt", "backoff_ms")
     assert specs[EXECUTOR_RETRY].metadata == ("request_id", "mode", "nodes")
     assert specs[EXECUTOR_RETRY_EXHAUSTED].metadata == ("request_id", "mode", "last_error")
+
+
+# -- exact messages and the edges of each setting (mutation testing found them unchecked) ----
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"base_ms": -1}, "invalid Backoff: base_ms must be >= 0"),
+    ({"base_ms": 100, "cap_ms": 50}, "invalid Backoff: cap_ms must be >= base_ms"),
+    ({"jitter": 1.5}, "invalid Backoff: jitter must be between 0 and 1"),
+    ({"base_ms": -1, "cap_ms": -2, "jitter": 2}, "invalid Backoff: base_ms must be >= 0; "
+     "cap_ms must be >= base_ms; jitter must be between 0 and 1"),
+])
+def test_backoff_refusals_name_every_problem(kwargs: dict[str, Any], message: str) -> None:
+    """The ConfigError lists what is wrong, in the settings' words."""
+    with pytest.raises(ConfigError) as info:
+        Backoff(**kwargs)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("kwargs", [{"base_ms": 0, "cap_ms": 0}, {"base_ms": 50, "cap_ms": 50},
+                                    {"jitter": 1.0}, {"jitter": 0.0}])
+def test_backoff_edges_are_accepted(kwargs: dict[str, Any]) -> None:
+    """Zero base, a cap equal to the base and jitter of exactly 0 or 1 are valid."""
+    Backoff(**kwargs)
+
+
+def test_backoff_delay_uses_its_rng_jitter_and_cap() -> None:
+    """Backoff.delay_ms passes its own rng, jitter and cap to the formula."""
+    policy = Backoff(base_ms=100, cap_ms=300, jitter=0.5)
+    expected = [backoff_ms(n, random.Random(3), base_ms=100, cap_ms=300, jitter=0.5)
+                for n in (1, 2, 3, 4)]
+    got = [policy.delay_ms(n, random.Random(3)) for n in (1, 2, 3, 4)]
+    assert got == expected
+    assert expected[3] != 800  # capped before jitter
+    assert Backoff(jitter=0.0).delay_ms(2, random.Random(3)) == 200.0
+
+
+def test_backoff_attempt_message() -> None:
+    """The refusal of attempt 0 says what an attempt is."""
+    with pytest.raises(ConfigError) as info:
+        backoff_ms(0)
+    assert str(info.value) == "attempt must be >= 1"
+
+
+def test_plan_jitter_comes_from_the_given_rng() -> None:
+    """The planner draws each retry's delay from the rng it is given, in order."""
+    policy = RetryPolicy.from_config(3)
+    delays = [a.delay_ms for a in policy.plan(["a"], rng=random.Random(11))][1:]
+    rng = random.Random(11)
+    assert delays == [policy.backoff.delay_ms(n, rng) for n in (1, 2, 3)]
+
+
+@pytest.mark.parametrize(("retry", "message"), [
+    (True, "invalid RetryPolicy: invalid retry: True"),
+    (("sometimes", 2), "invalid RetryPolicy: unknown retry mode: 'sometimes'"),
+    (("same_node",), "invalid RetryPolicy: invalid retry: ('same_node',)"),
+    ("3x", "invalid RetryPolicy: invalid retry: '3x'"),
+    (-1, "invalid RetryPolicy: retries must be >= 0"),
+])
+def test_policy_refusals_say_what_is_wrong(retry: Any, message: str) -> None:
+    """Each malformed retry setting is named in the error."""
+    with pytest.raises(ConfigError) as info:
+        RetryPolicy.from_config(retry)
+    assert str(info.value) == message
+
+
+def test_policy_without_mode_message() -> None:
+    """A count without a mode says so."""
+    with pytest.raises(ConfigError) as info:
+        RetryPolicy(retries=2)
+    assert str(info.value) == "invalid RetryPolicy: retries need a mode"

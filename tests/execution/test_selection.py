@@ -404,3 +404,91 @@ def test_unavailable_sticky_node_keeps_its_placement() -> None:
     order = sel.order(("sticky", "room"), NODES, request, available=lambda n: n != home)
     assert order[-1] == home
     assert sel.choose(("sticky", "room"), NODES, request) == home
+
+
+# -- details mutation testing found unchecked ----------------------------------------------
+
+
+def test_a_rewrite_moves_an_entry_to_the_newest_below_capacity() -> None:
+    """Rewriting a placement when the store is not full still makes it the newest."""
+    store = InMemoryStickyStore(max_entries=3)
+    a, b, c, d = (("s", "f", "k", v) for v in "abcd")
+    store.put(a, "n1", 1.0)
+    store.put(b, "n1", 2.0)
+    store.put(a, "n2", 3.0)  # a is now newer than b
+    store.put(c, "n1", 4.0)
+    store.put(d, "n1", 5.0)  # full: the oldest, b, goes
+    assert store.get(b) is None
+    assert store.get(a) == ("n2", 3.0)
+
+
+def test_purge_counts_every_expired_entry() -> None:
+    """purge returns how many placements it removed."""
+    store = InMemoryStickyStore()
+    for i, at in enumerate((1.0, 2.0, 3.0, 9.0)):
+        store.put(("s", "f", "k", str(i)), "n1", at)
+    assert store.purge(3.0) == 3
+    assert len(store) == 1
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda: InMemoryStickyStore(max_entries=0),
+     "invalid InMemoryStickyStore: max_entries must be >= 1"),
+    (lambda: NodeSelector(sticky_ttl=0), "invalid NodeSelector: sticky_ttl must be > 0 seconds"),
+])
+def test_selection_settings_refusals_are_named(build: Any, message: str) -> None:
+    """Bad bounds are refused with the setting's name and its rule."""
+    with pytest.raises(ConfigError) as info:
+        build()
+    assert str(info.value) == message
+
+
+def test_selection_settings_edges_are_accepted() -> None:
+    """One entry and a TTL under a second are valid."""
+    InMemoryStickyStore(max_entries=1)
+    NodeSelector(sticky_ttl=0.5)
+
+
+def test_a_selector_without_an_rng_still_chooses() -> None:
+    """The default rng is a fresh Random: random mode works without one being injected."""
+    order = NodeSelector().order("random", NODES, req())
+    assert sorted(order) == NODES
+
+
+def test_local_resolves_to_the_local_node_name() -> None:
+    """``nodes="local"`` is the selector's local node: "local" unless renamed."""
+    assert NodeSelector().resolve("local") == ["local"]
+    assert NodeSelector(local_node="gw-1").resolve("local") == ["gw-1"]
+
+
+def test_node_selection_messages() -> None:
+    """What went wrong is said plainly."""
+    with pytest.raises(NodeSelectionError) as empty:
+        NodeSelector().resolve([])
+    assert str(empty.value) == "no nodes available"
+    with pytest.raises(NodeSelectionError) as no_nodes:
+        NodeSelector().order("random", None, req())
+    assert str(no_nodes.value) == "nodes are required when only a mode is given"
+    with pytest.raises(NodeSelectionError) as unhashable:
+        stable_hash(object())
+    assert str(unhashable.value) == "cannot hash value of type object"
+
+
+def test_hash_of_an_argument_spreads_values_over_nodes() -> None:
+    """("hash", arg) depends on the value: different values land on different nodes."""
+    sel = selector()
+    homes = {sel.choose(("hash", "k"), NODES, req(args={"k": str(v)})) for v in range(30)}
+    assert homes == set(NODES)
+
+
+def test_two_nodes_with_the_first_unavailable_swap() -> None:
+    """With two nodes, an unavailable first node goes last."""
+    sel = selector()
+    assert sel.order("round_robin", ["a", "b"], req(),
+                     available=lambda n: n != "a") == ["b", "a"]
+
+
+def test_choose_honours_availability() -> None:
+    """choose picks the first available node of the order."""
+    sel = selector()
+    assert sel.choose("round_robin", ["a", "b"], req(), available=lambda n: n != "a") == "b"

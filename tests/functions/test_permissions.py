@@ -67,3 +67,13 @@ def test_requires_identity_and_describe() -> None:
     assert parse_permission(False).kind is PermissionKind.NONE
     with pytest.raises(ValueError, match="unknown permission mode"):
         parse_permission(("nope", 1))
+
+
+@pytest.mark.parametrize(("mode", "text"), [
+    (False, "no permission check"),
+    ("any_authenticated", "any authenticated caller"),
+    (("arg", "user_id"), "argument 'user_id' must equal the caller's user id"),
+])
+def test_each_mode_describes_itself(mode: Any, text: str) -> None:
+    """Diagnostics show these sentences for each mode."""
+    assert parse_permission(mode).describe() == text

@@ -258,3 +258,49 @@ def test_first_problem_in_declared_order_is_reported() -> None:
     """Arguments are checked in order and the first failure is reported."""
     with pytest.raises(ArgumentError, match=r"^Invalid argument a: expected num$"):
         bind({"a": "num", "b": "num"}, {"a": "x", "b": "y"})
+
+
+# -- details mutation testing found unchecked ----------------------------------------------
+
+
+@pytest.mark.parametrize(("spec", "value", "message"), [
+    ("datetime", "2024-01-15T10:30:00",
+     "Invalid argument x: expected datetime (ISO 8601 with a UTC offset)"),
+    ("naive_datetime", "2024-01-15T10:30:00Z",
+     "Invalid argument x: expected naive_datetime (ISO 8601 without offset)"),
+    ({"type": "map", "required": ["name", "email"]}, {},
+     "Invalid argument x: missing required keys: name, email"),
+    ({"type": "map", "accept": ["name"]}, {"name": 1, "age": 2, "zip": 3},
+     "Invalid argument x: unexpected keys: age, zip"),
+])
+def test_messages_are_complete(spec: Any, value: Any, message: str) -> None:
+    """The whole message reaches the client: the expected form, every key named."""
+    with pytest.raises(ArgumentError) as info:
+        check(spec, value)
+    assert info.value.message == message
+
+
+def test_plain_lists_take_false_as_well_as_true() -> None:
+    """A plain list holds booleans, numbers and strings: False is a boolean."""
+    assert check("list", [False, True, 0, "a"]) == [False, True, 0, "a"]
+
+
+def test_int_subclasses_are_numbers_but_bools_are_not() -> None:
+    """An IntEnum member is a num (callers in Python pass them); True is not."""
+    import enum
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    assert check("num", Level.HIGH) == 3
+    assert check("list_num", [Level.HIGH, 1.5]) == [3, 1.5]
+    with pytest.raises(ArgumentError):
+        check("num", True)
+
+
+def test_nested_mutable_defaults_are_deep_copied() -> None:
+    """A default holding maps inside a list is copied all the way down for each call."""
+    validator = compile_args({"x": Arg("list_map", default_value=[{"n": 1}])}, ["x"])
+    first = validator.bind({})[0][0]
+    first[0]["n"] = 99
+    assert validator.bind({})[0][0] == [{"n": 1}]
