@@ -43,9 +43,10 @@ async def test_an_unexpected_exception_is_logged_and_reported_with_its_timing(
     with caplog.at_level(logging.ERROR, "genapi.executor"):
         assert await executor.execute(req()) == Response.fail("r1", "Internal Server Error")
     assert [r.getMessage() for r in caplog.records] == ["svc.f (request r1) raised"]
-    assert caplog.records[0].exc_info is not None
+    assert caplog.records[0].exc_info and caplog.records[0].exc_info[0] is LookupError
     [(measurements, meta)] = events
-    assert isinstance(measurements["duration_us"], int) and measurements["duration_us"] >= 0
+    assert isinstance(measurements["duration_us"], int)
+    assert 0 <= measurements["duration_us"] < 10_000_000  # this call, not the clock's origin
     assert meta == {"request_id": "r1", "service": "svc", "request_type": "f",
                     "version": None, "user_id": "u1", "kind": "LookupError",
                     "reason": "gone"}
@@ -90,7 +91,7 @@ async def test_a_failing_permission_callback_denies_and_says_why(
         assert await executor.execute(req()) == Response.fail("r1", "Permission denied")
     [record] = caplog.records
     assert record.getMessage() == "permission callback for svc.f failed; denying"
-    assert record.exc_info is not None
+    assert record.exc_info and record.exc_info[0] is RuntimeError
 
 
 async def test_a_before_hook_failure_shows_its_reason_with_detail_error() -> None:
@@ -174,3 +175,20 @@ async def test_a_re_registered_function_gets_a_new_plan() -> None:
     registry.add(FunConfig(service="svc", request_type="f", function=f, before_execute=hook))
     assert await executor.execute(req()) == Response.sync("r1", "ok")
     assert ran == ["hook"]
+
+
+async def test_a_before_hook_config_replaces_the_function_and_its_argument_shape() -> None:
+    """A config returned by the hook is compiled and used: its function runs, with its own
+    argument binding (here one map instead of positional arguments)."""
+
+    async def f(x: int) -> Any:
+        return ("f", x)
+
+    async def g(args: dict[str, Any]) -> Any:
+        return ("g", args)
+
+    def hook(request: Request, config: FunConfig) -> Any:
+        return request, config.replace(function=g, arg_types={"x": "num"}, arg_orders="map")
+
+    config = FunConfig(service="svc", request_type="f", function=f, before_execute=hook)
+    assert await executor_for(config).execute(req(x=1)) == Response.sync("r1", ("g", {"x": 1}))
