@@ -21,6 +21,8 @@
     │   └── StoreFull                  the store holds as many groups as it may
     ├── TransportError                 a transport could not deliver a call (retryable)
     │   ├── NoResponders               nobody serves the subject / node
+    │   ├── NodeLost                   the node died with the call in flight (it may have run)
+    │   ├── TransportUnavailable       this process is not connected: no node is to blame
     │   ├── ConnectionLost             the client's connection dropped mid-call
     │   └── NotConnected               the client could not connect
     └── ApiError                       an error a client sees, with its wire message
@@ -40,6 +42,8 @@
         ├── CallTimeout (TimeoutError) ``Request timed out after <n>ms``
         ├── StreamClosed               a chunk was sent after the stream's end
         ├── RelayError                 a relay operation was refused (``code`` in details)
+        ├── StreamInterrupted          ``Stream interrupted`` (can_retry): chunks were lost
+        ├── ShuttingDown               ``Server shutting down`` (can_retry)
         └── AdminActionDenied          ``Admin action denied: …``
 
 Every :class:`ApiError` knows the message and ``can_retry`` flag it shows on the wire. A
@@ -80,6 +84,7 @@ __all__ = [
     "NatsServerMissing",
     "NoResponders",
     "NoTransport",
+    "NodeLost",
     "NodeSelectionError",
     "NotConnected",
     "OutboxOverflow",
@@ -90,12 +95,15 @@ __all__ = [
     "RelayError",
     "RetryExhausted",
     "ServiceUnavailable",
+    "ShuttingDown",
     "StoreConflict",
     "StoreError",
     "StoreFull",
     "StreamClosed",
+    "StreamInterrupted",
     "TracingUnavailable",
     "TransportError",
+    "TransportUnavailable",
     "UnknownOption",
     "UsageError",
     "error_from_wire",
@@ -216,6 +224,19 @@ class TransportError(GenApiError):
 
 class NoResponders(TransportError):
     """No process serves the destination (for example a node that is gone)."""
+
+
+class NodeLost(TransportError):
+    """The node running a call was declared dead (or left) while the call was in flight.
+
+    Unlike :class:`NoResponders`, the call may have run: it is retried on another node only
+    when its function allows retries.
+    """
+
+
+class TransportUnavailable(TransportError):
+    """This process is not connected to its transport (a NATS outage): no node is to blame,
+    and no other node can be reached either."""
 
 
 class ConnectionLost(TransportError):
@@ -374,6 +395,20 @@ class RelayError(ApiError):
         super().__init__(message, can_retry=can_retry, details={"code": code})
 
 
+class StreamInterrupted(ApiError):
+    """A remote stream lost chunks or went silent (its node died, NATS dropped messages)."""
+
+    default_message = "Stream interrupted"
+    default_can_retry = True
+
+
+class ShuttingDown(ApiError):
+    """The server gave up on the call because it is shutting down; retry elsewhere."""
+
+    default_message = "Server shutting down"
+    default_can_retry = True
+
+
 class AdminActionDenied(ApiError):
     """An admin action was attempted but is not allowed by the gate."""
 
@@ -397,6 +432,8 @@ _WIRE_PREFIXES: tuple[tuple[str, type[ApiError]], ...] = (
     ("All retry attempts exhausted", RetryExhausted),
     ("Request timed out", CallTimeout),
     ("Internal Server Error", InternalError),
+    ("Server shutting down", ShuttingDown),
+    ("Stream interrupted", StreamInterrupted),
 )
 
 

@@ -105,18 +105,20 @@ class Invoker:
             raise CallTimeout(route.config.timeout or 0)
         return result
 
-    async def stream(self, route: Route, request: Request, bound: BoundArgs, emit: Emit) -> bool:
+    async def stream(self, route: Route, request: Request, bound: BoundArgs, emit: Emit,
+                     extra: dict[str, Any] | None = None) -> bool:
         """Run a local stream function, emitting its chunks; True if it sent a terminator.
 
         Async generators and (in a worker thread) plain generators yield chunks; other
-        functions receive a stream helper. The caller applies the deadline.
+        functions receive a stream helper. ``extra`` are injected values (the
+        ``CallContext``), for every style. The caller applies the deadline.
         """
         fn = route.function
         if fn is None:
             raise UsageError(f"{route.key} has no local function")
         rid = request.request_id
         if route.is_async_gen or route.is_generator:
-            args, kwargs = call_arguments(route, request, bound)
+            args, kwargs = call_arguments(route, request, bound, extra)
             if route.is_async_gen:
                 async for chunk in fn(*args, **kwargs):
                     await emit(Response.stream_chunk(rid, chunk))
@@ -128,11 +130,13 @@ class Invoker:
             return False
         helper = StreamHelper(rid, emit)
         if route.is_coroutine:
-            args, kwargs = call_arguments(route, request, bound, {"stream": helper})
+            args, kwargs = call_arguments(route, request, bound, {**(extra or {}),
+                                                                  "stream": helper})
             await fn(*args, **kwargs)
         else:
             threaded = ThreadStreamHelper(helper, asyncio.get_running_loop())
-            args, kwargs = call_arguments(route, request, bound, {"stream": threaded})
+            args, kwargs = call_arguments(route, request, bound, {**(extra or {}),
+                                                                  "stream": threaded})
             await self.run_sync(fn, *args, **kwargs)
         return helper.finished
 

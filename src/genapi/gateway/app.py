@@ -37,7 +37,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from ..errors import UsageError
+from ..errors import ShuttingDown, UsageError
 from ..execution.executor import Executor
 from ..functions.registry import Registry
 from ..functions.service import Service
@@ -274,13 +274,27 @@ class Gateway:
         return peer
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Stop accepting, give in-flight calls ``timeout`` seconds, then close every socket
-        with 1012 so clients reconnect (to another instance)."""
+        """Stop accepting; give every running call (sync, async, stream) ``timeout``
+        seconds (``limits.drain_timeout`` by default); answer each call still running then
+        with ``Server shutting down`` (``can_retry``); then close every socket with 1012 so
+        clients reconnect (to another instance). No call is left without its terminal."""
         self.draining = True  # new sockets, calls and HTTP requests are refused from now on
         budget = self.limits.drain_timeout if timeout is None else timeout
-        calls = [task for c in self.connections for task in c.calls.values()]
-        if calls:
-            await asyncio.wait(calls, timeout=budget)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        sync_calls = [task for c in self.connections for task in c.calls.tasks()]
+        if sync_calls:
+            await asyncio.wait(sync_calls, timeout=budget)
+        # Async and stream work gets what is left of the budget, then a terminal error.
+        ended = await self.executor.drain(max(0.0, deadline - loop.time()))
+        late = [task for c in self.connections for task in c.calls.tasks()]
+        for connection in list(self.connections):
+            ended += connection.calls.end_all(ShuttingDown())
+        if late:
+            await asyncio.wait(late, timeout=1.0)  # each answers, then the socket closes
+        if ended:
+            logger.warning("drain: %d call(s) still running after %.1f s were answered "
+                           "'Server shutting down'", ended, budget)
         for connection in list(self.connections):
             connection.close(CLOSE_RESTART)
         finished = [asyncio.ensure_future(c.finished.wait()) for c in self.connections]

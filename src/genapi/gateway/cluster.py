@@ -47,8 +47,11 @@ class GatewayCluster:
         )
         self.transport = NatsTransport(self.link, subjects=self.subjects,
                                        stream_window=options.stream_window,
-                                       node_alive=self.directory.alive)
+                                       stream_idle=options.stream_idle)
         executor.transport = self.transport
+        # Health follows reality: a node heard again (or pushing after a restart) is used at
+        # once; a silent one loses its in-flight calls now, not at their timeouts.
+        self.directory.listen(up=executor.breakers.reset, down=self.transport.node_down)
         self._hubs: list[RelayHub] = []
         self._starter: asyncio.Task[None] | None = None
 

@@ -134,8 +134,11 @@ class ClusterOptions:
     """How a gateway joins a cluster.
 
     ``nats`` is the server URL; ``push_token`` must match the nodes' token (none = any);
-    ``pull`` lists services to pull from nodes every ``pull_interval`` seconds; a node
-    silent for ``node_grace`` seconds leaves the node lists until it is heard again.
+    ``pull`` lists services to pull from nodes every ``pull_interval`` seconds. A node
+    silent for ``node_grace`` seconds (nodes beat twice a second) is presumed dead: it
+    leaves the node lists until heard again, and its calls in flight end at once with a
+    retryable error. A remote stream silent for ``stream_idle`` seconds (nodes send a
+    keepalive every third of it) ends with ``Stream interrupted``.
     """
 
     nats: str
@@ -144,8 +147,9 @@ class ClusterOptions:
     pull: tuple[ServiceConfig, ...] = ()
     pull_interval: float = 30.0
     pull_timeout: float = 5.0
-    node_grace: float = 5.0
+    node_grace: float = 2.0
     stream_window: int = 16
+    stream_idle: float = 3.0
     name: str | None = None
 
     @classmethod
