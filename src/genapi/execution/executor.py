@@ -287,9 +287,10 @@ class Executor:
         ended = self.jobs.end_all(JobEnd.SHUTDOWN)
         if ended:
             self._emit_cancel("*", "shutdown", ended)
-            left = self.jobs.futures()
-            if left:
-                await asyncio.wait(left, timeout=1.0)
+            # A cancelled job's future is done at once; its body still sends the terminal.
+            bodies = self.pools.running()
+            if bodies:
+                await asyncio.wait(bodies, timeout=1.0)
             await self.runner.settle()
         return ended
 

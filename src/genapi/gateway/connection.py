@@ -44,6 +44,7 @@ from .host import GatewayHost
 from .inflight import InflightCalls
 from .outbox import Frame, Outbox, OutboxOverflow
 from .settings import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
+from .sink import TopicSink
 
 __all__ = ["CANCEL_EVENT", "Connection", "DirectChannel"]
 
@@ -94,30 +95,6 @@ def _peek_request_id(raw: bytes) -> str:
         return _request_id_decoder.decode(raw).request_id or "unknown"
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return "unknown"
-
-
-class TopicSink:
-    """Pushes later Responses on one topic of a connection (a call's ``CallContext.sink``).
-
-    It is *closing* once its topic is left or the connection closes, and is then announced
-    to :meth:`genapi.Executor.on_owner_closed` callbacks — so what a function tied to a
-    channel (a relay membership) goes with the channel, as in Phoenix.
-    """
-
-    __slots__ = ("connection", "left", "topic")
-
-    def __init__(self, connection: Connection, topic: str) -> None:
-        self.connection = connection
-        self.topic = topic
-        self.left = False
-
-    async def __call__(self, response: Response) -> None:
-        self.connection.push(self.topic, response)
-
-    @property
-    def closing(self) -> bool:
-        """True once the topic was left or the connection is closing."""
-        return self.left or self.connection.closing
 
 
 class Connection:
