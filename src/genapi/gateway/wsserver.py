@@ -124,6 +124,10 @@ def _ignore(message: str | bytes) -> None:
     """Where messages go once nobody listens."""
 
 
+def _drop(data: bytes) -> None:
+    """Where writes go once the connection is gone."""
+
+
 class FrameState(enum.Enum):
     """Where the closing handshake is. Only :class:`ServerFrames` moves it."""
 
@@ -132,6 +136,7 @@ class FrameState(enum.Enum):
     CLOSED = "closed"  # close frames exchanged, or the connection failed: end the TCP connection
 
 
+_OPEN, _CLOSING, _CLOSED = FrameState.OPEN, FrameState.CLOSING, FrameState.CLOSED
 _MOVES = {
     FrameState.OPEN: frozenset({FrameState.CLOSING, FrameState.CLOSED}),
     FrameState.CLOSING: frozenset({FrameState.CLOSED}),
@@ -166,9 +171,9 @@ class ServerFrames:
     """
 
     __slots__ = ("_close_frame", "_decoder", "_fin", "_held", "_left", "_mask", "_msg_opcode",
-                 "_msg_size", "_offset", "_parts", "_pongs", "_rest", "close_rcvd",
-                 "close_reason", "close_sent", "coalesce_pongs", "deliver", "failure",
-                 "flush", "max_message_bytes", "state")
+                 "_msg_size", "_offset", "_parts", "_rest", "close_rcvd", "close_reason",
+                 "close_sent", "coalesce_pongs", "deliver", "failure", "flush",
+                 "max_message_bytes", "pongs", "state")
 
     def __init__(self, deliver: Callable[[str | bytes], None], *, max_message_bytes: int,
                  flush: Callable[[], None] | None = None) -> None:
@@ -198,103 +203,126 @@ class ServerFrames:
         self._held = 0  # its bytes received so far
         self._parts: list[Any] = []  # str (text) or bytes (binary) pieces
         self._decoder: codecs.IncrementalDecoder | None = None
-        self._pongs: list[bytes] = []
+        #: Pong frames waiting for :meth:`data_to_send` (read-only for others).
+        self.pongs: list[bytes] = []
         self._close_frame: bytes | None = None
 
     # -- input -------------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
         """Parse ``data``: deliver the messages it completes, queue pongs and close frames."""
-        if self.state is FrameState.CLOSED:
+        if self.state is _CLOSED:
             return
-        try:
-            self._parse(data)
-        except _Failure as failure:
-            self._fail(failure.code, failure.reason)
-
-    def _parse(self, data: bytes) -> None:
-        if self._rest:  # at most 131 bytes: copying data behind it once stays linear
-            data = self._rest + data
-            self._rest = b""
-        size = len(data)
-        pos = 0
-        if self._left:
-            pos = self._stream(data, 0)
+        try:  # one function, no call per frame: this runs for every message
+            if self._rest:  # at most 131 bytes: copying data behind it once stays linear
+                data = self._rest + data
+                self._rest = b""
+            size = len(data)
+            pos = 0
             if self._left:
-                return
-        max_size = self.max_message_bytes
-        while pos < size and self.state is not FrameState.CLOSED:
-            if size - pos < 2:
-                break
-            b0, b1 = data[pos], data[pos + 1]
-            opcode = b0 & 0x0F
-            if not (1 << opcode) & _KNOWN_OPCODES:
-                raise _Failure(_CLOSE_PROTOCOL_ERROR, "reserved opcode")
-            if not b1 & 0x80:
-                raise _Failure(_CLOSE_PROTOCOL_ERROR, "unmasked frame")
-            length = b1 & 0x7F
-            head = pos + 2
-            if length == 126:
-                if size - head < 2:
-                    break
-                length = struct.unpack_from("!H", data, head)[0]
-                head += 2
-            elif length == 127:
-                if size - head < 8:
-                    break
-                length = struct.unpack_from("!Q", data, head)[0]
-                head += 8
-            if opcode >= _OP_CLOSE:
-                if length > 125:
-                    raise _Failure(_CLOSE_PROTOCOL_ERROR, "control frame too long")
-            elif self._msg_size + length > max_size:  # checked before the payload arrives
-                raise _Failure(_CLOSE_TOO_BIG, "message too big")
-            if b0 & 0x70:
-                raise _Failure(_CLOSE_PROTOCOL_ERROR, "reserved bits set")
-            if opcode >= _OP_CLOSE:
-                if not b0 & 0x80:
-                    raise _Failure(_CLOSE_PROTOCOL_ERROR, "fragmented control frame")
-            elif opcode == _OP_CONT:
-                if not self._msg_opcode:
-                    raise _Failure(_CLOSE_PROTOCOL_ERROR, "continuation without a message")
-            elif self._msg_opcode:
-                raise _Failure(_CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one")
-            end = head + 4 + length
-            if end <= size:  # the whole frame is here
-                payload = _unmask(data[head + 4:end], data[head:head + 4])
-                pos = end
-                if opcode >= _OP_CLOSE:
-                    self._on_control(opcode, payload)
-                elif b0 & 0x80 and opcode:  # a whole message in one frame: the usual case
-                    if opcode == _OP_TEXT:
+                pos = self._stream(data, 0)
+                if self._left:
+                    return
+            max_size = self.max_message_bytes
+            while size - pos >= 2:
+                b0, b1 = data[pos], data[pos + 1]
+                if b0 == 0x81 and b1 & 0x80 and not self._msg_opcode:
+                    # The usual frame, a whole masked text message under 64 KiB, checked in
+                    # fewer steps; anything else about it (incomplete, too big) goes below.
+                    length, head = b1 & 0x7F, pos + 2
+                    if length == 126:
+                        if size - pos >= 4:
+                            length, head = data[head] << 8 | data[head + 1], head + 2
+                        else:
+                            length = -1
+                    elif length == 127:
+                        length = -1
+                    end = head + 4 + length
+                    if 0 <= length <= max_size and end <= size:
                         try:
-                            text = payload.decode()
+                            text = _unmask(data[head + 4:end], data[head:head + 4]).decode()
                         except UnicodeDecodeError:
                             raise _Failure(_CLOSE_INVALID_DATA, "invalid UTF-8") from None
-                        self._deliver(text)
+                        pos = end
+                        if self.state is _OPEN:  # after our close frame, data is discarded
+                            if self.pongs and self.flush is not None:  # earlier pings first
+                                self.flush()
+                            self.deliver(text)
+                        continue
+                opcode = b0 & 0x0F
+                if not (1 << opcode) & _KNOWN_OPCODES:
+                    raise _Failure(_CLOSE_PROTOCOL_ERROR, "reserved opcode")
+                if not b1 & 0x80:
+                    raise _Failure(_CLOSE_PROTOCOL_ERROR, "unmasked frame")
+                length = b1 & 0x7F
+                head = pos + 2
+                if length == 126:
+                    if size - head < 2:
+                        break
+                    length = struct.unpack_from("!H", data, head)[0]
+                    head += 2
+                elif length == 127:
+                    if size - head < 8:
+                        break
+                    length = struct.unpack_from("!Q", data, head)[0]
+                    head += 8
+                if opcode >= _OP_CLOSE:
+                    if length > 125:
+                        raise _Failure(_CLOSE_PROTOCOL_ERROR, "control frame too long")
+                elif self._msg_size + length > max_size:  # checked before the payload arrives
+                    raise _Failure(_CLOSE_TOO_BIG, "message too big")
+                if b0 & 0x70:
+                    raise _Failure(_CLOSE_PROTOCOL_ERROR, "reserved bits set")
+                if opcode >= _OP_CLOSE:
+                    if not b0 & 0x80:
+                        raise _Failure(_CLOSE_PROTOCOL_ERROR, "fragmented control frame")
+                elif opcode == _OP_CONT:
+                    if not self._msg_opcode:
+                        raise _Failure(_CLOSE_PROTOCOL_ERROR, "continuation without a message")
+                elif self._msg_opcode:
+                    raise _Failure(_CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one")
+                end = head + 4 + length
+                if end <= size:  # the whole frame is here
+                    payload = _unmask(data[head + 4:end], data[head:head + 4])
+                    pos = end
+                    if opcode >= _OP_CLOSE:
+                        self._on_control(opcode, payload)
+                        if self.state is _CLOSED:
+                            return
+                    elif b0 & 0x80 and opcode:  # a whole message in one frame: the usual case
+                        message: str | bytes = payload
+                        if opcode == _OP_TEXT:
+                            try:
+                                message = payload.decode()
+                            except UnicodeDecodeError:
+                                raise _Failure(_CLOSE_INVALID_DATA, "invalid UTF-8") from None
+                        if self.state is _OPEN:  # after our close frame, data is discarded
+                            if self.pongs and self.flush is not None:  # earlier pings first
+                                self.flush()
+                            self.deliver(message)
                     else:
-                        self._deliver(payload)
-                else:
+                        if opcode:
+                            self._start(opcode)
+                        self._msg_size += length
+                        self._append(payload)
+                        if b0 & 0x80:
+                            self._finish()
+                elif opcode >= _OP_CLOSE or size - head < 4:
+                    break  # a control frame (or a mask) is incomplete: wait for the rest
+                else:  # a data frame whose payload is still arriving: take what is here
                     if opcode:
                         self._start(opcode)
                     self._msg_size += length
-                    self._append(payload)
-                    if b0 & 0x80:
-                        self._finish()
-            elif opcode >= _OP_CLOSE or size - head < 4:
-                break  # a control frame (or a mask) is incomplete: wait for the rest
-            else:  # a data frame whose payload is still arriving: take what is here
-                if opcode:
-                    self._start(opcode)
-                self._msg_size += length
-                self._mask = data[head:head + 4]
-                self._offset = 0
-                self._left = length
-                self._fin = bool(b0 & 0x80)
-                self._stream(data, head + 4)
-                return
-        if pos < size and self.state is not FrameState.CLOSED:
-            self._rest = data[pos:]
+                    self._mask = data[head:head + 4]
+                    self._offset = 0
+                    self._left = length
+                    self._fin = bool(b0 & 0x80)
+                    self._stream(data, head + 4)
+                    return
+            if pos < size:
+                self._rest = data[pos:]
+        except _Failure as failure:
+            self._fail(failure.code, failure.reason)
 
     def _stream(self, data: bytes, pos: int) -> int:
         """Consume the current data frame's payload from ``data[pos:]``; the new position."""
@@ -345,19 +373,19 @@ class ServerFrames:
         self._decoder = None
 
     def _deliver(self, message: str | bytes) -> None:
-        if self.state is FrameState.OPEN:  # after our close frame, data is discarded
-            if self._pongs and self.flush is not None:  # answer earlier pings first
+        if self.state is _OPEN:  # after our close frame, data is discarded
+            if self.pongs and self.flush is not None:  # answer earlier pings first
                 self.flush()
             self.deliver(message)
 
     def _on_control(self, opcode: int, payload: bytes) -> None:
         if opcode == _OP_PING:
-            if self.state is FrameState.OPEN:
+            if self.state is _OPEN:
                 pong = _header(_OP_PONG, len(payload)) + payload
                 if self.coalesce_pongs:
-                    self._pongs = [pong]
+                    self.pongs = [pong]
                 else:
-                    self._pongs.append(pong)
+                    self.pongs.append(pong)
         elif opcode == _OP_CLOSE:
             self._on_close(payload)
         # a pong: we send no pings, so there is nothing to match it with
@@ -377,7 +405,7 @@ class ServerFrames:
                 raise _Failure(_CLOSE_PROTOCOL_ERROR, "invalid close code")
         self.close_rcvd = _NO_STATUS if code is None else code
         self.close_reason = reason
-        if self.state is FrameState.OPEN:  # echo the code (RFC 6455 5.5.1)
+        if self.state is _OPEN:  # echo the code (RFC 6455 5.5.1)
             self._close_frame = _close_frame(code)
             self.close_sent = self.close_rcvd
         self._move(FrameState.CLOSED)
@@ -385,7 +413,7 @@ class ServerFrames:
 
     def _fail(self, code: int, reason: str) -> None:
         self.failure = reason
-        if self.state is FrameState.OPEN:
+        if self.state is _OPEN:
             self._close_frame = _close_frame(code, reason)
             self.close_sent = code
         self._move(FrameState.CLOSED)
@@ -408,15 +436,15 @@ class ServerFrames:
         if not valid_close_code(code):
             raise ValueError(f"{code} is not a close code an endpoint may send")
         self._move(FrameState.CLOSING)
-        self._pongs.clear()
+        self.pongs.clear()
         self._close_frame = _close_frame(code, reason)
         self.close_sent = code
 
     def data_to_send(self) -> bytes:
         """What must be written to the client now (pongs, then a close frame); b"" if none."""
-        if not self._pongs and self._close_frame is None:
+        if not self.pongs and self._close_frame is None:
             return b""
-        parts, self._pongs = self._pongs, []
+        parts, self.pongs = self.pongs, []
         if self._close_frame is not None:
             parts.append(self._close_frame)
             self._close_frame = None
@@ -424,10 +452,10 @@ class ServerFrames:
 
     def abandon(self) -> None:
         """The connection is gone: drop every buffer and stop delivering."""
-        if self.state is not FrameState.CLOSED:
+        if self.state is not _CLOSED:
             self._move(FrameState.CLOSED)
         self._drop_input()
-        self._pongs = []
+        self.pongs = []
         self._close_frame = None
         self.deliver = _ignore  # the callbacks lead back to the driver: no cycle stays
         self.flush = None
@@ -455,10 +483,12 @@ class DirectConsumer(Protocol):
 class _Direct:
     """The ``genapi.direct`` extension object handed to the application."""
 
-    __slots__ = ("_protocol", "writable")
+    __slots__ = ("_core", "_protocol", "_write", "writable")
 
     def __init__(self, protocol: GenapiWebSocketProtocol) -> None:
         self._protocol: GenapiWebSocketProtocol | None = protocol
+        self._core: ServerFrames | None = None  # set once the application accepted
+        self._write: Callable[[bytes], None] = _drop
         #: False while the socket's write buffer is over its high-water mark.
         self.writable = True
 
@@ -472,9 +502,9 @@ class _Direct:
 
     def write(self, frames: list[str | bytes]) -> None:
         """Write ``frames`` now, in one batch (dropped once a close frame was sent)."""
-        protocol = self._protocol
-        if protocol is not None:
-            protocol.direct_write(frames)
+        core = self._core
+        if core is not None and core.state is _OPEN:
+            self._write(_frames(frames))
 
     def close(self, code: int) -> None:
         """Close the WebSocket with ``code`` (the peer gets ``close_grace`` to answer)."""
@@ -483,7 +513,8 @@ class _Direct:
             protocol.direct_close(code)
 
     def detach(self) -> None:
-        self._protocol = None
+        self._protocol = self._core = None
+        self._write = _drop
         self.writable = False
 
 
@@ -532,6 +563,8 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
     def _open(self) -> None:
         self._core = ServerFrames(self._deliver_asgi, max_message_bytes=self.config.ws_max_size,
                                   flush=self._write_pongs)
+        self._direct._core = self._core
+        self._direct._write = self.transport.write
 
     def _write_pongs(self) -> None:
         core = self._core
@@ -548,12 +581,10 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
             super().data_received(data)
             return
         core.receive_data(data)
-        if core.state is FrameState.OPEN:
-            if self._writing:  # pongs wait (coalesced) while the socket does not drain
-                out = core.data_to_send()
-                if out:
-                    self.transport.write(out)
-        elif core.state is FrameState.CLOSED:
+        if core.state is _OPEN:
+            if core.pongs and self._writing:  # pongs wait (coalesced) while paused
+                self.transport.write(core.data_to_send())
+        elif core.state is _CLOSED:
             self._frames_closed(core)
 
     def _deliver_asgi(self, message: str | bytes) -> None:
@@ -601,19 +632,14 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.read_paused:  # uvicorn pauses reading until the app receives a message
             self.read_paused = False
             self.transport.resume_reading()
-        if self._lost or core.state is FrameState.CLOSED:
+        if self._lost or core.state is _CLOSED:
             self._notify_gone()
-
-    def direct_write(self, frames: list[str | bytes]) -> None:
-        core = self._core
-        if core is not None and core.state is FrameState.OPEN:
-            self.transport.write(_frames(frames))
 
     def direct_close(self, code: int) -> None:
         core = self._core
         if core is None or self._lost:
             return
-        if core.state is FrameState.OPEN:
+        if core.state is _OPEN:
             self._send_close(core, code)
         self._arm_deadline()
 
@@ -650,7 +676,7 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
             raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending "
                                "'websocket.close'.")
         if kind == "websocket.send":
-            if core.state is not FrameState.OPEN:
+            if core.state is not _OPEN:
                 raise ClientDisconnected()
             data = message.get("bytes")
             if data is None:
@@ -659,7 +685,7 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
                 self.transport.write(_frames([data]))
         elif kind == "websocket.close":
             self._app_closed = True
-            if core.state is FrameState.OPEN:
+            if core.state is _OPEN:
                 code = message.get("code") or 1000
                 reason = message.get("reason") or ""
                 self.queue.put_nowait({"type": "websocket.disconnect", "code": code,
@@ -682,7 +708,7 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
         if core is None or self._lost:
             super().shutdown()
             return
-        if core.state is FrameState.OPEN:
+        if core.state is _OPEN:
             if self._consumer is None:
                 self.queue.put_nowait({"type": "websocket.disconnect", "code": _CLOSE_RESTART})
             self._send_close(core, _CLOSE_RESTART)
@@ -764,7 +790,7 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
         core = self._core
         if core is not None:
             core.coalesce_pongs = False
-            if core.state is FrameState.OPEN:
+            if core.state is _OPEN:
                 out = core.data_to_send()
                 if out:
                     self.transport.write(out)
