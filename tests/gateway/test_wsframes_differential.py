@@ -233,7 +233,7 @@ def stream(draw: st.DrawFn) -> list[ClientFrame]:
     return frames
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frames=stream(), data=st.data())
 def test_same_messages_pongs_and_close_code_as_websockets(frames: list[ClientFrame],
                                                           data: st.DataObject) -> None:

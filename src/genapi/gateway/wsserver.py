@@ -16,8 +16,10 @@ server sends no keepalive pings: the Phoenix protocol has its own heartbeats.
 Bounds: a message (all its fragments) is at most ``ws_max_size`` bytes (close 1009 as soon
 as a frame header would pass it); partial frames are consumed as they arrive, never
 re-copied; pings are answered one pong each while the socket drains, and only the latest
-one while it does not; a peer that stops reading for ``write_stall_grace`` seconds, or does
-not finish a closing handshake within ``close_grace`` seconds, is aborted.
+one while it does not; a peer that reads nothing for ``write_stall_grace`` seconds while the
+write buffer is over its high-water mark, or does not finish a closing handshake within
+``close_grace`` seconds, is aborted; on close, buffers and the references between the
+protocol, the extension and the application's consumer are dropped (no cyclic GC needed).
 
 ``genapi serve`` uses this protocol; with plain ``uvicorn`` pass
 ``--ws genapi.gateway.wsserver:GenapiWebSocketProtocol`` to get it.
@@ -47,7 +49,7 @@ except ImportError:  # pragma: no cover - depends on the platform's wheel
     _apply_mask = None
 
 __all__ = ["UVICORN_MEMBERS", "DirectConsumer", "FrameState", "GenapiWebSocketProtocol",
-           "ServerFrames"]
+           "ServerFrames", "valid_close_code"]
 
 logger = logging.getLogger("genapi.gateway")
 
