@@ -12,6 +12,7 @@
     │   └── NatsServerMissing          no nats-server binary
     ├── DecodeError                    a request payload could not be decoded
     ├── ProtocolError                  the peer sent a malformed Phoenix frame
+    │   └── FrameViolation             … or broke RFC 6455 (``code``: the close code)
     ├── LocalProtocolError             this side asked the protocol core for an illegal move
     ├── NodeSelectionError             no node could be chosen for a remote function
     ├── NoTransport                    a remote function was called without a transport
@@ -74,6 +75,7 @@ __all__ = [
     "ConnectionLost",
     "DecodeError",
     "DependencyMissing",
+    "FrameViolation",
     "FunctionDisabled",
     "FunctionNotFound",
     "GenApiError",
@@ -186,6 +188,15 @@ class ProtocolError(GenApiError):
     A sibling of :class:`LocalProtocolError` on purpose: a gateway that closes the socket
     on a peer's garbage must not swallow its own mistakes as if the client had sent them.
     """
+
+
+class FrameViolation(ProtocolError):
+    """A WebSocket peer broke RFC 6455; ``code`` is the close code to fail it with."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
 
 
 class LocalProtocolError(GenApiError):

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from genapi import ConnectionLimits, Gateway, Service
+from genapi import ConnectionLimits, Gateway, GatewaySettings, Service
 from genapi.gateway.wsserver import GenapiWebSocketProtocol
 from tests.gateway.wsframes_support import (
     OP_CLOSE,
@@ -109,7 +109,8 @@ async def serve(*, sndbuf: int | None = None) -> AsyncIterator[Server]:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
             super().connection_made(transport)
 
-    gateway = Gateway([svc], limits=ConnectionLimits(max_frame_bytes=MAX_MESSAGE))
+    limits = ConnectionLimits(max_frame_bytes=MAX_MESSAGE)
+    gateway = Gateway([svc], settings=GatewaySettings(limits=limits))
     async with running_app(gateway, ws=Tracked, ws_max_size=MAX_MESSAGE) as url:
         yield Server(url, gateway, protocols)
 

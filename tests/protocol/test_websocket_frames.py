@@ -11,13 +11,8 @@ import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 
-from genapi.gateway.wsserver import (
-    UVICORN_MEMBERS,
-    FrameState,
-    GenapiWebSocketProtocol,
-    ServerFrames,
-    valid_close_code,
-)
+from genapi.gateway.wsserver import UVICORN_MEMBERS, GenapiWebSocketProtocol
+from genapi.protocol.websocket import FrameState, ServerFrames, valid_close_code
 from tests.gateway.wsframes_support import (
     OP_BINARY,
     OP_CLOSE,

@@ -1,7 +1,7 @@
 """Differential test: genapi's frame parser against websockets' sans-I/O ``ServerProtocol``.
 
 The same client byte stream (valid and broken frames), cut into chunks at arbitrary points,
-goes through genapi's :class:`~genapi.gateway.wsserver.ServerFrames` and, frame by frame,
+goes through genapi's :class:`~genapi.protocol.websocket.ServerFrames` and, frame by frame,
 through websockets' ``ServerProtocol``; both must deliver the same messages, answer the
 same pings and close with the same code.
 
@@ -34,7 +34,7 @@ from websockets.frames import Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from genapi.gateway.wsserver import ServerFrames
+from genapi.protocol.websocket import ServerFrames
 from tests.gateway.wsframes_support import (
     OP_BINARY,
     OP_CLOSE,
