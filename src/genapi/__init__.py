@@ -82,6 +82,7 @@ from .gateway import (
     Identity,
     InsecureDemoAuthenticator,
     JWTAuthenticator,
+    LongPollSettings,
     MetricsSettings,
     TracingSettings,
 )
@@ -136,6 +137,7 @@ __all__ = [
     "JWTAuthenticator",
     "Limits",
     "LocalProtocolError",
+    "LongPollSettings",
     "MaxBytes",
     "MaxItemBytes",
     "MaxItems",

@@ -24,6 +24,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Coroutine,
     Iterable,
     Mapping,
     MutableMapping,
@@ -49,7 +50,9 @@ from .admission import Admission
 from .auth import authenticate
 from .connection import Connection
 from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
+from .host import Admitted
 from .http import call_endpoint, health_endpoint
+from .longpoll import LongPoll
 from .parts import GatewayPart, MetricsPart, TracingPart
 from .settings import (
     CLOSE_GOING_AWAY,
@@ -137,6 +140,8 @@ class Gateway:
         self.draining = False
         admin_settings = AdminSettings.of(admin)
         self.admin = admin_settings.effective_gate()
+        self.longpoll = (LongPoll(self, settings.longpoll, settings.longpoll_route)
+                         if settings.longpoll is not None else None)
         self.cluster: GatewayCluster | None = None
         self._on_cluster: list[Callable[[GatewayCluster], object]] = []
         if cluster is not None:
@@ -145,6 +150,8 @@ class Gateway:
         self._sweeper: asyncio.Task[None] | None = None
         self.metrics, self.tracer, self.admin_console, self._parts = self._build_parts(
             MetricsSettings.of(metrics), TracingSettings.of(tracing), admin_settings.token)
+        if self.longpoll is not None:
+            self._parts.append(self.longpoll)
         self.app = Starlette(
             routes=[
                 WebSocketRoute(settings.socket_route, _SocketEndpoint(self)),
@@ -252,6 +259,9 @@ class Gateway:
         from .cluster import GatewayCluster  # loads nats-py: only for gateways in a cluster
 
         self.cluster = GatewayCluster(self.registry, self.executor, options, self.admin)
+        if self.longpoll is not None:  # sessions of other gateways are reached through NATS
+            self.longpoll.join_cluster(self.cluster.name, self.cluster.forward_longpoll)
+            self.cluster.serve_longpoll(self.longpoll.serve, self.longpoll.settings.window)
         for callback in self._on_cluster:
             callback(self.cluster)
 
@@ -321,40 +331,51 @@ class Gateway:
                                 keep_blank_values=True))
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
-        serializer = serializer_for_vsn(params.get("vsn"))
         peer = scope.get("client")
-        ip = self.client_ip(peer[0] if peer else None, headers)
-        if not self.admission.connect(ip):
-            self.stats.connects_throttled += 1
-            await self._refuse(scope, send, 429, ip, "connect rate")
-            return
-        if serializer is None or self.draining:
-            reason = "draining" if self.draining else "unsupported vsn"
-            await self._refuse(scope, send, 403, ip, reason)
-            return
-        identity = await authenticate(self.authenticator, params, headers)
-        if identity is None or (identity.is_anonymous and not self.allow_anonymous):
-            await self._refuse(scope, send, 403, ip, "authentication")
+        admitted = await self.admit(params, headers, peer[0] if peer else None)
+        if not isinstance(admitted, Admitted):
+            await _refuse(scope, send, admitted)
             return
         accept: dict[str, Any] = {"type": "websocket.accept"}
         if "phoenix" in scope.get("subprotocols", []):
             accept["subprotocol"] = "phoenix"  # required when phoenix.js sends authToken
         await send(accept)
-        connection = Connection(self, identity, serializer, ip)
+        connection = Connection(self, admitted.identity, admitted.serializer, admitted.ip)
+        direct = scope.get("extensions", {}).get("genapi.direct")
+        runner = (connection.serve_direct(direct) if direct is not None
+                  else connection.serve(receive, send))  # type: ignore[arg-type]
+        await self.serve_connection(connection, runner)
+
+    async def admit(self, params: Mapping[str, str], headers: Mapping[str, str],
+                    peer: str | None) -> Admitted | int:
+        """Check a new connection (WebSocket or long poll): the admission rate, draining,
+        the protocol version, the authentication. What it is admitted as, or the HTTP
+        status that refuses it (the refusal is counted and reported)."""
+        ip = self.client_ip(peer, headers)
+        if not self.admission.connect(ip):
+            self.stats.connects_throttled += 1
+            return self._refused(429, ip, "connect rate")
+        serializer = serializer_for_vsn(params.get("vsn"))
+        if serializer is None or self.draining:
+            return self._refused(403, ip, "draining" if self.draining else "unsupported vsn")
+        identity = await authenticate(self.authenticator, params, headers)
+        if identity is None or (identity.is_anonymous and not self.allow_anonymous):
+            return self._refused(403, ip, "authentication")
+        return Admitted(identity, serializer, ip)
+
+    async def serve_connection(self, connection: Connection,
+                               runner: Coroutine[Any, Any, None]) -> None:
+        """Run an admitted connection until it ends, counted and reported while it lives."""
         self.connections.add(connection)
         self.stats.connections_open += 1
         self.stats.connections_total += 1
         telemetry = self.executor.telemetry
-        meta = {"ip_address": ip, "user_id": identity.user_id}
+        meta = {"ip_address": connection.ip_address, "user_id": connection.user_id}
         if telemetry.has_handlers(CONNECTION_OPEN):
             telemetry.emit(CONNECTION_OPEN, {"count": self.stats.connections_open}, meta)
         opened = time.monotonic()
-        direct = scope.get("extensions", {}).get("genapi.direct")
         try:
-            if direct is not None:
-                await connection.serve_direct(direct)
-            else:
-                await connection.serve(receive, send)  # type: ignore[arg-type]
+            await runner
         finally:
             self.connections.discard(connection)
             self.stats.connections_open -= 1
@@ -367,13 +388,12 @@ class Gateway:
                      "reason": "server" if connection.close_code else "client"},
                 )
 
-    async def _refuse(self, scope: Scope, send: Send, status: int, ip: str | None,
-                      reason: str) -> None:
+    def _refused(self, status: int, ip: str | None, reason: str) -> int:
         self.stats.connections_refused += 1
         telemetry = self.executor.telemetry
         if telemetry.has_handlers(CONNECTION_REFUSED):
             telemetry.emit(CONNECTION_REFUSED, {}, {"ip_address": ip, "reason": reason})
-        await _refuse(scope, send, status)
+        return status
 
     # -- HTTP ---------------------------------------------------------------------------
 
