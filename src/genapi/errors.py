@@ -22,6 +22,10 @@
         ├── RetryExhausted             ``All retry attempts exhausted``
         ├── InternalError              ``Internal Server Error`` (detail hidden by default)
         └── CallTimeout (TimeoutError) ``Request timed out after <n>ms``
+    DurableError                       durable calls (``genapi.durable``)
+    ├── StoreUnavailable               the durable store's database failed (retryable)
+    ├── CallNotFound (LookupError)     no stored call has that id
+    └── StateConflict                  the call's state does not allow the action
 
 Every :class:`ApiError` knows the message and ``can_retry`` flag it shows on the wire. A
 service function may raise :class:`ApiError` (or a subclass) itself: the client receives
@@ -40,8 +44,10 @@ __all__ = [
     "AuthenticationRequired",
     "CallTimeout",
     "Cancelled",
+    "CallNotFound",
     "ConfigError",
     "DecodeError",
+    "DurableError",
     "FunctionDisabled",
     "FunctionNotFound",
     "GenApiError",
@@ -54,6 +60,8 @@ __all__ = [
     "RateLimiterUnavailable",
     "RetryExhausted",
     "ServiceUnavailable",
+    "StateConflict",
+    "StoreUnavailable",
     "TransportError",
     "error_from_wire",
 ]
@@ -277,3 +285,38 @@ def error_from_wire(
     elif isinstance(error, InvalidRequest):
         error.reason = message.removeprefix("Invalid request: ")
     return error
+
+
+# ---- durable calls
+
+
+class DurableError(GenApiError):
+    """Root of the errors of the durable-call store (:mod:`genapi.durable`)."""
+
+
+class StoreUnavailable(DurableError):
+    """The store's database failed (unreachable, lost connection, I/O error); retry later.
+
+    The driver's exception is the ``__cause__``. The operation may or may not have been
+    applied: enqueue again with the same idempotency key to find out safely.
+    """
+
+    can_retry = True
+
+
+class CallNotFound(DurableError, LookupError):
+    """No stored call has the id (it never existed or was purged)."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        super().__init__(f"no durable call {call_id!r}")
+
+
+class StateConflict(DurableError):
+    """The call's current state does not allow the action (retrying a running call...)."""
+
+    def __init__(self, call_id: str, state: str, action: str) -> None:
+        self.call_id = call_id
+        self.state = state
+        self.action = action
+        super().__init__(f"cannot {action} durable call {call_id!r}: it is {state}")
