@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import os
+import random
 import time
 from typing import Any, NamedTuple
 
@@ -29,6 +30,8 @@ __all__ = [
 
 
 _last_ns = 0
+# Ids need to be unique, not secret: a seeded generator costs no system call per id.
+_random = random.Random(os.urandom(16))
 
 
 def new_call_id() -> str:
@@ -40,7 +43,7 @@ def new_call_id() -> str:
     """
     global _last_ns
     _last_ns = max(time.time_ns(), _last_ns + 1)
-    return f"{_last_ns:016x}{os.urandom(8).hex()}"
+    return f"{_last_ns:016x}{_random.getrandbits(64):016x}"
 
 
 def default_idempotency_key(user_id: str | None, request_id: str) -> str:

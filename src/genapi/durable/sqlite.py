@@ -25,7 +25,7 @@ from . import common
 from . import sqlite_sql as q
 from .batching import Coalescer
 from .calls import Counts, Lease, NewCall, Renewal, Settle, StoredCall
-from .rows import call_from_row, encode_json, new_call_columns
+from .rows import call_from_row, encode_json, new_call_columns, stored_from_new
 from .sqlite_thread import SqliteThread
 from .states import CallState, Move, OperatorAction
 
@@ -115,6 +115,18 @@ class SqliteStore:
         values = [(*new_call_columns(call), at) for call in calls]
 
         def run(conn: sqlite3.Connection) -> list[tuple[StoredCall, bool]]:
+            # Fast path: one executemany; when every row went in, the stored form is
+            # known without reading anything back.
+            conn.execute("SAVEPOINT enqueue")
+            if conn.executemany(q.INSERT_PLAIN, values).rowcount == len(values):
+                conn.execute("RELEASE enqueue")
+                return [
+                    (stored_from_new(call, created_at=at, due_at=row[14] or at), True)
+                    for call, row in zip(calls, values, strict=True)
+                ]
+            # Some were already stored: undo, then go row by row to tell which.
+            conn.execute("ROLLBACK TO enqueue")
+            conn.execute("RELEASE enqueue")
             inserted: dict[str, tuple[float, float]] = {}
             for row in values:
                 for new_id, created_at, due_at in conn.execute(q.INSERT, row):
@@ -178,6 +190,14 @@ class SqliteStore:
         values = [(*lease, encode_json(result), at) for lease, result in outcomes]
 
         def run(conn: sqlite3.Connection) -> list[Settle]:
+            # Fast path: every lease held, one executemany. Otherwise undo and go row by
+            # row to report each outcome.
+            conn.execute("SAVEPOINT complete")
+            if conn.executemany(q.COMPLETE, values).rowcount == len(values):
+                conn.execute("RELEASE complete")
+                return [Settle.RECORDED] * len(values)
+            conn.execute("ROLLBACK TO complete")
+            conn.execute("RELEASE complete")
             return [_settled(conn, row[0], conn.execute(q.COMPLETE, row)) for row in values]
 
         return await self._thread.run(run)

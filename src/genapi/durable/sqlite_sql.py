@@ -14,6 +14,7 @@ __all__ = [
     "COMPLETE",
     "FAIL",
     "INSERT",
+    "INSERT_PLAIN",
     "MIGRATIONS",
     "RENEW",
     "VERSION_TABLE",
@@ -88,6 +89,9 @@ INSERT = """
     ON CONFLICT DO NOTHING
     RETURNING id, created_at, due_at
 """
+
+# INSERT without RETURNING, for executemany (which cannot return rows).
+INSERT_PLAIN = INSERT.replace("RETURNING id, created_at, due_at", "")
 
 # ?1 worker, ?2 limit, ?3 lease seconds, ?4 now. Same moves as the Postgres claim; the
 # caller holds the write lock (BEGIN IMMEDIATE), so no other writer can take these rows.
