@@ -232,6 +232,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--proc-concurrency", type=int, default=16)
     parser.add_argument("--pg", default=PG_DEFAULT)
     parser.add_argument("--backends", default="postgres,sqlite")
+    parser.add_argument("--skip-procrastinate", action="store_true", help="(for tuning)")
     args = parser.parse_args(argv)
     backends = args.backends.split(",")
     lines = []
@@ -240,7 +241,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     if "postgres" in backends:
         ours = await bench_postgres(args.pg, args)
         print(f"postgres: {ours}", flush=True)
-        theirs = await bench_procrastinate(args.pg, args)
+        theirs = {} if args.skip_procrastinate else await bench_procrastinate(args.pg, args)
         print(f"procrastinate: {theirs}", flush=True)
         lines.append({"backend": "postgres", **ours, **theirs, **common})
     if "sqlite" in backends:

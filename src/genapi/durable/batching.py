@@ -11,6 +11,7 @@ when idle and throughput grows with load.
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -43,7 +44,11 @@ class Coalescer(Generic[T, R]):
         self._max_batch = max_batch
         self._concurrency = concurrency
         self._items: list[tuple[T, asyncio.Future[R]]] = []
-        self._room = asyncio.Semaphore(max_pending)
+        self._max_pending = max_pending
+        self._in_flight = 0
+        # Submitters waiting for room, woken one per finished item. (A plain counter:
+        # asyncio.Semaphore costs more per acquire on this hot path.)
+        self._room: collections.deque[asyncio.Future[None]] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -51,8 +56,14 @@ class Coalescer(Generic[T, R]):
         """Queue ``item`` and wait for its result."""
         if self._closed:
             raise RuntimeError("coalescer is closed")
-        async with self._room:
-            future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        while self._in_flight >= self._max_pending:
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._room.append(waiter)
+            await waiter
+        self._in_flight += 1
+        try:
+            future: asyncio.Future[R] = loop.create_future()
             self._items.append((item, future))
             # A finished task may still be in the set (its done callback runs later).
             if sum(not task.done() for task in self._tasks) < self._concurrency:
@@ -60,6 +71,13 @@ class Coalescer(Generic[T, R]):
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             return await future
+        finally:
+            self._in_flight -= 1
+            while self._room:
+                waiter = self._room.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    break
 
     async def _drain(self) -> None:
         while self._items:
