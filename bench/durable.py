@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -72,6 +73,23 @@ async def analyze(url: str, schema: str) -> None:
         await conn.close()
 
 
+def postgres_cpu_s() -> float:
+    """CPU seconds used so far by this machine's postgres processes (0 if not readable)."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 async def run_store(
     store: DurableStore, *, calls: int, clients: int, workers: int, batch: int
 ) -> dict[str, float]:
@@ -79,6 +97,7 @@ async def run_store(
     latencies: list[float] = []
     done = asyncio.Event()
     completed = 0
+    claims = 0
     backoff = Backoff(base_s=1.0, max_s=60.0)
     counter = iter(range(calls))
     run = uuid.uuid4().hex[:8]  # keys unique per run: a repeated key would not run again
@@ -99,9 +118,10 @@ async def run_store(
             latencies.append(time.perf_counter() - started)
 
     async def worker(name: str) -> None:
-        nonlocal completed
+        nonlocal completed, claims
         while not done.is_set():
             claimed: Sequence[StoredCall] = await store.claim(name, limit=batch, lease_s=30.0)
+            claims += 1
             if not claimed:
                 await store.wait_for_work(0.05)
                 continue
@@ -116,10 +136,12 @@ async def run_store(
                 done.set()
 
     started = time.perf_counter()
+    cpu_started, pg_started = time.process_time(), postgres_cpu_s()
     worker_tasks = [asyncio.create_task(worker(f"w{i}")) for i in range(workers)]
     await asyncio.gather(*(client(n) for n in range(clients)))
     await done.wait()
     elapsed = time.perf_counter() - started
+    cpu, pg_cpu = time.process_time() - cpu_started, postgres_cpu_s() - pg_started
     await asyncio.gather(*worker_tasks)
     latencies.sort()
     return {
@@ -127,6 +149,11 @@ async def run_store(
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
         "seconds": round(elapsed, 2),
+        "calls_per_claim": round(calls / claims, 1),
+        # CPU per call of this process (clients, workers, store, driver, SQLite thread)
+        # and of the postgres server processes (zero for SQLite).
+        "bench_cpu_us_per_job": round(cpu / calls * 1e6, 1),
+        "postgres_cpu_us_per_job": round(pg_cpu / calls * 1e6, 1),
     }
 
 
@@ -177,7 +204,7 @@ async def bench_procrastinate(url: str, args: argparse.Namespace) -> dict[str, A
     concurrency = args.proc_concurrency
     connector = procrastinate.PsycopgConnector(
         conninfo=url, min_size=2, max_size=concurrency + 4,
-        kwargs={"options": f"-c search_path={schema}"},
+        kwargs={"options": f"-c search_path={schema} {args.proc_pg_options}".strip()},
     )
     app = procrastinate.App(connector=connector)
 
@@ -201,6 +228,7 @@ async def bench_procrastinate(url: str, args: argparse.Namespace) -> dict[str, A
 
             await asyncio.gather(*(deferrer(chunks[d::deferrers]) for d in range(deferrers)))
             deferred = time.perf_counter()
+            cpu_started, pg_started = time.process_time(), postgres_cpu_s()
             # Fair to its planner: statistics of the filled table (autovacuum is off here).
             await admin.execute(f"ANALYZE {schema}.procrastinate_jobs")
             await app.run_worker_async(
@@ -208,6 +236,7 @@ async def bench_procrastinate(url: str, args: argparse.Namespace) -> dict[str, A
                 listen_notify=True,
             )
             finished = time.perf_counter()
+            cpu, pg_cpu = time.process_time() - cpu_started, postgres_cpu_s() - pg_started
             done = await admin.fetchval(
                 f"SELECT count(*) FROM {schema}.procrastinate_jobs WHERE status = 'succeeded'"
             )
@@ -220,6 +249,9 @@ async def bench_procrastinate(url: str, args: argparse.Namespace) -> dict[str, A
         "procrastinate_worker_jobs_per_s": round(args.calls / (finished - deferred)),
         "procrastinate_defer_per_s": round(args.calls / (deferred - started)),
         "procrastinate_concurrency": concurrency,
+        # CPU per job of its worker phase, this process and the postgres server.
+        "procrastinate_worker_cpu_us_per_job": round(cpu / args.calls * 1e6, 1),
+        "procrastinate_postgres_cpu_us_per_job": round(pg_cpu / args.calls * 1e6, 1),
     }
 
 
@@ -231,6 +263,11 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--proc-concurrency", type=int, default=16)
     parser.add_argument("--pg", default=PG_DEFAULT)
+    parser.add_argument(
+        "--proc-pg-options", default="",
+        help="extra libpq options for procrastinate's connections, for diagnosis only "
+        "(e.g. '-c synchronous_commit=off' shows how much the commit flush costs it)",
+    )
     parser.add_argument("--backends", default="postgres,sqlite")
     parser.add_argument("--skip-procrastinate", action="store_true", help="(for tuning)")
     args = parser.parse_args(argv)
