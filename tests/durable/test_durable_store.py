@@ -414,3 +414,42 @@ async def test_times_default_to_the_store_clock(store: DurableStore, clock: Fake
     assert stored.created_at == T0 + 5
     claimed = (await store.claim("w1", limit=1, lease_s=LEASE))[0]
     assert claimed.lease_expires_at == T0 + 5 + LEASE
+
+
+async def test_a_call_that_is_not_json_fails_alone(store: DurableStore) -> None:
+    """Among concurrent enqueues, one whose args are not JSON-able raises TypeError by
+    itself; the others are stored."""
+    good = [new_call(f"r{i}") for i in range(5)]
+    bad = new_call("bad", args={"when": object()})
+    results = await asyncio.gather(
+        *(store.enqueue(c) for c in [*good[:2], bad, *good[2:]]), return_exceptions=True
+    )
+    assert isinstance(results[2], TypeError)
+    assert all(created for stored, created in (r for i, r in enumerate(results) if i != 2))
+    assert len(await store.list_calls()) == 5
+
+
+async def test_a_result_that_is_not_json_fails_alone(store: DurableStore) -> None:
+    """A completion whose result is not JSON-able raises TypeError; the call stays running."""
+    stored, _ = await store.enqueue(new_call())
+    claimed = await claim_one(store)
+    with pytest.raises(TypeError):
+        await store.complete(claimed.lease, {"at": object()})
+    assert (await store.get(stored.id)).state is CallState.RUNNING
+
+
+async def test_claim_refuses_a_useless_limit_or_lease(store: DurableStore) -> None:
+    """A claim of no calls or with no lease is a ValueError."""
+    with pytest.raises(ValueError, match="limit"):
+        await store.claim("w1", limit=0, lease_s=LEASE)
+    with pytest.raises(ValueError, match="lease"):
+        await store.claim("w1", limit=1, lease_s=0)
+
+
+async def test_a_closed_store_opens_again(store: DurableStore) -> None:
+    """aclose then open gives a working store with the same data."""
+    stored, _ = await store.enqueue(new_call())
+    await store.aclose()
+    await store.open()
+    assert await store.get(stored.id) == stored
+    assert (await store.enqueue(new_call("r2")))[1] is True

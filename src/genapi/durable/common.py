@@ -14,7 +14,15 @@ from .calls import Counts, NewCall, Settle, StoredCall
 from .rows import stored_from_new
 from .states import CallState, Move, OperatorAction, operator_transition
 
-__all__ = ["counts", "decide", "enqueue_results", "runnable", "settles"]
+__all__ = ["check_claim", "counts", "decide", "enqueue_results", "runnable", "settles"]
+
+
+def check_claim(limit: int, lease_s: float) -> None:
+    """Refuse a claim that could take nothing or hold nothing."""
+    if limit < 1:
+        raise ValueError(f"claim limit must be at least 1 (got {limit})")
+    if not lease_s > 0:
+        raise ValueError(f"lease_s must be positive (got {lease_s})")
 
 
 def enqueue_results(

@@ -36,7 +36,7 @@ from . import common
 from .batching import Coalescer
 from .calls import Counts, Lease, NewCall, Renewal, Settle, StoredCall
 from .postgres_sql import Statements
-from .rows import call_from_row, encode_json, new_call_columns
+from .rows import EncodedCall, call_from_row, encode_json, new_call_columns
 from .states import CallState, Move, OperatorAction
 
 __all__ = ["PostgresStore"]
@@ -94,12 +94,18 @@ class PostgresStore:
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
         self._wake = asyncio.Event()
-        coalesce = max(1, max_connections // 4)
-        self._enqueuer: Coalescer[NewCall, tuple[StoredCall, bool]] = Coalescer(
-            self.enqueue_many, max_batch=max_batch, concurrency=coalesce
+        self._max_batch = max_batch
+        self._coalesce = max(1, max_connections // 4)
+        self._make_coalescers()
+
+    def _make_coalescers(self) -> None:
+        # Items are encoded before they are queued, so a call or result that is not
+        # JSON-able fails alone instead of failing the batch it would have joined.
+        self._enqueuer: Coalescer[EncodedCall, tuple[StoredCall, bool]] = Coalescer(
+            self._enqueue_rows, max_batch=self._max_batch, concurrency=self._coalesce
         )
-        self._completer: Coalescer[tuple[Lease, Any], Settle] = Coalescer(
-            self.complete_many, max_batch=max_batch, concurrency=coalesce
+        self._completer: Coalescer[tuple[Lease, str], Settle] = Coalescer(
+            self._complete_rows, max_batch=self._max_batch, concurrency=self._coalesce
         )
 
     def __repr__(self) -> str:
@@ -122,6 +128,7 @@ class PostgresStore:
     async def aclose(self) -> None:
         await self._enqueuer.aclose()
         await self._completer.aclose()
+        self._make_coalescers()  # so that the store can be opened again
         listener, self._listener = self._listener, None
         if listener is not None:
             with contextlib.suppress(asyncpg.InterfaceError, OSError):
@@ -167,16 +174,23 @@ class PostgresStore:
     async def enqueue(
         self, call: NewCall, *, now: float | None = None
     ) -> tuple[StoredCall, bool]:
+        item = (call, new_call_columns(call))
         if now is not None:
-            return (await self.enqueue_many([call], now=now))[0]
-        return await self._enqueuer.submit(call)
+            return (await self._enqueue_rows([item], now=now))[0]
+        return await self._enqueuer.submit(item)
 
     async def enqueue_many(
         self, calls: Sequence[NewCall], *, now: float | None = None
     ) -> list[tuple[StoredCall, bool]]:
-        if not calls:
+        return await self._enqueue_rows([(c, new_call_columns(c)) for c in calls], now=now)
+
+    async def _enqueue_rows(
+        self, items: Sequence[EncodedCall], *, now: float | None = None
+    ) -> list[tuple[StoredCall, bool]]:
+        if not items:
             return []
-        columns = [list(col) for col in zip(*map(new_call_columns, calls), strict=True)]
+        calls = [call for call, _ in items]
+        columns = [list(col) for col in zip(*(row for _, row in items), strict=True)]
         rows = await self._fetch(
             "enqueue", self._sql.enqueue, *columns, self._now(now), self._sql.channel
         )
@@ -201,6 +215,7 @@ class PostgresStore:
     async def claim(
         self, worker_id: str, *, limit: int, lease_s: float, now: float | None = None
     ) -> list[StoredCall]:
+        common.check_claim(limit, lease_s)
         rows = await self._fetch(
             "claim", self._sql.claim, worker_id, limit, float(lease_s), self._now(now)
         )
@@ -221,12 +236,19 @@ class PostgresStore:
         )
 
     async def complete(self, lease: Lease, result: Any, *, now: float | None = None) -> Settle:
+        item = (lease, encode_json(result))
         if now is not None:
-            return (await self.complete_many([(lease, result)], now=now))[0]
-        return await self._completer.submit((lease, result))
+            return (await self._complete_rows([item], now=now))[0]
+        return await self._completer.submit(item)
 
     async def complete_many(
         self, outcomes: Sequence[tuple[Lease, Any]], *, now: float | None = None
+    ) -> list[Settle]:
+        encoded = [(lease, encode_json(result)) for lease, result in outcomes]
+        return await self._complete_rows(encoded, now=now)
+
+    async def _complete_rows(
+        self, outcomes: Sequence[tuple[Lease, str]], *, now: float | None = None
     ) -> list[Settle]:
         if not outcomes:
             return []
@@ -235,7 +257,7 @@ class PostgresStore:
             "complete", self._sql.complete, ids,
             [lease.worker_id for lease, _ in outcomes],
             [lease.attempt for lease, _ in outcomes],
-            [encode_json(result) for _, result in outcomes],
+            [result for _, result in outcomes],
             self._now(now),
         )
         recorded = {row[0] for row in rows}

@@ -122,8 +122,10 @@ class Statements:
 
         # $1..$15: arrays of the columns of rows.new_call_columns; $16: now; $17: channel.
         # ON CONFLICT DO NOTHING covers the idempotency key (also between two rows of the
-        # same batch) and the id. The notification is sent once per batch, at commit, and
-        # only when a row was inserted (the scalar subquery runs once, if at all).
+        # same batch) and the id. Rows go in key order, so two batches racing over the same
+        # keys wait for each other in one order and cannot deadlock. The notification is
+        # sent once per batch, at commit, and only when a row was inserted (the scalar
+        # subquery runs once, if at all).
         self.enqueue = f"""
             WITH ins AS (
                 INSERT INTO {t} (id, service, request_type, request_id, args, version,
@@ -142,7 +144,7 @@ class Statements:
                           user_roles, device_id, key, max_attempts, base_s, max_s, jitter,
                           due_at),
                      (SELECT {_now(16)} AS now) AS n
-                ORDER BY u.id
+                ORDER BY u.key, u.id
                 ON CONFLICT DO NOTHING
                 RETURNING id, created_at, due_at
             )

@@ -19,6 +19,7 @@ from .states import CallState
 __all__ = [
     "COLUMNS",
     "SELECT_LIST",
+    "EncodedCall",
     "call_from_row",
     "encode_json",
     "new_call_columns",
@@ -59,6 +60,9 @@ COLUMNS = (
 
 #: ``COLUMNS`` as a select list; a table alias is prefixed with :func:`select_list`.
 SELECT_LIST = ", ".join(COLUMNS)
+
+#: A call with its insert values (:func:`new_call_columns`), encoded before queueing.
+EncodedCall = tuple[NewCall, tuple[Any, ...]]
 
 _encoder = msgspec.json.Encoder()
 _decode = msgspec.json.decode

@@ -25,7 +25,7 @@ from . import common
 from . import sqlite_sql as q
 from .batching import Coalescer
 from .calls import Counts, Lease, NewCall, Renewal, Settle, StoredCall
-from .rows import call_from_row, encode_json, new_call_columns, stored_from_new
+from .rows import EncodedCall, call_from_row, encode_json, new_call_columns, stored_from_new
 from .sqlite_thread import SqliteThread
 from .states import CallState, Move, OperatorAction
 
@@ -58,11 +58,17 @@ class SqliteStore:
         self._thread = SqliteThread(path, busy_timeout_ms=busy_timeout_ms)
         self._wake = asyncio.Event()
         self._data_version: int | None = None
-        self._enqueuer: Coalescer[NewCall, tuple[StoredCall, bool]] = Coalescer(
-            self.enqueue_many, max_batch=max_batch
+        self._max_batch = max_batch
+        self._make_coalescers()
+
+    def _make_coalescers(self) -> None:
+        # Items are encoded before they are queued, so a call or result that is not
+        # JSON-able fails alone instead of failing the batch it would have joined.
+        self._enqueuer: Coalescer[EncodedCall, tuple[StoredCall, bool]] = Coalescer(
+            self._enqueue_rows, max_batch=self._max_batch
         )
-        self._completer: Coalescer[tuple[Lease, Any], Settle] = Coalescer(
-            self.complete_many, max_batch=max_batch
+        self._completer: Coalescer[tuple[Lease, str], Settle] = Coalescer(
+            self._complete_rows, max_batch=self._max_batch
         )
 
     def __repr__(self) -> str:
@@ -74,6 +80,7 @@ class SqliteStore:
     async def aclose(self) -> None:
         await self._enqueuer.aclose()
         await self._completer.aclose()
+        self._make_coalescers()  # so that the store can be opened again
         await self._thread.stop()
 
     def _now(self, now: float | None) -> float:
@@ -102,17 +109,24 @@ class SqliteStore:
     async def enqueue(
         self, call: NewCall, *, now: float | None = None
     ) -> tuple[StoredCall, bool]:
+        item = (call, new_call_columns(call))
         if now is not None:
-            return (await self.enqueue_many([call], now=now))[0]
-        return await self._enqueuer.submit(call)
+            return (await self._enqueue_rows([item], now=now))[0]
+        return await self._enqueuer.submit(item)
 
     async def enqueue_many(
         self, calls: Sequence[NewCall], *, now: float | None = None
     ) -> list[tuple[StoredCall, bool]]:
-        if not calls:
+        return await self._enqueue_rows([(c, new_call_columns(c)) for c in calls], now=now)
+
+    async def _enqueue_rows(
+        self, items: Sequence[EncodedCall], *, now: float | None = None
+    ) -> list[tuple[StoredCall, bool]]:
+        if not items:
             return []
         at = self._now(now)
-        values = [(*new_call_columns(call), at) for call in calls]
+        calls = [call for call, _ in items]
+        values = [(*row, at) for _, row in items]
 
         def run(conn: sqlite3.Connection) -> list[tuple[StoredCall, bool]]:
             # Fast path: one executemany; when every row went in, the stored form is
@@ -154,6 +168,7 @@ class SqliteStore:
     async def claim(
         self, worker_id: str, *, limit: int, lease_s: float, now: float | None = None
     ) -> list[StoredCall]:
+        common.check_claim(limit, lease_s)
         params = (worker_id, limit, float(lease_s), self._now(now))
 
         def run(conn: sqlite3.Connection) -> list[StoredCall]:
@@ -179,15 +194,24 @@ class SqliteStore:
         return await self._thread.run(run)
 
     async def complete(self, lease: Lease, result: Any, *, now: float | None = None) -> Settle:
+        item = (lease, encode_json(result))
         if now is not None:
-            return (await self.complete_many([(lease, result)], now=now))[0]
-        return await self._completer.submit((lease, result))
+            return (await self._complete_rows([item], now=now))[0]
+        return await self._completer.submit(item)
 
     async def complete_many(
         self, outcomes: Sequence[tuple[Lease, Any]], *, now: float | None = None
     ) -> list[Settle]:
+        encoded = [(lease, encode_json(result)) for lease, result in outcomes]
+        return await self._complete_rows(encoded, now=now)
+
+    async def _complete_rows(
+        self, outcomes: Sequence[tuple[Lease, str]], *, now: float | None = None
+    ) -> list[Settle]:
+        if not outcomes:
+            return []
         at = self._now(now)
-        values = [(*lease, encode_json(result), at) for lease, result in outcomes]
+        values = [(*lease, result, at) for lease, result in outcomes]
 
         def run(conn: sqlite3.Connection) -> list[Settle]:
             # Fast path: every lease held, one executemany. Otherwise undo and go row by
