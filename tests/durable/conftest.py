@@ -52,7 +52,7 @@ def pg_url() -> str:
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         pytest.fail(
             f"the durable-store tests need Postgres at {PG_URL} (set GENAPI_TEST_PG to use "
-            f"another; .ci/run starts one): {exc!r}",
+            f"another; CI must start one): {exc!r}",
             pytrace=False,
         )
     return PG_URL

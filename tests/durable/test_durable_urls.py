@@ -57,6 +57,8 @@ def test_open_store_builds_the_backend(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="schema"):
         open_store("postgresql://u@db/app?schema=Bad-Name")
     with pytest.raises(ConfigError, match="schema"):
+        open_store(f"postgresql://u@db/app?schema={'s' * 49}")
+    with pytest.raises(ConfigError, match="schema"):
         open_store("postgresql://u@db/app?schema=a", schema="b")
 
 

@@ -31,7 +31,9 @@ import re
 
 __all__ = ["MIGRATIONS", "Statements", "check_schema_name"]
 
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# At most 48 characters: the NOTIFY channel "genapi_durable_<schema>" must stay under
+# Postgres's 64-byte identifier limit.
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 
 #: One entry per schema version: the statements that bring version n-1 to n.
 MIGRATIONS: tuple[str, ...] = (
