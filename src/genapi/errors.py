@@ -20,6 +20,10 @@
     ├── StoreError                     a relay group store refused a write
     │   ├── StoreConflict              the group changed since it was read
     │   └── StoreFull                  the store holds as many groups as it may
+    ├── DurableError                   durable calls (``genapi.durable``)
+    │   ├── StoreUnavailable           the durable store's database failed (retryable)
+    │   ├── CallNotFound (LookupError) no stored call has that id
+    │   └── StateConflict              the call's state does not allow the action
     ├── TransportError                 a transport could not deliver a call (retryable)
     │   ├── NoResponders               nobody serves the subject / node
     │   ├── NodeLost                   the node died with the call in flight (it may have run)
@@ -68,6 +72,7 @@ __all__ = [
     "ApiError",
     "ArgumentError",
     "AuthenticationRequired",
+    "CallNotFound",
     "CallTimeout",
     "CallableDenied",
     "Cancelled",
@@ -75,6 +80,7 @@ __all__ = [
     "ConnectionLost",
     "DecodeError",
     "DependencyMissing",
+    "DurableError",
     "FrameViolation",
     "FunctionDisabled",
     "FunctionNotFound",
@@ -98,9 +104,11 @@ __all__ = [
     "RetryExhausted",
     "ServiceUnavailable",
     "ShuttingDown",
+    "StateConflict",
     "StoreConflict",
     "StoreError",
     "StoreFull",
+    "StoreUnavailable",
     "StreamClosed",
     "StreamInterrupted",
     "TracingUnavailable",
@@ -473,3 +481,38 @@ def error_from_wire(
     elif isinstance(error, InvalidRequest):
         error.reason = message.removeprefix("Invalid request: ")
     return error
+
+
+# ---- durable calls
+
+
+class DurableError(GenApiError):
+    """Root of the errors of the durable-call store (:mod:`genapi.durable`)."""
+
+
+class StoreUnavailable(DurableError):
+    """The store's database failed (unreachable, lost connection, I/O error); retry later.
+
+    The driver's exception is the ``__cause__``. The operation may or may not have been
+    applied: enqueue again with the same idempotency key to find out safely.
+    """
+
+    can_retry = True
+
+
+class CallNotFound(DurableError, LookupError):
+    """No stored call has the id (it never existed or was purged)."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        super().__init__(f"no durable call {call_id!r}")
+
+
+class StateConflict(DurableError):
+    """The call's current state does not allow the action (retrying a running call...)."""
+
+    def __init__(self, call_id: str, state: str, action: str) -> None:
+        self.call_id = call_id
+        self.state = state
+        self.action = action
+        super().__init__(f"cannot {action} durable call {call_id!r}: it is {state}")
