@@ -17,6 +17,7 @@ from ._version import __version__
 from .client import Client
 from .cluster.embedded import EmbeddedNats
 from .diagnostics import CallStats, Diagnostics
+from .durable.settings import DurableSettings, WebhookSettings
 from .errors import (
     AdminActionDenied,
     ApiError,
@@ -29,11 +30,13 @@ from .errors import (
     ConnectionLost,
     DecodeError,
     DependencyMissing,
+    DurableUnavailable,
     FrameViolation,
     FunctionDisabled,
     FunctionNotFound,
     GenApiError,
     HookRejected,
+    IdempotencyConflict,
     InternalError,
     InvalidRequest,
     LocalProtocolError,
@@ -86,7 +89,14 @@ from .gateway import (
     MetricsSettings,
     TracingSettings,
 )
-from .messages import Request, RequestInfo, Response, decode_request, encode_response
+from .messages import (
+    DurableInfo,
+    Request,
+    RequestInfo,
+    Response,
+    decode_request,
+    encode_response,
+)
 from .schema import asyncapi_document, function_catalog, json_schemas, typescript_module
 from .security import AdminAction, AdminGate
 from .telemetry.events import Telemetry, attach, detach, emit, list_events
@@ -120,6 +130,9 @@ __all__ = [
     "DecodeError",
     "DependencyMissing",
     "Diagnostics",
+    "DurableInfo",
+    "DurableSettings",
+    "DurableUnavailable",
     "EmbeddedNats",
     "Executor",
     "FrameViolation",
@@ -130,6 +143,7 @@ __all__ = [
     "GatewaySettings",
     "GenApiError",
     "HookRejected",
+    "IdempotencyConflict",
     "Identity",
     "InsecureDemoAuthenticator",
     "InternalError",
@@ -183,6 +197,7 @@ __all__ = [
     "TransportUnavailable",
     "UnknownOption",
     "UsageError",
+    "WebhookSettings",
     "__version__",
     "asyncapi_document",
     "attach",

@@ -23,7 +23,11 @@
     ├── DurableError                   durable calls (``genapi.durable``)
     │   ├── StoreUnavailable           the durable store's database failed (retryable)
     │   ├── CallNotFound (LookupError) no stored call has that id
-    │   └── StateConflict              the call's state does not allow the action
+    │   ├── StateConflict              the call's state does not allow the action
+    │   ├── NotJsonable (TypeError)    arguments or a result cannot be stored as JSON
+    │   └── WebhookError               a completion webhook was not delivered
+    │       ├── WebhookRefused         … its URL or address is not allowed (SSRF guard)
+    │       └── WebhookFailed          … the receiver failed or did not answer (retryable)
     ├── TransportError                 a transport could not deliver a call (retryable)
     │   ├── NoResponders               nobody serves the subject / node
     │   ├── NodeLost                   the node died with the call in flight (it may have run)
@@ -49,7 +53,9 @@
         ├── RelayError                 a relay operation was refused (``code`` in details)
         ├── StreamInterrupted          ``Stream interrupted`` (can_retry): chunks were lost
         ├── ShuttingDown               ``Server shutting down`` (can_retry)
-        └── AdminActionDenied          ``Admin action denied: …``
+        ├── AdminActionDenied          ``Admin action denied: …``
+        ├── DurableUnavailable         ``Durable calls unavailable`` (can_retry): not stored
+        └── IdempotencyConflict        ``Idempotency key already used by another call``
 
 Every :class:`ApiError` knows the message and ``can_retry`` flag it shows on the wire. A
 service function may raise :class:`ApiError` (or a subclass) itself: the client receives
@@ -81,11 +87,13 @@ __all__ = [
     "DecodeError",
     "DependencyMissing",
     "DurableError",
+    "DurableUnavailable",
     "FrameViolation",
     "FunctionDisabled",
     "FunctionNotFound",
     "GenApiError",
     "HookRejected",
+    "IdempotencyConflict",
     "InternalError",
     "InvalidRequest",
     "LocalProtocolError",
@@ -95,6 +103,7 @@ __all__ = [
     "NodeLost",
     "NodeSelectionError",
     "NotConnected",
+    "NotJsonable",
     "OutboxOverflow",
     "PermissionDenied",
     "ProtocolError",
@@ -116,6 +125,9 @@ __all__ = [
     "TransportUnavailable",
     "UnknownOption",
     "UsageError",
+    "WebhookError",
+    "WebhookFailed",
+    "WebhookRefused",
     "error_from_wire",
 ]
 
@@ -434,6 +446,21 @@ class AdminActionDenied(ApiError):
     default_message = "Admin action denied"
 
 
+class DurableUnavailable(ApiError):
+    """A durable call could not be stored (the store is down or not configured), so it
+    was not acknowledged: nothing will run; send it again (same request id) later."""
+
+    default_message = "Durable calls unavailable"
+    default_can_retry = True
+
+
+class IdempotencyConflict(ApiError):
+    """A durable call's idempotency key already names a different call (another caller,
+    function or arguments): the stored call is not shown and nothing runs."""
+
+    default_message = "Idempotency key already used by another call"
+
+
 _WIRE_PREFIXES: tuple[tuple[str, type[ApiError]], ...] = (
     ("Invalid request", InvalidRequest),
     ("Missing required argument", ArgumentError),
@@ -453,6 +480,8 @@ _WIRE_PREFIXES: tuple[tuple[str, type[ApiError]], ...] = (
     ("Internal Server Error", InternalError),
     ("Server shutting down", ShuttingDown),
     ("Stream interrupted", StreamInterrupted),
+    ("Durable calls unavailable", DurableUnavailable),
+    ("Idempotency key already used", IdempotencyConflict),
 )
 
 
@@ -516,3 +545,27 @@ class StateConflict(DurableError):
         self.state = state
         self.action = action
         super().__init__(f"cannot {action} durable call {call_id!r}: it is {state}")
+
+
+class NotJsonable(DurableError, TypeError):
+    """A durable call's arguments or result cannot be stored as JSON."""
+
+
+class WebhookError(DurableError):
+    """A completion webhook was not delivered; ``can_retry`` says whether to try again."""
+
+    can_retry = False
+
+
+class WebhookRefused(WebhookError):
+    """The webhook's URL, or an address its host resolves to, is not allowed: not http(s),
+    or private, loopback, link-local, multicast, reserved or metadata ranges (the SSRF
+    guard), unless the configuration allows them."""
+
+
+class WebhookFailed(WebhookError):
+    """The receiver answered with an error, a redirect (never followed) or not at all."""
+
+    def __init__(self, message: str, *, can_retry: bool = True) -> None:
+        super().__init__(message)
+        self.can_retry = can_retry

@@ -6,9 +6,12 @@ JSON like::
     {"request_id": "r1", "service": "user_service", "request_type": "get_user",
      "args": {"user_id": "1"}, "version": "1.0.0", "device_id": "d1"}
 
-``user_id``, ``user_roles`` and ``ip_address`` never come from the payload: the gateway
-fills them from the authenticated connection (keys of those names in a payload are
-ignored). A Response always has exactly seven keys.
+``idempotency_key`` (optional, at most 255 characters) names a durable call so that
+sending it again never runs it twice (see the README's "Guaranteed execution"); other
+functions ignore it. ``user_id``, ``user_roles`` and ``ip_address`` never come from the
+payload: the gateway fills them from the authenticated connection (keys of those names in
+a payload are ignored), and so is ``durable`` (set by the worker that runs a durable call).
+A Response always has exactly seven keys.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from .errors import DecodeError
 __all__ = [
     "CANCEL_EVENT",
     "DEFAULT_MAX_PAYLOAD_BYTES",
+    "MAX_IDEMPOTENCY_KEY_CHARS",
+    "DurableInfo",
     "Request",
     "RequestInfo",
     "Response",
@@ -33,6 +38,31 @@ DEFAULT_MAX_PAYLOAD_BYTES = 1_000_000
 #: The event a client pushes to cancel an in-flight call: ``{"request_id": "..."}``.
 CANCEL_EVENT = "cancel"
 NO_VERSION = "0.0.0"
+#: The longest idempotency key a client may give.
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+
+
+class DurableInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What a durable function knows about the run it is in.
+
+    Annotate a parameter with ``DurableInfo`` to receive it (``None`` when the function
+    is called some other way). ``attempt`` counts runs from 1 (a run whose worker died
+    counts too); ``idempotency_key`` is the same on every attempt: use the two to make
+    side effects exactly-once (pass the key to a payment API, or record it with the
+    effect in one transaction)::
+
+        @signup.function(response_type="async", durable=True, max_attempts=5)
+        async def welcome(email: str, durable: DurableInfo) -> dict:
+            await mailer.send(email, dedupe_id=durable.idempotency_key)
+            return {"sent": True, "attempt": durable.attempt}
+    """
+
+    __genapi_inject__: ClassVar[str] = "durable"
+
+    call_id: str
+    attempt: int
+    max_attempts: int
+    idempotency_key: str | None = None
 
 
 class Request(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,6 +70,8 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
 
     ``version`` ``None`` (or the reserved ``"0.0.0"``) asks for the default version.
     ``user_id``, ``user_roles`` and ``ip_address`` are trusted: only server code sets them.
+    ``idempotency_key`` is the client's name for a durable call (optional); ``durable``
+    is set by the worker running a durable call (never from a payload).
     """
 
     request_id: str
@@ -51,6 +83,8 @@ class Request(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str | None = None
     user_roles: tuple[str, ...] = ()
     ip_address: str | None = None
+    idempotency_key: str | None = None
+    durable: DurableInfo | None = None
 
 
 class RequestInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -149,6 +183,7 @@ class _Payload(msgspec.Struct):
     args: dict[str, Any] | None = None
     version: str | None = None
     device_id: str | None = None
+    idempotency_key: str | None = None
 
 
 _payload_decoder = msgspec.json.Decoder(_Payload)
@@ -209,6 +244,13 @@ def request_from_payload(
     version = payload.version
     if version == "" or version == NO_VERSION:
         version = None
+    key = payload.idempotency_key
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_CHARS:
+        raise DecodeError(
+            "invalid_payload",
+            f"idempotency_key must have 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters",
+            request_id=request_id,
+        )
     return Request(
         request_id=request_id,
         service=service,
@@ -219,6 +261,7 @@ def request_from_payload(
         user_id=user_id,
         user_roles=user_roles,
         ip_address=ip_address,
+        idempotency_key=key,
     )
 
 

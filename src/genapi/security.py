@@ -27,6 +27,7 @@ class AdminAction(StrEnum):
     CHANGE_DETAIL_ERROR = "change_detail_error"
     MANAGE_FUNCTIONS = "manage_functions"
     VIEW_DIAGNOSTICS = "view_diagnostics"
+    MANAGE_DURABLE = "manage_durable"  # retry, cancel and purge durable calls
 
 
 class AdminGate:

@@ -114,3 +114,12 @@ async def store(make_store: Callable[..., Any]) -> DurableStore:
     """A fresh, migrated store of the backend on the fake clock."""
     made: DurableStore = await make_store()
     return made
+
+
+@pytest.fixture
+def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """A store URL of the backend, on a fresh database (a file, or a fresh schema)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'durable.db'}"
+    schema = request.getfixturevalue("pg_schema")
+    return f"{request.getfixturevalue('pg_url')}?schema={schema}"

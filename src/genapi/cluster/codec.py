@@ -86,7 +86,22 @@ def export_route(route: Route) -> dict[str, Any]:
         "hook_timeout": config.hook_timeout,
         "keep_running_on_disconnect": config.keep_running_on_disconnect,
         "description": config.description,
+        **_durable(config),
     }
+
+
+def _durable(config: FunConfig) -> dict[str, Any]:
+    """A durable function's settings (nothing for others, so that gateways without
+    durable calls keep accepting their pushes)."""
+    if not config.durable:
+        return {}
+    backoff = config.durable_backoff
+    if backoff is not None and not isinstance(backoff, Mapping):
+        backoff = {"base_s": backoff.base_s, "max_s": backoff.max_s,
+                   "jitter": str(backoff.jitter)}
+    return {"durable": True, "max_attempts": config.max_attempts,
+            "durable_backoff": None if backoff is None else dict(backoff),
+            "webhook": config.webhook}
 
 
 _TUPLES = ("choose_node_mode", "retry", "check_permission", "before_execute", "after_execute")

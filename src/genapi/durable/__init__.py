@@ -24,11 +24,19 @@ operator), and its terminal result is delivered to the caller once they are back
         else:
             await store.complete(call.lease, result)
 
+A gateway runs all of it for its durable functions
+(``Gateway(durable=DurableSettings(url=...))``, see the README's "Guaranteed execution").
+
 Modules: ``states`` (the lifecycle), ``backoff`` (pure retry delays), ``calls`` (values),
 ``store`` (the :class:`DurableStore` interface and its guarantees), ``sqlite`` and
 ``postgres`` (the backends), ``urls`` (:func:`open_store`), ``batching`` (coalescing
-concurrent writes), ``rows``/``common``/``*_sql`` (shared by the backends). The backends
-are imported on first use: ``import genapi.durable`` loads neither sqlite3 nor asyncpg.
+concurrent writes), ``rows``/``common``/``*_sql`` (shared by the backends); on top of the
+store: ``settings`` (:class:`DurableSettings`), ``engine`` (:class:`DurableCalls`: submit,
+run, deliver, upkeep), ``runner`` (the workers), ``delivery`` (results to callers),
+``webhook`` (signed completion webhooks and the SSRF guard), ``functions`` (the built-in
+``durable`` service), ``results`` (acks, terminal responses, views), ``events``
+(telemetry). The backends are imported on first use: ``import genapi.durable`` loads
+neither sqlite3 nor asyncpg.
 """
 
 from __future__ import annotations
@@ -43,12 +51,16 @@ from .calls import (
     Renewal,
     Settle,
     StoredCall,
+    client_idempotency_key,
     default_idempotency_key,
     new_call_id,
 )
+from .engine import DurableCalls
+from .settings import DurableSettings, WebhookSettings
 from .states import TERMINAL, CallState
 from .store import DurableStore
 from .urls import open_store
+from .webhook import WEBHOOK_SERVICE, sign_webhook, verify_webhook
 
 if TYPE_CHECKING:
     from .postgres import PostgresStore
@@ -56,9 +68,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TERMINAL",
+    "WEBHOOK_SERVICE",
     "Backoff",
     "CallState",
     "Counts",
+    "DurableCalls",
+    "DurableSettings",
     "DurableStore",
     "Jitter",
     "Lease",
@@ -69,12 +84,16 @@ __all__ = [
     "Settle",
     "SqliteStore",
     "StoredCall",
+    "WebhookSettings",
+    "client_idempotency_key",
     "default_idempotency_key",
     "delay_s",
     "new_call_id",
     "open_store",
     "retry_at",
     "seeded_random",
+    "sign_webhook",
+    "verify_webhook",
 ]
 
 

@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 import msgspec
 
+from genapi.errors import ConfigError
+
 __all__ = ["Backoff", "Jitter", "RandomSource", "delay_s", "retry_at", "seeded_random"]
 
 #: A source of floats uniform in ``[0, 1)``, such as ``random.random``.
@@ -50,7 +52,7 @@ class Backoff(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         # msgspec builds Structs from stored rows too: the checks must hold there as well.
         if not (self.base_s > 0 and self.max_s >= self.base_s):
-            raise ValueError(
+            raise ConfigError(
                 f"backoff needs 0 < base_s <= max_s (got base_s={self.base_s}, "
                 f"max_s={self.max_s})"
             )
@@ -69,7 +71,7 @@ def delay_s(policy: Backoff, attempt: int, rand: RandomSource) -> float:
     also at least ``min(base_s, max_s)``.
     """
     if attempt < 1:
-        raise ValueError(f"attempt must be at least 1 (got {attempt})")
+        raise ConfigError(f"attempt must be at least 1 (got {attempt})")
     if policy.jitter is Jitter.NONE:
         return _ceiling(policy, attempt)
     if policy.jitter is Jitter.FULL:

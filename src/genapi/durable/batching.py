@@ -15,6 +15,8 @@ import collections
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from genapi.errors import ConfigError, UsageError
+
 __all__ = ["Coalescer"]
 
 T = TypeVar("T")
@@ -39,7 +41,7 @@ class Coalescer(Generic[T, R]):
         max_pending: int = 20_000,
     ) -> None:
         if max_batch < 1 or concurrency < 1 or max_pending < 1:
-            raise ValueError("max_batch, concurrency and max_pending must be positive")
+            raise ConfigError("max_batch, concurrency and max_pending must be positive")
         self._flush = flush
         self._max_batch = max_batch
         self._concurrency = concurrency
@@ -55,7 +57,7 @@ class Coalescer(Generic[T, R]):
     async def submit(self, item: T) -> R:
         """Queue ``item`` and wait for its result."""
         if self._closed:
-            raise RuntimeError("coalescer is closed")
+            raise UsageError("coalescer is closed")
         loop = asyncio.get_running_loop()
         while self._in_flight >= self._max_pending:
             waiter: asyncio.Future[None] = loop.create_future()

@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from genapi.errors import ConfigError
+
 from .backoff import Backoff
 from .states import CallState
 
@@ -24,6 +26,7 @@ __all__ = [
     "Renewal",
     "Settle",
     "StoredCall",
+    "client_idempotency_key",
     "default_idempotency_key",
     "new_call_id",
 ]
@@ -46,13 +49,26 @@ def new_call_id() -> str:
     return f"{_last_ns:016x}{_random.getrandbits(64):016x}"
 
 
-def default_idempotency_key(user_id: str | None, request_id: str) -> str:
-    """The key the gateway uses when the client gives none: the caller and its request id.
+def _scope(user_id: str | None) -> str:
+    # ":" and "%" escaped, so the caller part of a key ends at its first ":"; anonymous
+    # callers are the empty string (a user id is never empty).
+    return (user_id or "").replace("%", "%25").replace(":", "%3A")
 
-    Anonymous callers share the ``"-"`` user, so their request ids must be unique by
-    themselves (the gateway should prefer a client-given key or the device id there).
+
+def default_idempotency_key(user_id: str | None, request_id: str) -> str:
+    """The key the gateway uses when the client gives none: the caller and its request id
+    (``"alice:r:r1"``).
+
+    Anonymous callers share one scope, so their request ids must be unique by themselves
+    (they should give a key of their own, see :func:`client_idempotency_key`).
     """
-    return f"{user_id or '-'}:{request_id}"
+    return f"{_scope(user_id)}:r:{request_id}"
+
+
+def client_idempotency_key(user_id: str | None, key: str) -> str:
+    """The stored key of a client-given idempotency key: scoped to the caller
+    (``"alice:k:order-42"``), so two callers' keys never meet, nor meet request ids."""
+    return f"{_scope(user_id)}:k:{key}"
 
 
 class NewCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +79,8 @@ class NewCall(msgspec.Struct, frozen=True, kw_only=True):
     returns the stored one (whatever its state) and never stores or runs a second one.
     ``None`` means no deduplication. ``max_attempts`` counts every run, the first
     included. ``run_after`` delays the first run (Unix seconds); ``None`` means now.
+    ``topic`` is where the caller's terminal response goes (the Phoenix topic the call
+    came in on; ``None`` over HTTP).
     """
 
     id: str
@@ -78,10 +96,11 @@ class NewCall(msgspec.Struct, frozen=True, kw_only=True):
     max_attempts: int = 5
     backoff: Backoff = Backoff()
     run_after: float | None = None
+    topic: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1 (got {self.max_attempts})")
+            raise ConfigError(f"max_attempts must be at least 1 (got {self.max_attempts})")
 
 
 class StoredCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,7 +113,8 @@ class StoredCall(msgspec.Struct, frozen=True, kw_only=True):
     claimed it last. ``result`` is set when ``SUCCEEDED``; ``last_error`` keeps the
     latest failure. ``finished_at`` is set in a terminal state, ``delivered_at`` once the
     terminal response reached the caller. ``cancel_requested``: an operator cancelled it
-    while running; it ends ``CANCELLED`` unless it succeeds first.
+    while running; it ends ``CANCELLED`` unless it succeeds first. ``topic`` is where
+    the terminal response goes (as given to :class:`NewCall`).
     """
 
     id: str
@@ -122,6 +142,7 @@ class StoredCall(msgspec.Struct, frozen=True, kw_only=True):
     started_at: float | None
     finished_at: float | None
     delivered_at: float | None
+    topic: str | None = None
 
     @property
     def lease(self) -> Lease:

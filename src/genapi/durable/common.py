@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from genapi.errors import CallNotFound, StateConflict, StoreUnavailable
+from genapi.errors import CallNotFound, ConfigError, StateConflict, StoreUnavailable
 
 from .calls import Counts, NewCall, Settle, StoredCall
 from .rows import stored_from_new
@@ -20,9 +20,9 @@ __all__ = ["check_claim", "counts", "decide", "enqueue_results", "runnable", "se
 def check_claim(limit: int, lease_s: float) -> None:
     """Refuse a claim that could take nothing or hold nothing."""
     if limit < 1:
-        raise ValueError(f"claim limit must be at least 1 (got {limit})")
+        raise ConfigError(f"claim limit must be at least 1 (got {limit})")
     if not lease_s > 0:
-        raise ValueError(f"lease_s must be positive (got {lease_s})")
+        raise ConfigError(f"lease_s must be positive (got {lease_s})")
 
 
 def enqueue_results(

@@ -30,7 +30,7 @@ from typing import Any
 
 import asyncpg
 
-from genapi.errors import StoreUnavailable
+from genapi.errors import StoreUnavailable, UsageError
 
 from . import common
 from .batching import Coalescer
@@ -145,7 +145,7 @@ class PostgresStore:
     @property
     def _p(self) -> asyncpg.Pool:
         if self._pool is None:
-            raise RuntimeError("PostgresStore is not open: await store.open() first")
+            raise UsageError("PostgresStore is not open: await store.open() first")
         return self._pool
 
     async def _fetch(self, action: str, query: str, *args: Any) -> list[Any]:
@@ -312,6 +312,20 @@ class PostgresStore:
 
     async def undelivered(self, user_id: str, *, limit: int = 100) -> list[StoredCall]:
         rows = await self._fetch("list undelivered", self._sql.undelivered, user_id, limit)
+        return [call_from_row(row) for row in rows]
+
+    async def unfinished(self, user_id: str, *, limit: int = 100) -> list[StoredCall]:
+        rows = await self._fetch("list unfinished", self._sql.unfinished, user_id, limit)
+        return [call_from_row(row) for row in rows]
+
+    async def undelivered_for(
+        self, user_ids: Sequence[str], *, limit: int = 100
+    ) -> list[StoredCall]:
+        if not user_ids:
+            return []
+        rows = await self._fetch(
+            "list undelivered", self._sql.undelivered_for, list(user_ids), limit
+        )
         return [call_from_row(row) for row in rows]
 
     async def mark_delivered(self, ids: Sequence[str], *, now: float | None = None) -> int:

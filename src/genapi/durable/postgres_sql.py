@@ -18,7 +18,9 @@ an unbounded scan needs):
   so one ordered index serves new work, retries and expired leases);
 * ``durable_calls_undelivered``: ``user_id`` where finished and not delivered: results
   waiting for their caller;
-* ``durable_calls_finished``: ``finished_at`` where finished: purge.
+* ``durable_calls_finished``: ``finished_at`` where finished: purge;
+* ``durable_calls_user_open``: ``user_id`` where pending or running: a caller's
+  unfinished calls (schema version 2, which also added ``topic``).
 
 All times are Unix seconds (``float8``). ``NOW`` below is the caller's clock when a
 ``now`` is passed, else the database server's clock, so hosts sharing one database agree
@@ -28,6 +30,8 @@ on lease expiry without synchronised clocks.
 from __future__ import annotations
 
 import re
+
+from genapi.errors import ConfigError
 
 __all__ = ["MIGRATIONS", "Statements", "check_schema_name"]
 
@@ -77,13 +81,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX durable_calls_finished ON {s}.durable_calls (finished_at)
         WHERE finished_at IS NOT NULL;
     """,
+    # 2: where the caller's terminal response goes (the Phoenix topic of the call), and
+    # a caller's unfinished calls (durable.pending).
+    """
+    ALTER TABLE {s}.durable_calls ADD COLUMN topic text;
+    CREATE INDEX durable_calls_user_open ON {s}.durable_calls (user_id)
+        WHERE state IN ('pending', 'running');
+    """,
 )
 
 
 def check_schema_name(schema: str) -> str:
-    """``schema`` if it is a plain lower-case identifier, else ``ValueError``."""
+    """``schema`` if it is a plain lower-case identifier, else :class:`ConfigError`."""
     if not _IDENTIFIER.fullmatch(schema):
-        raise ValueError(f"schema must match {_IDENTIFIER.pattern} (got {schema!r})")
+        raise ConfigError(f"schema must match {_IDENTIFIER.pattern} (got {schema!r})")
     return schema
 
 
@@ -95,7 +106,7 @@ _COLS = (
     "id, service, request_type, request_id, args, version, user_id, user_roles, device_id,"
     " idempotency_key, max_attempts, backoff_base_s, backoff_max_s, backoff_jitter, state,"
     " attempts, due_at, lease_owner, lease_expires_at, cancel_requested, last_error, result,"
-    " created_at, updated_at, started_at, finished_at, delivered_at"
+    " created_at, updated_at, started_at, finished_at, delivered_at, topic"
 )
 
 
@@ -122,7 +133,7 @@ class Statements:
         self.record_version = f"INSERT INTO {s}.durable_schema_version (version) VALUES ($1)"
         self.migrations = tuple(m.format(s=s) for m in MIGRATIONS)
 
-        # $1..$15: arrays of the columns of rows.new_call_columns; $16: now; $17: channel.
+        # $1..$16: arrays of the columns of rows.new_call_columns; $17: now; $18: channel.
         # ON CONFLICT DO NOTHING covers the idempotency key (also between two rows of the
         # same batch) and the id. Rows go in key order, so two batches racing over the same
         # keys wait for each other in one order and cannot deadlock. The notification is
@@ -133,25 +144,25 @@ class Statements:
                 INSERT INTO {t} (id, service, request_type, request_id, args, version,
                     user_id, user_roles, device_id, idempotency_key, max_attempts,
                     backoff_base_s, backoff_max_s, backoff_jitter, state, attempts, due_at,
-                    cancel_requested, created_at, updated_at)
+                    cancel_requested, created_at, updated_at, topic)
                 SELECT u.id, u.service, u.request_type, u.request_id, u.args::jsonb,
                     u.version, u.user_id, u.user_roles::jsonb, u.device_id, u.key,
                     u.max_attempts, u.base_s, u.max_s, u.jitter, 'pending', 0,
-                    coalesce(u.due_at, n.now), false, n.now, n.now
+                    coalesce(u.due_at, n.now), false, n.now, n.now, u.topic
                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                             $11::int[], $12::float8[], $13::float8[], $14::text[],
-                            $15::float8[])
+                            $15::float8[], $16::text[])
                      AS u(id, service, request_type, request_id, args, version, user_id,
                           user_roles, device_id, key, max_attempts, base_s, max_s, jitter,
-                          due_at),
-                     (SELECT {_now(16)} AS now) AS n
+                          due_at, topic),
+                     (SELECT {_now(17)} AS now) AS n
                 ORDER BY u.key, u.id
                 ON CONFLICT DO NOTHING
                 RETURNING id, created_at, due_at
             )
             SELECT ins.id, ins.created_at, ins.due_at,
-                   (SELECT pg_notify($17, '')) IS NULL AS notified
+                   (SELECT pg_notify($18, '')) IS NULL AS notified
             FROM ins
         """
         self.get_by_ids = f"SELECT {_COLS} FROM {t} WHERE id = ANY($1::text[])"
@@ -267,6 +278,19 @@ class Statements:
         self.undelivered = f"""
             SELECT {_COLS} FROM {t}
             WHERE user_id = $1 AND finished_at IS NOT NULL AND delivered_at IS NULL
+            ORDER BY id LIMIT $2
+        """
+        # $1 user id, $2 limit.
+        self.unfinished = f"""
+            SELECT {_COLS} FROM {t}
+            WHERE user_id = $1 AND state IN ('pending', 'running')
+            ORDER BY id DESC LIMIT $2
+        """
+        # $1 user ids, $2 limit.
+        self.undelivered_for = f"""
+            SELECT {_COLS} FROM {t}
+            WHERE user_id = ANY($1::text[]) AND finished_at IS NOT NULL
+                AND delivered_at IS NULL
             ORDER BY id LIMIT $2
         """
         self.mark_delivered = f"""

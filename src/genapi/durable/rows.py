@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from genapi.errors import NotJsonable
+
 from .backoff import Backoff, Jitter
 from .calls import NewCall, StoredCall
 from .states import CallState
@@ -56,6 +58,7 @@ COLUMNS = (
     "started_at",
     "finished_at",
     "delivered_at",
+    "topic",
 )
 
 #: ``COLUMNS`` as a select list; a table alias is prefixed with :func:`select_list`.
@@ -78,8 +81,8 @@ def encode_json(value: Any) -> str:
     """JSON text of a JSON-able value (raises ``TypeError`` for anything else)."""
     try:
         return _encoder.encode(value).decode()
-    except msgspec.EncodeError as exc:
-        raise TypeError(f"not JSON-able: {exc}") from exc
+    except (msgspec.EncodeError, TypeError) as exc:
+        raise NotJsonable(f"not JSON-able: {exc}") from exc
 
 
 def _backoff(base_s: float, max_s: float, jitter: str) -> Backoff:
@@ -127,6 +130,7 @@ def call_from_row(row: Sequence[Any]) -> StoredCall:
         started_at=_time(row[24]),
         finished_at=_time(row[25]),
         delivered_at=_time(row[26]),
+        topic=row[27],
     )
 
 
@@ -134,7 +138,7 @@ def new_call_columns(call: NewCall) -> tuple[Any, ...]:
     """The values a new call inserts, in the order of the backends' insert statements:
     id, service, request_type, request_id, args, version, user_id, user_roles, device_id,
     idempotency_key, max_attempts, backoff_base_s, backoff_max_s, backoff_jitter, due_at
-    (``None``: now)."""
+    (``None``: now), topic."""
     backoff = call.backoff
     return (
         call.id,
@@ -152,6 +156,7 @@ def new_call_columns(call: NewCall) -> tuple[Any, ...]:
         backoff.max_s,
         str(backoff.jitter),
         call.run_after,
+        call.topic,
     )
 
 
@@ -185,4 +190,5 @@ def stored_from_new(
         started_at=None,
         finished_at=None,
         delivered_at=None,
+        topic=call.topic,
     )

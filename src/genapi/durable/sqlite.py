@@ -276,6 +276,16 @@ class SqliteStore:
     async def undelivered(self, user_id: str, *, limit: int = 100) -> list[StoredCall]:
         return await self._read_many(q.UNDELIVERED, (user_id, limit))
 
+    async def unfinished(self, user_id: str, *, limit: int = 100) -> list[StoredCall]:
+        return await self._read_many(q.UNFINISHED, (user_id, limit))
+
+    async def undelivered_for(
+        self, user_ids: Sequence[str], *, limit: int = 100
+    ) -> list[StoredCall]:
+        if not user_ids:
+            return []
+        return await self._read_many(q.UNDELIVERED_FOR, (encode_json(list(user_ids)), limit))
+
     async def mark_delivered(self, ids: Sequence[str], *, now: float | None = None) -> int:
         at = self._now(now)
 

@@ -77,15 +77,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             WHERE finished_at IS NOT NULL
         """,
     ),
+    # 2: where the caller's terminal response goes (the Phoenix topic of the call), and
+    # a caller's unfinished calls (durable.pending).
+    (
+        "ALTER TABLE durable_calls ADD COLUMN topic TEXT",
+        """
+        CREATE INDEX durable_calls_user_open ON durable_calls (user_id)
+            WHERE state IN ('pending', 'running')
+        """,
+    ),
 )
 
-# The 15 values of rows.new_call_columns (due_at last, NULL: now), then now.
+# The 16 values of rows.new_call_columns (due_at 15th, NULL: now; topic 16th), then now.
 INSERT = """
     INSERT INTO durable_calls (id, service, request_type, request_id, args, version, user_id,
         user_roles, device_id, idempotency_key, max_attempts, backoff_base_s, backoff_max_s,
-        backoff_jitter, due_at, state, attempts, cancel_requested, created_at, updated_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, coalesce(?15, ?16),
-        'pending', 0, 0, ?16, ?16)
+        backoff_jitter, due_at, topic, state, attempts, cancel_requested, created_at,
+        updated_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, coalesce(?15, ?17),
+        ?16, 'pending', 0, 0, ?17, ?17)
     ON CONFLICT DO NOTHING
     RETURNING id, created_at, due_at
 """
@@ -185,6 +195,18 @@ UNDELIVERED = f"""
     SELECT {SELECT_LIST} FROM durable_calls
     WHERE user_id = ? AND finished_at IS NOT NULL AND delivered_at IS NULL
     ORDER BY id LIMIT ?
+"""
+UNFINISHED = f"""
+    SELECT {SELECT_LIST} FROM durable_calls
+    WHERE user_id = ? AND state IN ('pending', 'running')
+    ORDER BY id DESC LIMIT ?
+"""
+# ?1 JSON array of user ids, ?2 limit.
+UNDELIVERED_FOR = f"""
+    SELECT {SELECT_LIST} FROM durable_calls
+    WHERE user_id IN (SELECT value FROM json_each(?1))
+        AND finished_at IS NOT NULL AND delivered_at IS NULL
+    ORDER BY id LIMIT ?2
 """
 MARK_DELIVERED = """
     UPDATE durable_calls SET delivered_at = ?2

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from genapi.errors import StoreUnavailable
+from genapi.errors import StoreUnavailable, UsageError
 
 __all__ = ["Op", "SqliteThread"]
 
@@ -83,7 +83,7 @@ class SqliteThread:
     async def run(self, op: Op[R], *, write: bool = True) -> R:
         """Run ``op(connection)`` in the thread, in a transaction, and return its result."""
         if self._thread is None or self._loop is None:
-            raise RuntimeError("SqliteStore is not open: await store.open() first")
+            raise UsageError("SqliteStore is not open: await store.open() first")
         future: asyncio.Future[R] = self._loop.create_future()
         self._queue.put((op, write, future))
         return await future

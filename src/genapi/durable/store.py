@@ -181,6 +181,17 @@ class DurableStore(Protocol):
         oldest first."""
         ...
 
+    async def unfinished(self, user_id: str, *, limit: int = 100) -> list[StoredCall]:
+        """The pending and running calls of ``user_id``, newest first."""
+        ...
+
+    async def undelivered_for(
+        self, user_ids: Sequence[str], *, limit: int = 100
+    ) -> list[StoredCall]:
+        """:meth:`undelivered` for several users in one query (a gateway sweeping for the
+        users connected to it), oldest first."""
+        ...
+
     async def mark_delivered(self, ids: Sequence[str], *, now: float | None = None) -> int:
         """Note that these finished calls reached their caller; return how many changed."""
         ...

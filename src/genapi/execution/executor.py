@@ -18,6 +18,10 @@ Response types:
 * ``none`` — no answer at all; the function still runs;
 * ``stream`` — the answer is the ``"init"`` ack; chunks and one terminator go to the sink.
 
+A *durable* function (``FunConfig(durable=True)``, async or none) is not run here: after
+its stages the call goes to the executor's :attr:`Executor.durable` (set by the gateway),
+which stores it and answers the ack once it is committed; workers run it later.
+
 Async, none and stream calls run as jobs in bounded worker pools (a full pool answers
 ``Service temporarily unavailable`` with ``can_retry``); they can be cancelled by request
 id (:meth:`Executor.cancel`), streams stopped (:meth:`Executor.stop_stream`).
@@ -32,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import ApiError, DecodeError, InvalidRequest
+from ..errors import ApiError, DecodeError, DurableUnavailable, InvalidRequest
 from ..functions.argspec import Limits
 from ..functions.config import ResponseType
 from ..functions.registry import Registry
@@ -50,6 +54,7 @@ from .pipeline import Call, Pipeline, RateLimiter, ResponseSink, Stage, request_
 from .pool import Pools, PoolSettings, PoolStatus
 from .retry import Backoff
 from .selection import NodeSelector
+from .submit import DurableSubmit
 
 __all__ = ["Call", "Executor", "Outcome", "RateLimiter", "ResponseSink", "Stage"]
 
@@ -75,7 +80,8 @@ class Executor:
     * ``rate_limiter`` fills the rate-limit stage;
     * ``transport`` reaches functions on other nodes; ``selector``, ``node_breakers`` and
       ``backoff`` shape fallback and retries;
-    * ``pools`` (or ``pool_settings``) bound async and stream work.
+    * ``pools`` (or ``pool_settings``) bound async and stream work;
+    * ``durable`` stores durable calls (a gateway with durable settings sets it).
     """
 
     def __init__(
@@ -93,8 +99,11 @@ class Executor:
         pool_settings: PoolSettings | None = None,
         rng: random.Random | None = None,
         telemetry: Telemetry | None = None,
+        durable: DurableSubmit | None = None,
     ) -> None:
         self.registry = registry
+        #: Where durable calls go after their stages (None: they are refused).
+        self.durable = durable
         self.telemetry = telemetry if telemetry is not None else registry.telemetry
         self.invoker = Invoker(max_threads)
         rng = rng or random.Random()
@@ -213,6 +222,8 @@ class Executor:
             if call.route.response_type is _SYNC:
                 response = Response(request_id=request.request_id,
                                     result=await self.pipeline.perform(call), success=True)
+            elif call.route.config.durable:
+                response = await self._submit_durable(call)
             else:
                 response = self.runner.start(call)
         except ApiError as exc:
@@ -225,6 +236,14 @@ class Executor:
         if end.histograms or end.observers or EXECUTOR_STOP in telemetry.handled:
             end.report(request, response, route, time.perf_counter_ns() - started)
         return response, error
+
+    async def _submit_durable(self, call: Call) -> Response | None:
+        submit = self.durable
+        if submit is None:
+            raise DurableUnavailable(
+                "Durable calls unavailable: this gateway has no durable store",
+                can_retry=False)
+        return await submit.submit(call)
 
     def add_request_observer(self, observer: RequestObserver) -> None:
         """Call ``observer(request, response, known, duration_us)`` as each request ends.

@@ -27,7 +27,8 @@ def call_arguments(
 
     ``function_args`` come first, then the validated client arguments, then (when the
     config asks for it) the :class:`~genapi.RequestInfo`. Parameters annotated for
-    injection get ``extra`` values (``request_info`` is always available).
+    injection get ``extra`` values (``request_info`` is always available, and so is
+    ``durable``: the request's :class:`~genapi.DurableInfo`, None outside durable runs).
     """
     positional, keywords = bound
     if route.function_args:
@@ -39,6 +40,8 @@ def call_arguments(
         for param, what in route.inject.items():
             if what == "request_info":
                 keywords[param] = RequestInfo.of(request)
+            elif what == "durable":
+                keywords[param] = request.durable
             elif extra is not None and what in extra:
                 keywords[param] = extra[what]
     return positional, keywords

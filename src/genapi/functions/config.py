@@ -12,6 +12,7 @@ value; it is validated when registered (see :func:`validate_fun_config`), which 
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Final, Literal, TypeAlias
@@ -29,6 +30,7 @@ __all__ = [
     "normalize_retry",
     "push_config_problems",
     "validate_fun_config",
+    "webhook_problem",
 ]
 
 MIN_TIMEOUT_MS: Final = 100
@@ -52,6 +54,9 @@ NodeMode: TypeAlias = str | tuple[str, str]
 PermissionMode: TypeAlias = bool | str | tuple[str, Any] | None
 #: ``None``, a number n >= 1 (= ``("all_nodes", n)``), ``("same_node", n)``, ``("all_nodes", n)``.
 Retry: TypeAlias = int | float | tuple[str, int | float] | None
+#: ``None`` (the default policy), a mapping with ``base_s``, ``max_s``, ``jitter``
+#: (``"none"``, ``"full"``, ``"decorrelated"``), or a :class:`genapi.durable.Backoff`.
+DurableBackoff: TypeAlias = Mapping[str, Any] | Any | None
 #: A callable, a ``"module:qualname"`` string, or ``(hook, extra_args)``.
 Hook: TypeAlias = (
     Callable[..., Any] | str | tuple[Callable[..., Any] | str, Sequence[Any]] | None
@@ -93,6 +98,10 @@ class FunConfig:
     hook_timeout: int = 5000
     keep_running_on_disconnect: bool = False
     description: str | None = None
+    durable: bool = False
+    max_attempts: int = 5
+    durable_backoff: DurableBackoff = None
+    webhook: str | None = None
 
     @property
     def is_local(self) -> bool:
@@ -232,6 +241,69 @@ def _arg_problems(config: FunConfig) -> list[str]:
     return out
 
 
+_JITTERS = ("none", "full", "decorrelated")
+_MAX_URL_CHARS = 2048
+
+
+def _backoff_problems(backoff: Any) -> list[str]:
+    if backoff is None:
+        return []
+    if isinstance(backoff, Mapping):
+        unknown = set(backoff) - {"base_s", "max_s", "jitter"}
+        if unknown:
+            return [f"durable_backoff has unknown keys: {', '.join(sorted(map(str, unknown)))}"]
+        base, top, jitter = (backoff.get("base_s", 1.0), backoff.get("max_s", 300.0),
+                             backoff.get("jitter", "full"))
+    elif all(hasattr(backoff, name) for name in ("base_s", "max_s", "jitter")):
+        base, top, jitter = backoff.base_s, backoff.max_s, backoff.jitter
+    else:
+        return ["durable_backoff must be None, a dict with base_s, max_s and jitter, "
+                "or a genapi.durable.Backoff"]
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (base, top))
+    if not (numbers and 0 < base <= top):
+        return ["durable_backoff needs numbers 0 < base_s <= max_s (seconds)"]
+    if str(jitter) not in _JITTERS:
+        return [f"durable_backoff jitter must be one of {', '.join(_JITTERS)}"]
+    return []
+
+
+def webhook_problem(url: Any) -> str | None:
+    """Why ``url`` cannot be a webhook (None when it can): an ``http(s)`` URL with a
+    host, no user info and at most 2048 characters. Where it may point (no private
+    addresses) is checked when it is called, after resolving its host."""
+    if not isinstance(url, str) or len(url) > _MAX_URL_CHARS:
+        return f"webhook must be an http(s) URL of at most {_MAX_URL_CHARS} characters"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        return f"webhook {url!r} is not a valid URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"webhook {url!r} must be an http:// or https:// URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return "webhook URLs must not carry credentials (sign with the webhook secret)"
+    return None
+
+
+def _durable_problems(c: FunConfig) -> list[str]:
+    out: list[str] = []
+    if not isinstance(c.durable, bool):
+        return ["durable must be a bool"]
+    if not (_is_int(c.max_attempts) and 1 <= c.max_attempts <= 1000):
+        out.append("max_attempts must be an integer from 1 to 1000")
+    out.extend(_backoff_problems(c.durable_backoff))
+    if c.webhook is not None:
+        problem = webhook_problem(c.webhook)
+        if problem is not None:
+            out.append(problem)
+    if not c.durable:
+        if c.max_attempts != 5 or c.durable_backoff is not None or c.webhook is not None:
+            out.append("max_attempts, durable_backoff and webhook need durable=True")
+    elif str(c.response_type) not in (ResponseType.ASYNC, ResponseType.NONE):
+        out.append('durable functions must have response_type "async" or "none"')
+    return out
+
+
 def fun_config_problems(config: FunConfig) -> list[str]:
     """Every reason ``config`` is invalid, in a fixed order; empty when valid."""
     c = config
@@ -286,6 +358,7 @@ def fun_config_problems(config: FunConfig) -> list[str]:
             )
     if not (_is_int(c.hook_timeout) and c.hook_timeout > 0):
         out.append("hook_timeout must be a positive integer (ms)")
+    out.extend(_durable_problems(c))
     return out
 
 

@@ -38,6 +38,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from ..durable import DurableCalls, DurableSettings, DurableStore
 from ..errors import ShuttingDown, UsageError
 from ..execution.executor import Executor
 from ..functions.registry import Registry
@@ -52,6 +53,7 @@ from .connection import Connection
 from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
 from .host import Admitted
 from .http import call_endpoint, health_endpoint
+from .jobs import DurablePart
 from .longpoll import LongPoll
 from .parts import GatewayPart, MetricsPart, TracingPart
 from .settings import (
@@ -98,6 +100,11 @@ class Gateway:
     * ``metrics`` — ``True`` or :class:`MetricsSettings`: Prometheus at ``GET /metrics``
       (:attr:`metrics`); ``tracing`` — ``True`` or :class:`TracingSettings`: an
       OpenTelemetry span per call (:attr:`tracer`);
+    * ``durable`` — :class:`~genapi.DurableSettings` (or a
+      :class:`~genapi.durable.DurableStore`): guaranteed execution for durable functions
+      (:attr:`durable`; the store is opened and migrated at start, the workers drained at
+      stop; ``/admin/jobs`` with the admin console). Without it, durable functions
+      answer ``Durable calls unavailable``;
     * ``routes`` — extra Starlette routes served by the same app (pages, static files).
     """
 
@@ -114,6 +121,7 @@ class Gateway:
         admin: AdminSettings | AdminGate | None = None,
         metrics: MetricsSettings | bool = False,
         tracing: TracingSettings | bool = False,
+        durable: DurableSettings | DurableStore | None = None,
         routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.settings = settings = settings or GatewaySettings()
@@ -152,6 +160,16 @@ class Gateway:
             MetricsSettings.of(metrics), TracingSettings.of(tracing), admin_settings.token)
         if self.longpoll is not None:
             self._parts.append(self.longpoll)
+        #: Durable calls (``durable=``), None without them.
+        self.durable: DurableCalls | None = None
+        self._durable_part: DurablePart | None = None
+        if durable is not None:
+            console = self.admin_console
+            part = DurablePart(self.executor, durable,
+                               check=console.check if console is not None else None,
+                               gate=lambda: self.admin)
+            self._durable_part, self.durable = part, part.calls
+            self._parts.insert(0, part)  # its /admin/jobs routes before the console's /admin
         self.app = Starlette(
             routes=[
                 WebSocketRoute(settings.socket_route, _SocketEndpoint(self)),
@@ -225,6 +243,8 @@ class Gateway:
     async def aclose(self) -> None:
         """Drain connections and stop background work (idempotent)."""
         await self.drain()
+        if self._durable_part is not None:  # before the cluster: calls may run on nodes
+            await self._durable_part.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -273,6 +293,11 @@ class Gateway:
             callback(self.cluster)
 
     # -- connections --------------------------------------------------------------------
+
+    def channel_joined(self, connection: Connection, topic: str) -> None:
+        """A connection joined ``topic``: durable results waiting for its user go there."""
+        if self.durable is not None:
+            self.durable.channel_joined(connection.user_id, connection.sink(topic))
 
     def client_ip(self, peer: str | None, headers: Mapping[str, str]) -> str | None:
         """The client's address: the peer, or ``X-Forwarded-For`` from a trusted proxy."""

@@ -314,7 +314,7 @@ class Connection:
             return
         authorize = self.gateway.join_authorizer
         if authorize is None:
-            self.core.accept_join(event)
+            self._accept_join(event)
             return
         try:
             verdict = authorize(event.topic, event.payload, self.identity)
@@ -337,9 +337,13 @@ class Connection:
             self.core.join_crashed(event)
         self.flush()
 
+    def _accept_join(self, event: JoinRequested) -> None:
+        if self.core.accept_join(event):
+            self.gateway.channel_joined(self, event.topic)
+
     def _answer_join(self, event: JoinRequested, verdict: Any) -> None:
         if verdict is None or verdict is True:
-            self.core.accept_join(event)
+            self._accept_join(event)
         elif isinstance(verdict, Mapping):
             self.core.reject_join(event, dict(verdict))
         else:
@@ -396,6 +400,11 @@ class Connection:
             calls.add(key, request.request_id, task)
 
     # -- calls --------------------------------------------------------------------------
+
+    def sink(self, topic: str) -> TopicSink:
+        """The sink pushing later Responses on ``topic`` (one per topic, made when first
+        asked for; closing once the topic is left)."""
+        return self._sink(topic)
 
     def _sink(self, topic: str) -> TopicSink:
         sink = self._sinks.get(topic)

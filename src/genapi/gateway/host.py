@@ -71,3 +71,6 @@ class GatewayHost(Protocol):
 
     def client_ip(self, peer: str | None, headers: Mapping[str, str]) -> str | None:
         """The client's address (the peer, or ``X-Forwarded-For`` from a trusted proxy)."""
+
+    def channel_joined(self, connection: Any, topic: str) -> None:
+        """A connection joined ``topic`` (durable results waiting for its user go there)."""

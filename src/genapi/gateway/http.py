@@ -6,6 +6,9 @@ the request id (one is generated otherwise). The identity comes from the authent
 status that fits it. Async functions answer with their final Response (the request waits
 for it); stream functions answer ``application/x-ndjson``, one Response per line (the
 ``"init"`` ack, the chunks, the terminator); fire-and-forget functions answer 202.
+Durable functions answer 202 with their ack once the call is stored (``result.durable``
+is ``"stored"``), without waiting for it to run; ``Idempotency-Key`` names the call (a
+repeated key answers the stored call instead of running it again).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ..errors import (
     ServiceUnavailable,
     error_from_wire,
 )
-from ..messages import Request, Response, encode_response
+from ..messages import MAX_IDEMPOTENCY_KEY_CHARS, Request, Response, encode_response
 from .auth import authenticate
 from .host import GatewayHost
 
@@ -119,6 +122,11 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
         args = _args_decoder.decode(body) if body.strip() else {}
     except (ValueError, RecursionError):  # bad JSON, not an object, bad UTF-8, absurd nesting
         return _json(Response.fail(request_id, "Invalid request: body must be a JSON object"), 400)
+    key = http.headers.get("idempotency-key") or None
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        error = (f"Invalid request: Idempotency-Key has more than "
+                 f"{MAX_IDEMPOTENCY_KEY_CHARS} characters")
+        return _json(Response.fail(request_id, error), 400)
     client = http.client
     request = Request(
         request_id=request_id,
@@ -130,6 +138,7 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
         user_id=identity.user_id,
         user_roles=identity.roles,
         ip_address=gateway.client_ip(client.host if client else None, http.headers),
+        idempotency_key=key,
     )
     later: asyncio.Queue[Response] = asyncio.Queue(maxsize=_STREAM_BUFFER)
     owner = object()  # this HTTP request owns the work it starts
@@ -137,6 +146,8 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
     if result is None:  # fire-and-forget
         return HttpResponse(status_code=202)
     if failure is None and result.async_:
+        if _durable_ack(result):  # stored, runs later: the ack is the answer
+            return _json(result, 202)
         if result.has_more:  # a stream: its Responses as newline-delimited JSON
             lines = _ndjson(result, later, lambda: gateway.executor.cancel_owned(owner))
             return StreamingResponse(lines, media_type="application/x-ndjson")
@@ -146,6 +157,11 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
     if isinstance(failure, RateLimited):
         headers["Retry-After"] = str(max(1, -(-failure.retry_after_ms // 1000)))
     return _json(result, status_for(failure), headers)
+
+
+def _durable_ack(response: Response) -> bool:
+    result = response.result
+    return isinstance(result, dict) and result.get("durable") == "stored"
 
 
 async def _ndjson(
