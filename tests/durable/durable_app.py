@@ -24,6 +24,7 @@ ADMIN_TOKEN = "durable-admin-token-0123456789"
 FAST = {"base_s": 0.05, "max_s": 0.1, "jitter": "none"}
 RUNS: list[tuple[str, int, str | None]] = []
 GATES: dict[str, asyncio.Event] = {}
+BROKEN: set[str] = set()
 
 signup = Service("signup", response_type="async", durable=True, timeout=20_000)
 
@@ -64,6 +65,15 @@ async def gated(name: str, durable: DurableInfo) -> dict[str, Any]:
     attempt = _record(durable, name)
     gate = GATES.setdefault(name, asyncio.Event())
     await gate.wait()
+    return {"name": name, "attempt": attempt}
+
+
+@signup.function(max_attempts=3, durable_backoff=FAST)
+async def until_fixed(name: str, durable: DurableInfo) -> dict[str, Any]:
+    """Fails while ``name`` is in :data:`BROKEN`."""
+    attempt = _record(durable, name)
+    if name in BROKEN:
+        raise ConnectionError(f"{name} is broken")
     return {"name": name, "attempt": attempt}
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from .._version import __version__
-from . import admin, ops
+from . import admin, jobs, ops
 from .loading import load_app
 
 __all__ = ["app", "main"]
@@ -158,6 +158,7 @@ def node_command(
 
 admin.register(app)  # status, call-flow, schema
 ops.register(app)  # call, top
+jobs.register(app)  # jobs list|show|retry|cancel|purge|counts, db upgrade
 
 
 def main(argv: list[str] | None = None) -> None:

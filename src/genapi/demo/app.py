@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..durable import DurableSettings
 from ..gateway import (
     AdminSettings,
     ClusterOptions,
@@ -12,32 +13,39 @@ from ..gateway import (
 from ..relay import add_relay
 from ..security import AdminAction, AdminGate
 from .chat import chat_routes, lobby
+from .signup import demo_durable, outbox_path, signup_service, use_outbox
 from .walkthrough import SERVICES
 
 __all__ = ["build_demo_gateway"]
 
 
 def build_demo_gateway(cluster: ClusterOptions | None = None, *,
-                       admin_token: str | None = None) -> Gateway:
+                       admin_token: str | None = None,
+                       durable: DurableSettings | None = None) -> Gateway:
     """A gateway serving the demo services; identities come from connect params.
 
     With ``cluster`` it also reaches the demo's service nodes (and accepts their pushes).
     It also serves the relay functions (with the persistent group ``lobby``) and the
     chat page at ``/demo/chat``, and Prometheus metrics at ``/metrics`` (for
     ``genapi top``). With ``admin_token`` it serves the admin endpoints and the dashboard
-    at ``/dashboard``.
+    at ``/dashboard``. The durable ``signup_service.welcome`` keeps its calls in
+    ``durable`` (default: a SQLite file in the temp directory, see
+    :mod:`genapi.demo.signup`); ``genapi jobs`` operates them with the admin token.
     """
     actions = {AdminAction.PUSH_CONFIG} if cluster is not None else set()
     if admin_token is not None:
-        actions.add(AdminAction.VIEW_DIAGNOSTICS)
+        actions.update((AdminAction.VIEW_DIAGNOSTICS, AdminAction.MANAGE_DURABLE))
+    durable = durable or demo_durable()
+    use_outbox(outbox_path(durable.url))
     gateway = Gateway(
-        SERVICES,
+        [*SERVICES, signup_service],
         authenticator=InsecureDemoAuthenticator(),
         settings=GatewaySettings(allow_anonymous=True),
         cluster=cluster,
         admin=AdminSettings(token=admin_token, gate=AdminGate(actions)),
         routes=chat_routes(),
         metrics=True,
+        durable=durable,
     )
     add_relay(gateway, seed=[lobby()])  # shared through NATS when in a cluster
     return gateway

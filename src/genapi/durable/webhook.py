@@ -122,7 +122,7 @@ def _embedded_v4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
         found.append(ip.sixtofour)
     if ip.teredo is not None:
         found.append(ip.teredo[1])
-    if any(ip in net for net in _NAT64) or ip in _V4_COMPATIBLE:
+    if any(ip in net for net in _NAT64) or (ip in _V4_COMPATIBLE and int(ip) > 1):
         found.append(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
     return found
 
@@ -137,7 +137,7 @@ def address_problem(address: str | IPAddress,
     ip = ipaddress.ip_address(address) if isinstance(address, str) else address
     if any(ip in net for net in allowed if net.version == ip.version):
         return None
-    for candidate in (ip, *_embedded_v4(ip)):
+    for candidate in (*_embedded_v4(ip), ip):  # the IPv4 inside names the real target
         if candidate.is_multicast:
             return f"{ip} is a multicast address"
         if candidate.is_loopback:
