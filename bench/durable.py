@@ -1,6 +1,8 @@
-"""Durable calls end to end at the store level, and procrastinate on the same Postgres.
+"""Durable calls end to end at the store level, through a gateway, and procrastinate on the
+same Postgres.
 
-Run: ``.venv/bin/python bench/durable.py [--calls N] [--pg URL] [--backends postgres,sqlite]``
+Run: ``.venv/bin/python bench/durable.py [--calls N] [--pg URL] [--backends postgres,sqlite]
+[--no-gateway]``
 
 What one run measures, per backend (a fresh schema or file each time, ANALYZEd):
 
@@ -23,9 +25,15 @@ with ``--proc-concurrency`` until the queue is empty; its pool holds concurrency
 connections, LISTEN/NOTIFY on, finished jobs kept (as ours are). Its jobs_per_s is
 jobs / (defer + run) time; the worker-only rate is printed too.
 
-Not measured here: the gateway (WebSocket, validation, the executor) each call also
-passes through. This is the store plus a worker loop, in one process on this machine,
-sharing its cores with the database server.
+The store-level figures leave out the gateway (WebSocket, validation, the executor) each
+call also passes through: they are the store plus a worker loop, in one process on this
+machine, sharing its cores with the database server. **Through the gateway**
+(``bench/durable_gateway.py``, on unless ``--no-gateway``): a ``genapi serve`` process with
+``Gateway(durable=DurableSettings(url=…))`` on a fresh store of the backend, loaded over
+WebSockets by this process (``--connections``, one call in flight each); a call counts
+when its ack, its reply and its terminal push arrived, i.e. it was enqueued over the
+socket, claimed, run by the gateway's workers, its result stored and pushed back. Those
+figures are the ``gateway_*`` keys.
 
 The last lines are JSON, one per backend.
 """
@@ -38,6 +46,7 @@ import contextlib
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -45,6 +54,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import durable_gateway
 from genapi.durable import (
     Backoff,
     DurableStore,
@@ -255,6 +266,29 @@ async def bench_procrastinate(url: str, args: argparse.Namespace) -> dict[str, A
     }
 
 
+async def gateway_postgres(args: argparse.Namespace) -> dict[str, Any]:
+    schema = f"bench_gw_{uuid.uuid4().hex[:8]}"
+    try:
+        figures = await asyncio.to_thread(durable_gateway.run, f"{args.pg}?schema={schema}",
+                                          args)
+    finally:
+        import asyncpg
+
+        conn = await asyncpg.connect(args.pg)
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()
+    print(f"postgres through a gateway: {figures}", flush=True)
+    return figures
+
+
+async def gateway_sqlite(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder:
+        figures = await asyncio.to_thread(durable_gateway.run,
+                                          f"sqlite:///{folder}/durable.db", args)
+    print(f"sqlite through a gateway: {figures}", flush=True)
+    return figures
+
+
 async def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="durable calls: store-level benchmark")
     parser.add_argument("--calls", type=int, default=30_000)
@@ -270,6 +304,9 @@ async def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--backends", default="postgres,sqlite")
     parser.add_argument("--skip-procrastinate", action="store_true", help="(for tuning)")
+    parser.add_argument("--no-gateway", action="store_true",
+                        help="skip the end-to-end run through a gateway process")
+    durable_gateway.add_arguments(parser)
     args = parser.parse_args(argv)
     backends = args.backends.split(",")
     lines = []
@@ -280,11 +317,13 @@ async def main(argv: Sequence[str] | None = None) -> None:
         print(f"postgres: {ours}", flush=True)
         theirs = {} if args.skip_procrastinate else await bench_procrastinate(args.pg, args)
         print(f"procrastinate: {theirs}", flush=True)
-        lines.append({"backend": "postgres", **ours, **theirs, **common})
+        through = {} if args.no_gateway else await gateway_postgres(args)
+        lines.append({"backend": "postgres", **ours, **theirs, **through, **common})
     if "sqlite" in backends:
         ours = await bench_sqlite(args)
         print(f"sqlite: {ours}", flush=True)
-        lines.append({"backend": "sqlite", **ours, **common})
+        through = {} if args.no_gateway else await gateway_sqlite(args)
+        lines.append({"backend": "sqlite", **ours, **through, **common})
     for line in lines:
         print(json.dumps(line))
 

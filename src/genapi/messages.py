@@ -47,7 +47,8 @@ class DurableInfo(msgspec.Struct, frozen=True, kw_only=True):
 
     Annotate a parameter with ``DurableInfo`` to receive it (``None`` when the function
     is called some other way). ``attempt`` counts runs from 1 (a run whose worker died
-    counts too); ``idempotency_key`` is the same on every attempt: use the two to make
+    counts too); ``idempotency_key`` is the same on every attempt (the call id when the call
+    was stored without a key): use the two to make
     side effects exactly-once (pass the key to a payment API, or record it with the
     effect in one transaction)::
 

@@ -16,6 +16,7 @@ from genapi import (
     DurableInfo,
     DurableSettings,
     Gateway,
+    GatewaySettings,
     InsecureDemoAuthenticator,
     Service,
 )
@@ -94,6 +95,7 @@ def durable_gateway(url: str, *, backend: str, run_workers: bool = True,
         store_options=store_options, **options)
     return Gateway(
         [signup], authenticator=InsecureDemoAuthenticator(),
+        settings=GatewaySettings(allow_anonymous=True),
         admin=AdminSettings(token=ADMIN_TOKEN,
                             gate=AdminGate({"view_diagnostics", "manage_durable"})),
         durable=settings)

@@ -188,6 +188,21 @@ async def test_a_key_of_another_caller_or_function_is_refused(serve: Any) -> Non
         assert long_key["error"].startswith("Invalid request: idempotency_key")
 
 
+async def test_anonymous_callers_get_their_results_live_and_never_share(serve: Any) -> None:
+    """Anonymous callers have no default key (the same request id from two of them is two
+    calls, each answered on its own socket; the function sees the call id as its key)."""
+    url, _gateway = await serve()
+    async with Caller(url, None) as one, Caller(url, None) as two:
+        for caller, email in ((one, "p@x.io"), (two, "q@x.io")):
+            await caller.push("r1", "signup", "welcome", {"email": email, "fail_times": 0})
+        first, second = await one.terminal("r1"), await two.terminal("r1")
+        assert first["result"]["sent_to"] == "p@x.io"
+        assert second["result"]["sent_to"] == "q@x.io"
+        assert first["result"]["key"] == (await one.ack("r1"))["result"]["call_id"]
+        answer = await one.call("g1", "durable", "get_result", {"request_id": "r1"})
+        assert answer["error"] == "Authentication required"
+
+
 async def test_results_wait_for_the_caller_and_arrive_once_on_join(serve: Any) -> None:
     """A caller who left before the call finished gets its terminal when they join again
     (once: a second reconnection gets nothing more), on any gateway topic."""

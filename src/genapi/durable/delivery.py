@@ -23,7 +23,7 @@ import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeGuard
 
 from ..errors import StoreUnavailable
 from ..messages import Response
@@ -33,7 +33,7 @@ from .calls import StoredCall
 from .results import terminal_response
 from .store import DurableStore
 
-__all__ = ["Delivery", "LiveSink"]
+__all__ = ["Delivery", "LiveSink", "is_live"]
 
 logger = logging.getLogger("genapi.durable")
 
@@ -42,10 +42,10 @@ _MAX_RECENT = 100_000
 _MAX_WATCHED = 100_000
 _MAX_WATCHERS = 8  # submissions of one call waiting on live channels
 _MARK_BATCH = 500
+_MAX_MARKS = 100_000
 _SWEEP_USERS = 500
 
 
-@runtime_checkable
 class LiveSink(Protocol):
     """A channel of a live connection (the gateway's ``TopicSink``): where it pushes, and
     whether it is closing."""
@@ -56,6 +56,20 @@ class LiveSink(Protocol):
     def closing(self) -> bool: ...
 
     def __call__(self, response: Response) -> Awaitable[None]: ...
+
+
+_LIVE_TYPES: dict[type, bool] = {}
+
+
+def is_live(sink: Any) -> TypeGuard[LiveSink]:
+    """Whether ``sink`` is a live channel (has ``topic`` and ``closing``): checked once per
+    class (a runtime protocol check costs microseconds per call)."""
+    kind = type(sink)
+    live = _LIVE_TYPES.get(kind)
+    if live is None:
+        live = _LIVE_TYPES[kind] = (hasattr(kind, "closing") and hasattr(sink, "topic")
+                                    and callable(sink))
+    return live
 
 
 class Delivery:
@@ -100,7 +114,7 @@ class Delivery:
     def remember(self, user_id: str | None, sink: Any) -> bool:
         """Note that ``user_id`` listens on ``sink`` (no push now); False when it cannot
         be reached that way (anonymous, not a live channel)."""
-        if user_id is None or not isinstance(sink, LiveSink):
+        if user_id is None or not is_live(sink):
             return False
         sinks = self._by_user.setdefault(user_id, [])
         if sink not in sinks:
@@ -123,7 +137,7 @@ class Delivery:
     def watch(self, call_id: str, sink: Any, request_id: str) -> None:
         """Push ``call_id``'s terminal to ``sink`` (the channel it came in on), under
         ``request_id`` (the submission's), if the channel still lives then."""
-        if not isinstance(sink, LiveSink):
+        if not is_live(sink):
             return
         watchers = self._watched.setdefault(call_id, [])
         if (sink, request_id) not in watchers:
@@ -156,7 +170,7 @@ class Delivery:
     async def duplicate(self, call: StoredCall, sink: Any, request_id: str) -> None:
         """A finished call was submitted again (as ``request_id``): push its terminal on
         ``sink`` (after the ack), even if it was delivered before."""
-        if isinstance(sink, LiveSink) and not self._silent(call):
+        if is_live(sink) and not self._silent(call):
             await self._push(call, [sink], "duplicate", force=True, request_id=request_id)
 
     async def deliver_waiting(self, users: Sequence[str], how: str) -> int:
@@ -234,7 +248,10 @@ class Delivery:
     # -- marking ------------------------------------------------------------------------
 
     def _mark(self, call_id: str) -> None:
-        self._to_mark.append(call_id)
+        marks = self._to_mark
+        marks.append(call_id)
+        if len(marks) > _MAX_MARKS:  # the store is down for long: forget the oldest (they
+            del marks[: len(marks) - _MAX_MARKS]  # may be pushed again, never lost)
         self._marks_waiting.set()
 
     async def run_marker(self) -> None:

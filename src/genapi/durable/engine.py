@@ -5,8 +5,10 @@
 
 * **submit** (the executor's :class:`~genapi.execution.submit.DurableSubmit`): after every
   stage, the call is stored with its idempotency key (the client's ``idempotency_key``,
-  else caller + request id) and acknowledged once committed; a repeated key answers the
-  stored call instead (and pushes its result when it already finished);
+  else caller + request id; anonymous callers' calls have none unless they give one —
+  theirs is then shared by every anonymous caller, so it must be unguessable) and
+  acknowledged once committed; a repeated key answers the stored call instead (and
+  pushes its result when it already finished);
 * **workers** (:class:`~genapi.durable.runner.Workers`) claim and run due calls;
 * **delivery** (:class:`~genapi.durable.delivery.Delivery`) pushes terminal responses to
   callers connected here: live, when they join, by a sweep for calls finished elsewhere;
@@ -51,7 +53,7 @@ from .calls import (
     default_idempotency_key,
     new_call_id,
 )
-from .delivery import Delivery, LiveSink
+from .delivery import Delivery, is_live
 from .functions import durable_service
 from .results import ack
 from .runner import Workers
@@ -246,9 +248,13 @@ class DurableCalls:
         request = call.request
         route = call.route
         config = route.config
-        key = (client_idempotency_key(request.user_id, request.idempotency_key)
-               if request.idempotency_key
-               else default_idempotency_key(request.user_id, request.request_id))
+        key: str | None
+        if request.idempotency_key:
+            key = client_idempotency_key(request.user_id, request.idempotency_key)
+        elif request.user_id is not None:
+            key = default_idempotency_key(request.user_id, request.request_id)
+        else:  # anonymous: request ids are no one's, so every submission is its own call
+            key = None
         sink = call.sink
         new = NewCall(
             id=new_call_id(), service=config.service, request_type=config.request_type,
@@ -256,7 +262,7 @@ class DurableCalls:
             user_id=request.user_id, user_roles=request.user_roles,
             device_id=request.device_id, idempotency_key=key,
             max_attempts=config.max_attempts, backoff=backoff_of(config.durable_backoff),
-            topic=sink.topic if isinstance(sink, LiveSink) else None,
+            topic=sink.topic if is_live(sink) else None,
         )
         started = time.perf_counter()
         try:

@@ -262,6 +262,12 @@ class Workers:
         except (ApiError, WebhookError) as exc:
             await self._failed(call, exc, started)
             return
+        except Exception as exc:  # a bug here or in a webhook body: retried, and logged
+            logger.exception("durable call %s failed unexpectedly", call.id)
+            error = InternalError()
+            error.__cause__ = exc
+            await self._failed(call, error, started)
+            return
         await self._succeeded(call, result, started)
 
     async def _perform(self, stored: StoredCall) -> Any:
@@ -273,7 +279,7 @@ class Workers:
             device_id=stored.device_id, user_id=stored.user_id, user_roles=stored.user_roles,
             durable=DurableInfo(call_id=stored.id, attempt=stored.attempts,
                                 max_attempts=stored.max_attempts,
-                                idempotency_key=stored.idempotency_key),
+                                idempotency_key=stored.idempotency_key or stored.id),
         )
         call = Call(request, route, None, None, time.perf_counter_ns())
         call.bound = route.validator.bind(request.args)
@@ -299,7 +305,15 @@ class Workers:
         done = msgspec.structs.replace(
             call, state=CallState.SUCCEEDED, result=result, finished_at=time.time(),
             lease_expires_at=None)
-        await self._finished(done)
+        await self._report(done)
+
+    async def _report(self, call: StoredCall) -> None:
+        """Tell the engine a call ended here (delivery, webhook); never fails the call."""
+        try:
+            await self._finished(call)
+        except Exception:
+            logger.exception("durable: reporting the end of %s failed (delivered later "
+                             "by a sweep or on the caller's next join)", call.id)
 
     async def _failed(self, call: StoredCall, error: ApiError | WebhookError,
                       started: float, *, retryable: bool | None = None) -> None:
@@ -349,7 +363,7 @@ class Workers:
                                 {**meta, "error": final.last_error})
                 else:
                     events.emit(self._telemetry, events.CANCELLED, {}, {**meta, "by": "operator"})
-                await self._finished(final)
+                await self._report(final)
         return True
 
     def _lost(self, call: StoredCall) -> None:

@@ -290,7 +290,7 @@ class SqliteStore:
         at = self._now(now)
 
         def run(conn: sqlite3.Connection) -> int:
-            return sum(conn.execute(q.MARK_DELIVERED, (i, at)).rowcount for i in ids)
+            return conn.executemany(q.MARK_DELIVERED, [(i, at) for i in ids]).rowcount
 
         return await self._thread.run(run)
 
