@@ -415,8 +415,10 @@ class Client:
             call.done.set_exception(
                 error_from_wire(response.error or "", can_retry=response.can_retry)
             )
-        elif response.async_ and not response.has_more and response.result is None:
-            call.acked = True  # async ack: the result comes later
+        elif response.async_ and not response.has_more:
+            # An async ack (a durable call's carries {"durable": "stored", …}): the final
+            # Response, which has async false, comes later.
+            call.acked = True
         else:
             call.done.set_result(response.result)
 

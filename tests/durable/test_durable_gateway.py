@@ -93,6 +93,21 @@ async def test_a_durable_call_is_acked_once_stored_then_answered(serve: Any) -> 
         assert runs_of("a@x.io") == [1]
 
 
+async def test_the_python_client_waits_past_the_ack_for_the_result(serve: Any) -> None:
+    """genapi.Client.call of a durable function returns the final result, not the ack
+    (which carries the stored call's details)."""
+    import genapi
+
+    url, _ = await serve()
+    socket = url.replace("http", "ws", 1) + "/socket"
+    async with genapi.Client(socket, params={"user_id": "dora"}) as client:
+        result = await client.call("signup", "welcome", {"email": "y@x.io", "fail_times": 1})
+        assert result == {"sent_to": "y@x.io", "attempt": 2, "key": result["key"]}
+        assert result["key"].startswith("dora:r:")
+        with pytest.raises(genapi.ApiError, match="No such customer"):
+            await client.call("signup", "refuse", {"email": "z@x.io"})
+
+
 async def test_failures_are_retried_with_backoff_until_success(serve: Any) -> None:
     """An unexpected exception is retried (with the function's backoff): attempts 1, 2, 3
     run with the same key, and the caller gets one terminal, the success."""
