@@ -12,6 +12,8 @@ import pytest
 from genapi import Gateway, Request, Response, ServiceConfig
 from genapi.cluster.embedded import EmbeddedNats
 from genapi.cluster.node import Node
+from genapi.gateway import ClusterOptions
+from genapi.security import AdminAction, AdminGate
 from tests.integration import cluster_app
 from tests.integration.conftest import TOKEN, Nodes, wait_for
 
@@ -91,6 +93,30 @@ async def test_cancel_reaches_the_node(gateway: Gateway, nodes: Nodes) -> None:
     ended = [r for r in sink.responses if not (r.success and r.has_more)]
     assert ended == [Response.fail("r1", "Cancelled")]
     assert sink.responses[-1] == ended[0]
+
+
+async def test_two_gateways_cancel_only_their_own_call(
+    gateway: Gateway, nodes: Nodes, nats_server: EmbeddedNats
+) -> None:
+    """Two gateways run streams with the same request id on one node; cancelling on one
+    ends only its own (the node tells gateways' calls apart)."""
+    nodes.start("n1")
+    other = Gateway(cluster=ClusterOptions(nats=nats_server.url, push_token=TOKEN),
+                    admin=AdminGate({AdminAction.PUSH_CONFIG}))
+    async with other.running():
+        await wait_for(lambda: served(gateway, "n1") and served(other, "n1"))
+        mine, theirs = Sink(), Sink()
+        # One after the other: were the node to confuse them, the later would be cancelled.
+        for gw, sink in ((gateway, mine), (other, theirs)):
+            await gw.executor.execute(req("ticks", count=100_000, interval_ms=10), sink)
+            await wait_for(lambda sink=sink: len(sink.responses) > 3)
+        assert gateway.executor.cancel("r1") == 1
+        await wait_for(mine.ended)
+        before = len(theirs.responses)
+        await wait_for(lambda: len(theirs.responses) > before + 5)
+        assert not theirs.ended()
+        assert other.executor.cancel("r1") == 1
+        await wait_for(theirs.ended)
 
 
 async def test_push_with_good_and_bad_tokens_and_verify(

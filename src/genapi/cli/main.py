@@ -138,12 +138,12 @@ def node_command(
              "'Server shutting down'.")] = 10.0,
 ) -> None:
     """Run a service node: serve the functions to gateways over NATS until SIGTERM."""
-    import asyncio
     import logging
 
     from ..cluster.node import Node
     from ..functions.service import Service
     from .nats import nats_url
+    from .runner import run
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     loaded = load_app(target)
@@ -153,7 +153,7 @@ def node_command(
     with nats_url(nats) as url:
         node = Node(services, nats=url, name=name, prefix=prefix, push_token=push_token,
                     drain_timeout=drain_timeout)
-        asyncio.run(node.serve())
+        run(node.serve())
 
 
 admin.register(app)  # status, call-flow, schema
