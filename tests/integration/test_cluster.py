@@ -4,6 +4,7 @@ pull, fail-over, outages, draining."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from typing import Any
 
@@ -95,6 +96,10 @@ async def test_cancel_reaches_the_node(gateway: Gateway, nodes: Nodes) -> None:
     assert sink.responses[-1] == ended[0]
 
 
+def started(sink: Sink) -> bool:
+    return len(sink.responses) > 3
+
+
 async def test_two_gateways_cancel_only_their_own_call(
     gateway: Gateway, nodes: Nodes, nats_server: EmbeddedNats
 ) -> None:
@@ -109,7 +114,7 @@ async def test_two_gateways_cancel_only_their_own_call(
         # One after the other: were the node to confuse them, the later would be cancelled.
         for gw, sink in ((gateway, mine), (other, theirs)):
             await gw.executor.execute(req("ticks", count=100_000, interval_ms=10), sink)
-            await wait_for(lambda sink=sink: len(sink.responses) > 3)
+            await wait_for(functools.partial(started, sink))
         assert gateway.executor.cancel("r1") == 1
         await wait_for(mine.ended)
         before = len(theirs.responses)
