@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
@@ -102,6 +103,10 @@ def serve_command(
     nats: Annotated[str | None, typer.Option(help=NATS_HELP)] = None,
     push_token: Annotated[str | None, typer.Option(
         help="Token nodes must present with config pushes.", envvar="GENAPI_PUSH_TOKEN")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Gateway processes sharing the port (SO_REUSEPORT). Above 1 they form "
+                    "a cluster over --nats (default: a private nats-server).")] = 1,
+    reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Serve a gateway (graceful drain on Ctrl-C / SIGTERM).
 
@@ -113,14 +118,50 @@ def serve_command(
     from .nats import nats_url
 
     app_ = load_app(target)
+    if workers > 1:
+        raise typer.Exit(_serve_workers(app_, target, host, port, log_level, nats, push_token,
+                                        workers))
     if nats is None:
-        serve(app_, host=host, port=port, log_level=log_level)
+        serve(app_, host=host, port=port, log_level=log_level, reuse_port=reuse_port)
         return
     if not isinstance(app_, Gateway):
         raise typer.BadParameter("--nats needs a genapi Gateway")
     with nats_url(nats) as url:
         app_.join_cluster(url, push_token=push_token)
-        serve(app_, host=host, port=port, log_level=log_level)
+        serve(app_, host=host, port=port, log_level=log_level, reuse_port=reuse_port)
+
+
+def _serve_workers(app_: object, target: str, host: str, port: int, log_level: str,
+                   nats: str | None, push_token: str | None, workers: int) -> int:
+    import logging
+    import os
+
+    from ..errors import ConfigError
+    from ..gateway import Gateway
+    from ..ratelimit import RateLimiter
+    from .workers import check_port, supervise, worker_argv, worker_nats
+
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        check_port(host, port)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--port") from exc
+    gateway = isinstance(app_, Gateway)
+    if not gateway and nats is not None:
+        raise typer.BadParameter("--nats needs a genapi Gateway")
+    limiter = app_.executor.rate_limiter if isinstance(app_, Gateway) else None
+    if isinstance(limiter, RateLimiter) and not limiter.shared:
+        typer.echo("note: rate limits count per worker (a memory store); give the "
+                   "RateLimiter a Redis store to share them", err=True)
+    with contextlib.ExitStack() as stack:
+        # Workers of a gateway share a cluster; other ASGI apps are served side by side.
+        url = stack.enter_context(worker_nats(nats)) if gateway else None
+        typer.echo(f"genapi serving {target} on http://{host}:{port} with {workers} workers"
+                   + (f" (cluster over {url})" if url else ""))
+        # The push token through the environment: not on command lines others can read.
+        env = {**os.environ, **({"GENAPI_PUSH_TOKEN": push_token} if push_token else {})}
+        return supervise(worker_argv(target, host=host, port=port, log_level=log_level,
+                                     nats=url), workers, env)
 
 
 @app.command("node")

@@ -67,9 +67,14 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 4000,
     log_level: str = "info",
+    reuse_port: bool = False,
     **uvicorn_options: Any,
 ) -> None:
-    """Serve ``app`` (a :class:`~genapi.Gateway` or any ASGI app) until interrupted."""
+    """Serve ``app`` (a :class:`~genapi.Gateway` or any ASGI app) until interrupted.
+
+    ``reuse_port`` binds with ``SO_REUSEPORT``: several processes serve one port, the
+    kernel spreading connections over them (``genapi serve --workers``).
+    """
     from .wsserver import GenapiWebSocketProtocol
 
     gateway = app if isinstance(app, Gateway) else None
@@ -78,4 +83,15 @@ def serve(
         options["ws_max_size"] = gateway.limits.max_frame_bytes
     options.update(uvicorn_options)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, **options)
-    _DrainingServer(config, gateway).run()
+    sockets = [_reuse_port_socket(host, port)] if reuse_port else None
+    _DrainingServer(config, gateway).run(sockets=sockets)
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock
