@@ -35,7 +35,10 @@ async def test_statuses(path: str, body: dict[str, str], headers: dict[str, str]
     data = response.json()
     assert data["error"] == error
     assert data["success"] is (error is None)
+    details = data.pop("details", None)  # an error's machine-readable details, if any
     assert len(data) == 7
+    if status == 422:
+        assert details == {"errors": [{"path": ["user_id"], "message": error}]}
 
 
 async def test_version_request_id_and_bad_bodies() -> None:

@@ -17,7 +17,7 @@ recomputed whenever that pair changes, never per request.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, FunctionDisabled, FunctionNotFound
@@ -53,6 +53,9 @@ class Registry:
 
     ``limits`` are the global argument caps compiled into validators; ``allowlist``
     restricts which modules' callables may be registered by name.
+    ``dependency_overrides`` maps a dependency (see :class:`~genapi.Depends`) to the
+    callable used instead, for every function of this registry — read at each call, so
+    tests may set and clear entries at any time.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class Registry:
         self.limits = limits or Limits()
         self.allowlist = tuple(allowlist) if allowlist is not None else None
         self.telemetry = telemetry if telemetry is not None else default_telemetry
+        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self._routes: dict[RouteKey, Route] = {}
         self._defaults: dict[tuple[str, str], Route] = {}
         self._versions: dict[tuple[str, str], dict[str | None, Route]] = {}
@@ -75,7 +79,7 @@ class Registry:
         """Validate and compile ``config`` without registering it."""
         if not isinstance(config, FunConfig):
             raise ConfigError("FunConfig", [f"expected a FunConfig, got {type(config).__name__}"])
-        return compile_route(config, self.limits, self.allowlist)
+        return compile_route(config, self.limits, self.allowlist, self.dependency_overrides)
 
     def add(self, config: FunConfig) -> Route:
         """Register ``config`` (replacing the same key); raise ConfigError if invalid."""

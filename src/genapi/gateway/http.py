@@ -6,6 +6,10 @@ the request id (one is generated otherwise). The identity comes from the authent
 status that fits it. Async functions answer with their final Response (the request waits
 for it); stream functions answer ``application/x-ndjson``, one Response per line (the
 ``"init"`` ack, the chunks, the terminator); fire-and-forget functions answer 202.
+
+An error with machine-readable details (every argument problem of a 422, a rate limit's
+``retry_after_ms``, a relay error's ``code``…) adds them as an eighth key, ``details``
+— what the WebSocket sends in the ``phx_reply`` error payload.
 """
 
 from __future__ import annotations
@@ -77,10 +81,14 @@ def status_for(error: ApiError | None) -> int:
     return 500
 
 
-def _json(response: Response, status: int, headers: Mapping[str, str] | None = None
-          ) -> HttpResponse:
+def _json(response: Response, status: int, headers: Mapping[str, str] | None = None,
+          details: Mapping[str, Any] | None = None) -> HttpResponse:
     try:
-        body = encode_response(response)
+        if details:
+            body = msgspec.json.encode({**msgspec.to_builtins(response),
+                                        "details": dict(details)})
+        else:
+            body = encode_response(response)
     except (TypeError, msgspec.EncodeError, RecursionError):
         logger.exception("the result of request %s cannot be encoded", response.request_id)
         body = encode_response(Response.fail(response.request_id, "Internal Server Error"))
@@ -145,7 +153,8 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
     headers: dict[str, str] = {}
     if isinstance(failure, RateLimited):
         headers["Retry-After"] = str(max(1, -(-failure.retry_after_ms // 1000)))
-    return _json(result, status_for(failure), headers)
+    return _json(result, status_for(failure), headers,
+                 failure.details if failure is not None else None)
 
 
 async def _ndjson(
