@@ -65,6 +65,7 @@ from .execution.pool import PoolSettings
 from .execution.streams import StreamHelper, ThreadStreamHelper
 from .functions.argspec import MISSING, Arg, ArgType, Limits
 from .functions.config import FunConfig, PushConfig, ResponseType, ServiceConfig
+from .functions.depends import Depends
 from .functions.inference import MaxBytes, MaxItemBytes, MaxItems
 from .functions.registry import Registry
 from .functions.service import Service
@@ -113,6 +114,7 @@ __all__ = [
     "ConnectionLost",
     "DecodeError",
     "DependencyMissing",
+    "Depends",
     "Diagnostics",
     "EmbeddedNats",
     "Executor",
