@@ -17,7 +17,9 @@ from tests.support.servers import running_app
         ("/api/user_service/get_user", {"user_id": "1"}, {}, 200, None),
         ("/api/user_service/get_user", {}, {}, 422, "Missing required argument: user_id"),
         ("/api/user_service/get_user", {"user_id": "9"}, {}, 400, "User not found"),
-        ("/api/user_service/nope", {}, {}, 404, "unsupported function: nope version latest"),
+        ("/api/user_service/nope", {}, {}, 404,
+         "Unknown function nope in service user_service "
+         "(known: delete_user, get_user, get_user_profile, list_users)"),
         ("/api/user_service/get_user_profile", {"user_id": "1"}, {}, 401,
          "Authentication required"),
         ("/api/user_service/get_user_profile", {"user_id": "2"},

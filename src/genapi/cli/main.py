@@ -1,4 +1,6 @@
-"""The ``genapi`` Typer app: ``version`` and the serving commands ``demo``, ``serve``, ``node``."""
+"""The ``genapi`` Typer app: ``version`` and the serving commands ``demo``, ``serve``, ``node``
+(``status``/``call-flow``/``schema`` in :mod:`.admin`, ``call``/``top`` in :mod:`.ops`,
+``token`` in :mod:`.tokens`)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Annotated
 import typer
 
 from .._version import __version__
-from . import admin, ops
+from . import admin, ops, tokens
 from .loading import load_app
 
 __all__ = ["app", "main"]
@@ -140,9 +142,11 @@ def node_command(
 
     from ..cluster.node import Node
     from ..functions.service import Service
+    from ..gateway.logs import install_redaction
     from .nats import nats_url
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    install_redaction()
     loaded = load_app(target)
     services = [loaded] if isinstance(loaded, Service) else list(loaded)
     if not services or not all(isinstance(s, Service) for s in services):
@@ -154,6 +158,7 @@ def node_command(
 
 admin.register(app)  # status, call-flow, schema
 ops.register(app)  # call, top
+tokens.register(app)  # token
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,7 +46,7 @@ from .invoke import Invoker
 from .jobs import JobEnd, JobRunner, Jobs
 from .observers import RequestEnd, RequestObserver
 from .pipeline import Call, Pipeline, RateLimiter, ResponseSink, Stage, request_meta
-from .pool import Pools, PoolSettings, PoolStatus
+from .pool import Pools, PoolSettings, PoolState, PoolStatus
 from .retry import Backoff
 from .selection import NodeSelector
 
@@ -307,4 +307,12 @@ class Executor:
         """Stop the pools (running jobs get ``timeout`` seconds) and release the threads."""
         await self.pools.aclose(timeout)
         self.invoker.shutdown()
+
+    def reopen(self) -> None:
+        """Make a closed executor usable again (a gateway started after it stopped): fresh
+        pools with the same settings; threads are made again when needed."""
+        if self.pools.async_pool.state is PoolState.OPEN:
+            return
+        self.pools = Pools(self.pools.settings, telemetry=self.telemetry)
+        self.runner.pools = self.pools
 

@@ -6,10 +6,11 @@
     # uvicorn module:gateway    |   genapi serve module:gateway   (graceful drain)
 
 Routes: ``{socket_path}/websocket`` (Phoenix Channels v2, what phoenix.js connects to),
-``POST {api_prefix}/{service}/{request_type}`` and ``GET /healthz``. The gateway can be
-mounted inside a Starlette or FastAPI app (``app.mount("/rt", gateway)``); its background
-work then starts with the first request, or explicitly with ``async with gateway.running():``
-inside the host app's lifespan.
+``POST {api_prefix}/{service}/{request_type}`` and ``GET /healthz``; a WebSocket on any
+other path is answered 404 naming the right one. The gateway can be mounted inside a
+Starlette or FastAPI app (``app.mount("/rt", gateway)``); its background work then starts
+with the first request, or explicitly with ``async with gateway.running():`` inside the
+host app's lifespan. It can be started and stopped any number of times (tests do).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
+import json
 import logging
 import time
 from collections.abc import (
@@ -37,7 +39,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from ..errors import UsageError
+from ..errors import AuthenticationFailed, UsageError
 from ..execution.executor import Executor
 from ..functions.registry import Registry
 from ..functions.service import Service
@@ -46,7 +48,7 @@ from ..ratelimit import RateLimiter
 from ..security import AdminAction, AdminGate
 from .admin import AdminConsole
 from .admission import Admission
-from .auth import authenticate
+from .auth import identify
 from .connection import Connection
 from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
 from .http import call_endpoint, health_endpoint
@@ -153,6 +155,7 @@ class Gateway:
                 Route("/healthz", self._health, methods=["GET"]),
                 *(route for part in self._parts for route in part.routes()),
                 *routes,
+                WebSocketRoute("/{path:path}", _WrongSocketPath(settings.socket_route)),
             ],
             lifespan=self._lifespan,
         )
@@ -207,6 +210,8 @@ class Gateway:
         if self._started:
             return
         self._started = True
+        self.draining = False  # again, after an aclose()
+        self.executor.reopen()
         for part in self._parts:
             part.start()  # again, after an aclose()
         self._sweeper = asyncio.get_running_loop().create_task(
@@ -315,12 +320,16 @@ class Gateway:
             await self._refuse(scope, send, 429, ip, "connect rate")
             return
         if serializer is None or self.draining:
-            reason = "draining" if self.draining else "unsupported vsn"
+            reason = "draining" if self.draining else f"unsupported vsn: {params.get('vsn')}"
             await self._refuse(scope, send, 403, ip, reason)
             return
-        identity = await authenticate(self.authenticator, params, headers)
-        if identity is None or (identity.is_anonymous and not self.allow_anonymous):
-            await self._refuse(scope, send, 403, ip, "authentication")
+        try:
+            identity = await identify(self.authenticator, params, headers,
+                                      allow_anonymous=self.allow_anonymous,
+                                      peer=f"a socket from {ip}")
+        except AuthenticationFailed as exc:
+            await self._refuse(scope, send, 401, ip, "authentication", exc.reason,
+                               [(b"www-authenticate", _www_authenticate(exc.reason))])
             return
         accept: dict[str, Any] = {"type": "websocket.accept"}
         if "phoenix" in scope.get("subprotocols", []):
@@ -354,12 +363,13 @@ class Gateway:
                 )
 
     async def _refuse(self, scope: Scope, send: Send, status: int, ip: str | None,
-                      reason: str) -> None:
+                      reason: str, detail: str | None = None,
+                      headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         self.stats.connections_refused += 1
         telemetry = self.executor.telemetry
         if telemetry.has_handlers(CONNECTION_REFUSED):
             telemetry.emit(CONNECTION_REFUSED, {}, {"ip_address": ip, "reason": reason})
-        await _refuse(scope, send, status)
+        await _refuse(scope, send, status, {"reason": detail or reason}, headers)
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -372,14 +382,44 @@ class Gateway:
         return await health_endpoint(self, request)
 
 
-async def _refuse(scope: Scope, send: Send, status: int) -> None:
-    """Refuse a WebSocket upgrade with ``status`` (403 where the server cannot say more)."""
-    if status != 403 and "websocket.http.response" in scope.get("extensions", {}):
+def _www_authenticate(reason: str) -> bytes:
+    """RFC 6750's challenge: ``invalid_token`` with the reason, unless none was given."""
+    if reason == "missing token":
+        return b"Bearer"
+    return f'Bearer error="invalid_token", error_description="{reason}"'.encode()
+
+
+async def _refuse(scope: Scope, send: Send, status: int, body: Mapping[str, Any],
+                  headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Refuse a WebSocket upgrade with ``status`` and a JSON body saying why, where the
+    server supports ``websocket.http.response`` (else the server answers 403, bare)."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        payload = json.dumps(body).encode()
         await send({"type": "websocket.http.response.start", "status": status,
-                    "headers": [(b"content-length", b"0")]})
-        await send({"type": "websocket.http.response.body", "body": b""})
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload)).encode()), *headers]})
+        await send({"type": "websocket.http.response.body", "body": payload})
         return
     await send({"type": "websocket.close", "code": 1008})  # HTTP 403 at the upgrade
+
+
+class _WrongSocketPath:
+    """Any other WebSocket path: 404, naming the socket's path (a wrong path must not look
+    like an authentication failure)."""
+
+    def __init__(self, socket_route: str) -> None:
+        self.socket_route = socket_route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        right = scope.get("root_path", "") + self.socket_route
+        asked = scope.get("path", "")
+        await _refuse(scope, send, 404, {
+            "reason": f"no WebSocket endpoint at {asked}; connect to {right} "
+                      f"(phoenix.js: new Socket(\"{right.removesuffix('/websocket')}\"))",
+            "socket_path": right})
 
 
 class _SocketEndpoint:

@@ -28,6 +28,7 @@ from starlette.responses import Response as HttpResponse
 from ..errors import (
     ApiError,
     ArgumentError,
+    AuthenticationFailed,
     AuthenticationRequired,
     CallTimeout,
     FunctionDisabled,
@@ -40,7 +41,7 @@ from ..errors import (
     error_from_wire,
 )
 from ..messages import Request, Response, encode_response
-from .auth import authenticate
+from .auth import identify
 from .host import GatewayHost
 
 __all__ = ["call_endpoint", "health_endpoint", "status_for"]
@@ -115,10 +116,17 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
     request_id = http.headers.get("x-request-id") or uuid.uuid4().hex
     limit = gateway.executor.limits.max_payload_bytes
     params = dict(http.query_params)
-    identity = await authenticate(gateway.authenticator, params, dict(http.headers))
-    if identity is None or (identity.is_anonymous and not gateway.allow_anonymous):
-        response = Response.fail(request_id, "Authentication required")
-        return _json(response, 401, {"WWW-Authenticate": "Bearer"})
+    client = http.client
+    ip = gateway.client_ip(client.host if client else None, http.headers)
+    try:
+        identity = await identify(gateway.authenticator, params, dict(http.headers),
+                                  allow_anonymous=gateway.allow_anonymous,
+                                  peer=f"an HTTP call from {ip}")
+    except AuthenticationFailed as exc:
+        challenge = ("Bearer" if exc.reason == "missing token" else
+                     f'Bearer error="invalid_token", error_description="{exc.reason}"')
+        return _json(Response.fail(request_id, exc.message), 401,
+                     {"WWW-Authenticate": challenge})
     body = await _read_body(http, limit)
     if body is None:
         error = f"Invalid request: Request payload exceeds maximum size of {limit} bytes"
@@ -127,7 +135,6 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
         args = _args_decoder.decode(body) if body.strip() else {}
     except (ValueError, RecursionError):  # bad JSON, not an object, bad UTF-8, absurd nesting
         return _json(Response.fail(request_id, "Invalid request: body must be a JSON object"), 400)
-    client = http.client
     request = Request(
         request_id=request_id,
         service=http.path_params["service"],
@@ -137,7 +144,7 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
         device_id=identity.device_id or http.headers.get("x-device-id") or None,
         user_id=identity.user_id,
         user_roles=identity.roles,
-        ip_address=gateway.client_ip(client.host if client else None, http.headers),
+        ip_address=ip,
     )
     later: asyncio.Queue[Response] = asyncio.Queue(maxsize=_STREAM_BUFFER)
     owner = object()  # this HTTP request owns the work it starts
