@@ -66,10 +66,11 @@ def test_nothing_imports_the_package_root() -> None:
 
 
 def test_no_module_at_the_top_level_but_the_known_ones() -> None:
-    """Top-level modules are the shared base (errors, messages, security, _version) and the
-    edges (client, __main__); everything else lives in a folder named for its concern."""
+    """Top-level modules are the shared base (errors, messages, security, _version) and
+    ``__main__``; everything else (the client and the testing helpers included) lives in a
+    folder named for its concern."""
     top = {m.name for m in pkgutil.iter_modules(genapi.__path__) if not m.ispkg}
-    assert top == {"_version", "errors", "messages", "security", "client", "__main__"}
+    assert top == {"_version", "errors", "messages", "security", "__main__"}
 
 
 def _all_modules() -> list[str]:

@@ -46,6 +46,7 @@ __all__ = [
     "family",
     "is_plain",
     "is_pydantic_model",
+    "jsonable",
     "label",
     "result_encoder",
     "unsupported",
@@ -389,6 +390,12 @@ def _msgspec_problems(value: Any, hint: Any, path: Path) -> list[Problem]:
         return found
     below, problem = _clean(str(first))
     return [((*path, *below), problem)]
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON data: Structs, dataclasses, pydantic models, datetimes, UUIDs,
+    enums… (what a client sends of typed arguments)."""
+    return msgspec.to_builtins(value, enc_hook=_dump_pydantic)
 
 
 def _dump_pydantic(value: Any) -> Any:

@@ -22,29 +22,11 @@ from __future__ import annotations
 
 import copy
 import logging
-import re
-from typing import Any, Final
+from typing import Any
+
+from ..security import redact
 
 __all__ = ["RedactSecrets", "install_redaction", "log_config", "redact"]
-
-_QUERY: Final = re.compile(
-    r"(?i)([?&;](?:token|access_token|auth_token|authtoken|jwt|password|passwd|secret|"
-    r"api_key|apikey|push_token)=)[^&\s\"'#]+")
-_BEARER: Final = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
-_SUBPROTOCOL: Final = re.compile(r"(base64url\.bearer\.phx\.)[A-Za-z0-9_\-=]+")
-_JWT: Final = re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
-REDACTED: Final = "[redacted]"
-
-
-def redact(text: str) -> str:
-    """``text`` with tokens, passwords and JWTs replaced by ``[redacted]``."""
-    if "=" not in text and "eyJ" not in text and "earer" not in text:
-        return text  # the common case: nothing that could hold a secret
-    text = _QUERY.sub(r"\1" + REDACTED, text)
-    text = _BEARER.sub(r"\1" + REDACTED, text)
-    text = _SUBPROTOCOL.sub(r"\1" + REDACTED, text)
-    return _JWT.sub(REDACTED, text)
-
 
 def _clean(value: Any) -> Any:
     return redact(value) if isinstance(value, str) else value
