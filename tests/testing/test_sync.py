@@ -49,7 +49,7 @@ def test_overrides_and_misuse() -> None:
             assert client.call("dep", "which") == "fake"
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # starlette's about httpx
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 def test_a_gateway_serves_one_test_client_after_another() -> None:
     """Sequential test clients on one gateway all work (no 503 draining), Starlette's too."""
     from starlette.testclient import TestClient as StarletteTestClient

@@ -250,7 +250,8 @@ def schema(
         "--output", "-o", help="Write the JSON here instead of printing it.",
         dir_okay=False)] = None,
 ) -> None:
-    """Export the functions' argument schemas (JSON Schema 2020-12), AsyncAPI or TypeScript."""
+    """Export the functions' schemas — arguments, results, stream chunks, docstrings — as
+    JSON Schema 2020-12, AsyncAPI or TypeScript."""
     from ..schema import CATALOG_FORMAT, asyncapi_document, json_schemas, typescript_module
 
     if app_target is not None and url is None:
