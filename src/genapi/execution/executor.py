@@ -55,6 +55,7 @@ __all__ = ["Call", "Executor", "Outcome", "RateLimiter", "ResponseSink", "Stage"
 logger = logging.getLogger("genapi.executor")
 
 _SYNC = ResponseType.SYNC
+_NONE = ResponseType.NONE
 
 EXECUTOR_CANCEL = register_event(
     "executor.cancel", (), ("request_id", "how", "found"),
@@ -202,6 +203,8 @@ class Executor:
         error: ApiError | None = None
         response: Response | None
         route: Route | None = None
+        end = self.end
+        counted_later = False
         try:
             route = self.registry.resolve(request.service, request.request_type, request.version)
             call = Call(request, route, sink, owner, started)
@@ -212,6 +215,11 @@ class Executor:
             if call.route.response_type is _SYNC:
                 response = Response(request_id=request.request_id,
                                     result=await self.pipeline.perform(call), success=True)
+            elif end.histograms and sink is not None and call.route.response_type is not _NONE:
+                # counted when it ends, with its terminal outcome (a cancelled stream fails)
+                call.sink = end.count_at_end(sink, call.route, started)
+                response = self.runner.start(call)
+                counted_later = True
             else:
                 response = self.runner.start(call)
         except ApiError as exc:
@@ -220,9 +228,9 @@ class Executor:
         except Exception as exc:
             error = self.pipeline.wrap(request, exc, started)
             response = Response.fail(request.request_id, error.message)
-        end = self.end
         if end.histograms or end.observers or EXECUTOR_STOP in telemetry.handled:
-            end.report(request, response, route, time.perf_counter_ns() - started)
+            end.report(request, response, route, time.perf_counter_ns() - started,
+                       count=not counted_later)
         return response, error
 
     def add_request_observer(self, observer: RequestObserver) -> None:
