@@ -50,9 +50,35 @@ Python:
   async with genapi.Client("ws://{host}:{port}/socket", params={{"user_id": "1"}}) as c:
       print(await c.call("user_service", "get_user", {{"user_id": "1"}}))
 
+Chat (relay, group "lobby"): open http://{host}:{port}/demo/chat?user_id=alice
+  and http://{host}:{port}/demo/chat?user_id=bob in two tabs.
+
 Dashboard: http://{host}:{port}/dashboard   admin token: {admin_token}
-  GENAPI_ADMIN_TOKEN={admin_token} genapi status --url http://{host}:{port}
+  GENAPI_ADMIN_TOKEN={admin_token} {genapi} status --url http://{host}:{port}
+  GENAPI_ADMIN_TOKEN={admin_token} {genapi} call user_service get_user --arg user_id=1 \\
+      --url ws://{host}:{port}/socket
 """
+
+
+def self_command() -> str:
+    """How to run this genapi again from here: ``genapi`` when that is on PATH, else the
+    script's path (``.venv/bin/genapi``) or ``python -m genapi`` as it was started."""
+    import os
+    import shutil
+    import sys
+
+    script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    on_path = shutil.which("genapi")
+    if on_path and script and os.path.realpath(on_path) == os.path.realpath(script):
+        return "genapi"
+
+    def shown(path: str) -> str:
+        relative = os.path.relpath(path)
+        return relative if not relative.startswith("..") else path
+
+    if os.path.basename(script) == "genapi" and os.path.isfile(script):
+        return shown(script)
+    return f"{shown(sys.executable)} -m genapi"
 
 
 @app.command()
@@ -79,7 +105,8 @@ def demo(
     from ..gateway.serve import serve
 
     admin_token = admin_token or secrets.token_urlsafe(24)
-    typer.echo(DEMO_HELP.format(host=host, port=port, admin_token=admin_token))
+    typer.echo(DEMO_HELP.format(host=host, port=port, admin_token=admin_token,
+                                genapi=self_command()))
     if not cluster:
         serve(build_demo_gateway(admin_token=admin_token), host=host, port=port,
               log_level=log_level)
