@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,8 @@ CALLERS = """
 @pytest.mark.skipif(os.environ.get("GENAPI_SKIP_MYPY") == "1", reason="GENAPI_SKIP_MYPY=1")
 def test_mypy_checks_callers(tmp_path: Path) -> None:
     """mypy sees the argument types and the result type of a call by function object."""
-    module = tmp_path / "callers.py"
+    # a fresh module name: mypy's shared cache knows modules by name, not by path
+    module = tmp_path / f"callers_{uuid.uuid4().hex}.py"
     module.write_text(textwrap.dedent(CALLERS))
     paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
