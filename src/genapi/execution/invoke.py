@@ -88,10 +88,10 @@ class Invoker:
         fn = route.function
         if fn is None:
             raise UsageError(f"{route.key} has no local function")
-        if route.depends:
-            return await self._call_with_dependencies(route, request, bound, extra)
         if route.plain_call:
             args, kwargs = bound
+        elif route.depends:
+            return await self._call_with_dependencies(route, request, bound, extra)
         else:
             args, kwargs = call_arguments(route, request, bound, extra)
         timeout = route.timeout_s

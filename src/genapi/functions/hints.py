@@ -26,6 +26,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import functools
 import re
 import sys
 import types
@@ -319,18 +320,15 @@ class Converter:
 
     __slots__ = ("convert", "hint", "uses_pydantic")
 
+    convert: Callable[[Any], Any]
+
     def __init__(self, hint: Any) -> None:
         self.hint = hint
         self.uses_pydantic = _uses_pydantic(hint)
         if self.uses_pydantic:
             self.convert = self._pydantic_converter(hint)
-        else:
-            decode = msgspec.convert
-
-            def convert(value: Any) -> Any:
-                return decode(value, hint, strict=True)
-
-            self.convert = convert
+        else:  # a C-level partial: no Python frame per call
+            self.convert = functools.partial(msgspec.convert, type=hint, strict=True)
 
     @staticmethod
     def _pydantic_converter(hint: Any) -> Callable[[Any], Any]:

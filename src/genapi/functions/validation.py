@@ -156,6 +156,17 @@ def _typed_checker(name: str, arg: Arg, limits: Limits) -> Checker:
         return check_int
     conv = converter(hint)
     convert, errors = conv.convert, conv.errors
+    if arg.type is ArgType.MAP:  # Structs, dataclasses, models: the map check inlined
+        max_items = arg.max_items if arg.max_items is not None else limits.map_max_items
+
+        def check_object(value: Any) -> Any:
+            if type(value) is not dict or len(value) > max_items:
+                spec_check(value)  # raises the spec's message
+            try:
+                return convert(value)
+            except errors:
+                raise typed_error(name, conv.problems(value)) from None
+        return check_object
 
     def check_typed(value: Any) -> Any:
         try:
