@@ -149,3 +149,35 @@ async def test_closing_the_client_ends_its_connection() -> None:
                 break
             await asyncio.sleep(0.01)
         assert not gateway.connections
+
+
+async def test_undeclared_pydantic_results_and_relay_error_details() -> None:
+    """A pydantic model returned without a declared type is encoded anyway; an error's
+    details (a relay error's code) reach the client's exception."""
+    import pydantic
+
+    from genapi import ApiError
+
+    class Model(pydantic.BaseModel):
+        name: str
+
+    svc = Service("loose")
+
+    @svc.function()
+    async def undeclared():  # type: ignore[no-untyped-def]
+        return Model(name="x")
+
+    gateway = Gateway([svc])
+    from genapi.relay import add_relay
+
+    add_relay(gateway)
+    async with InProcessGateway(gateway) as api:
+        client = await api.connect(user_id="u1")
+        assert await client.call("loose", "undeclared") == {"name": "x"}
+        async with api.http() as http:
+            answer = await http.post("/api/loose/undeclared", json={})
+            assert answer.json()["result"] == {"name": "x"}
+        with pytest.raises(ApiError) as info:
+            await client.call("relay", "send_message", {"group_id": "nope", "message": "x"})
+        assert info.value.message == "Group not found"
+        assert info.value.details == {"code": "not_found"}
