@@ -105,7 +105,8 @@ def test_the_error_tree_in_the_docstring_lists_every_class() -> None:
 
 
 def test_import_genapi_loads_no_optional_backend() -> None:
-    """NATS, Redis, OpenTelemetry, Prometheus and the database drivers load on first use."""
+    """NATS, Redis, OpenTelemetry, Prometheus, the database drivers and pydantic (an
+    optional extra: genapi only uses it when the application did) load on first use."""
     code = ("import sys, genapi; "
             "print(sorted({m.split('.')[0] for m in sys.modules}))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE")}
@@ -113,7 +114,7 @@ def test_import_genapi_loads_no_optional_backend() -> None:
                          check=True, env=env).stdout
     loaded = set(ast.literal_eval(out))
     assert loaded.isdisjoint({"nats", "redis", "opentelemetry", "prometheus_client",
-                              "asyncpg", "psycopg", "psycopg_pool"})
+                              "asyncpg", "psycopg", "psycopg_pool", "pydantic"})
 
 
 def test_genapi_node_still_imports_on_demand() -> None:
