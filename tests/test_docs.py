@@ -1,8 +1,9 @@
 """The README's and docs' code blocks run as written, so they cannot rot.
 
 * Python blocks of a file run in order in one namespace, as a session would (top-level
-  ``await`` allowed); ``docs/*.md`` continue from the README's namespace (its first API,
-  gateway and token).
+  ``await`` allowed: such blocks run on the test's event loop, the others in a thread, so
+  that a block may call ``asyncio.run`` itself); ``docs/*.md`` continue from the README's
+  namespace (its first API, gateway and token).
 * A block after ``<!-- docs-test: server -->`` runs while the namespace's ``gateway`` is
   served on a free port: its ``localhost:4000`` points there; JavaScript runs under Node
   with ``tests/e2e/js``'s packages and ``GENAPI_TOKEN`` set to the namespace's ``token``.
@@ -79,9 +80,10 @@ def blocks(path: Path) -> list[Block]:
 async def run_python(block: Block, namespace: dict[str, Any]) -> None:
     code = compile(block.code, block.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
                    dont_inherit=True)  # not this module's `from __future__ import annotations`
-    result = eval(code, namespace)  # the docs are ours: executing them is the point
-    if inspect.iscoroutine(result):
-        await result
+    if code.co_flags & inspect.CO_COROUTINE:  # top-level await: on this event loop
+        await eval(code, namespace)  # the docs are ours: executing them is the point
+    else:  # a plain program (it may call asyncio.run itself): in a thread of its own
+        await asyncio.to_thread(exec, code, namespace)
 
 
 async def run_js(block: Block, namespace: dict[str, Any], tmp_path: Path) -> None:

@@ -12,6 +12,7 @@
     │   └── NatsServerMissing          no nats-server binary
     ├── DecodeError                    a request payload could not be decoded
     ├── ProtocolError                  the peer sent a malformed Phoenix frame
+    │   └── FrameViolation             … or broke RFC 6455 (``code``: the close code)
     ├── LocalProtocolError             this side asked the protocol core for an illegal move
     ├── NodeSelectionError             no node could be chosen for a remote function
     ├── NoTransport                    a remote function was called without a transport
@@ -19,8 +20,14 @@
     ├── StoreError                     a relay group store refused a write
     │   ├── StoreConflict              the group changed since it was read
     │   └── StoreFull                  the store holds as many groups as it may
+    ├── DurableError                   durable calls (``genapi.durable``)
+    │   ├── StoreUnavailable           the durable store's database failed (retryable)
+    │   ├── CallNotFound (LookupError) no stored call has that id
+    │   └── StateConflict              the call's state does not allow the action
     ├── TransportError                 a transport could not deliver a call (retryable)
     │   ├── NoResponders               nobody serves the subject / node
+    │   ├── NodeLost                   the node died with the call in flight (it may have run)
+    │   ├── TransportUnavailable       this process is not connected: no node is to blame
     │   ├── ConnectionLost             the client's connection dropped mid-call
     │   └── NotConnected               the client could not connect
     └── ApiError                       an error a client sees, with its wire message
@@ -41,6 +48,8 @@
         ├── CallTimeout (TimeoutError) ``Request timed out after <n>ms``
         ├── StreamClosed               a chunk was sent after the stream's end
         ├── RelayError                 a relay operation was refused (``code`` in details)
+        ├── StreamInterrupted          ``Stream interrupted`` (can_retry): chunks were lost
+        ├── ShuttingDown               ``Server shutting down`` (can_retry)
         └── AdminActionDenied          ``Admin action denied: …``
 
 Every :class:`ApiError` knows the message and ``can_retry`` flag it shows on the wire. A
@@ -65,6 +74,7 @@ __all__ = [
     "ArgumentError",
     "AuthenticationFailed",
     "AuthenticationRequired",
+    "CallNotFound",
     "CallTimeout",
     "CallableDenied",
     "Cancelled",
@@ -72,6 +82,8 @@ __all__ = [
     "ConnectionLost",
     "DecodeError",
     "DependencyMissing",
+    "DurableError",
+    "FrameViolation",
     "FunctionDisabled",
     "FunctionNotFound",
     "GenApiError",
@@ -82,6 +94,7 @@ __all__ = [
     "NatsServerMissing",
     "NoResponders",
     "NoTransport",
+    "NodeLost",
     "NodeSelectionError",
     "NotConnected",
     "OutboxOverflow",
@@ -92,12 +105,17 @@ __all__ = [
     "RelayError",
     "RetryExhausted",
     "ServiceUnavailable",
+    "ShuttingDown",
+    "StateConflict",
     "StoreConflict",
     "StoreError",
     "StoreFull",
+    "StoreUnavailable",
     "StreamClosed",
+    "StreamInterrupted",
     "TracingUnavailable",
     "TransportError",
+    "TransportUnavailable",
     "UnknownOption",
     "UsageError",
     "error_from_wire",
@@ -182,6 +200,15 @@ class ProtocolError(GenApiError):
     """
 
 
+class FrameViolation(ProtocolError):
+    """A WebSocket peer broke RFC 6455; ``code`` is the close code to fail it with."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
 class LocalProtocolError(GenApiError):
     """Local code tried an illegal move: a bad state transition or an unencodable frame."""
 
@@ -218,6 +245,19 @@ class TransportError(GenApiError):
 
 class NoResponders(TransportError):
     """No process serves the destination (for example a node that is gone)."""
+
+
+class NodeLost(TransportError):
+    """The node running a call was declared dead (or left) while the call was in flight.
+
+    Unlike :class:`NoResponders`, the call may have run: it is retried on another node only
+    when its function allows retries.
+    """
+
+
+class TransportUnavailable(TransportError):
+    """This process is not connected to its transport (a NATS outage): no node is to blame,
+    and no other node can be reached either."""
 
 
 class ConnectionLost(TransportError):
@@ -398,6 +438,20 @@ class RelayError(ApiError):
         super().__init__(message, can_retry=can_retry, details={"code": code})
 
 
+class StreamInterrupted(ApiError):
+    """A remote stream lost chunks or went silent (its node died, NATS dropped messages)."""
+
+    default_message = "Stream interrupted"
+    default_can_retry = True
+
+
+class ShuttingDown(ApiError):
+    """The server gave up on the call because it is shutting down; retry elsewhere."""
+
+    default_message = "Server shutting down"
+    default_can_retry = True
+
+
 class AdminActionDenied(ApiError):
     """An admin action was attempted but is not allowed by the gate."""
 
@@ -424,6 +478,8 @@ _WIRE_PREFIXES: tuple[tuple[str, type[ApiError]], ...] = (
     ("All retry attempts exhausted", RetryExhausted),
     ("Request timed out", CallTimeout),
     ("Internal Server Error", InternalError),
+    ("Server shutting down", ShuttingDown),
+    ("Stream interrupted", StreamInterrupted),
 )
 
 
@@ -454,3 +510,38 @@ def error_from_wire(
     elif isinstance(error, AuthenticationFailed):
         error.reason = message.removeprefix("Authentication failed: ")
     return error
+
+
+# ---- durable calls
+
+
+class DurableError(GenApiError):
+    """Root of the errors of the durable-call store (:mod:`genapi.durable`)."""
+
+
+class StoreUnavailable(DurableError):
+    """The store's database failed (unreachable, lost connection, I/O error); retry later.
+
+    The driver's exception is the ``__cause__``. The operation may or may not have been
+    applied: enqueue again with the same idempotency key to find out safely.
+    """
+
+    can_retry = True
+
+
+class CallNotFound(DurableError, LookupError):
+    """No stored call has the id (it never existed or was purged)."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        super().__init__(f"no durable call {call_id!r}")
+
+
+class StateConflict(DurableError):
+    """The call's current state does not allow the action (retrying a running call...)."""
+
+    def __init__(self, call_id: str, state: str, action: str) -> None:
+        self.call_id = call_id
+        self.state = state
+        self.action = action
+        super().__init__(f"cannot {action} durable call {call_id!r}: it is {state}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -117,6 +118,12 @@ def test_demo_cluster_serves_from_two_nodes_and_stops_cleanly() -> None:
             else:
                 time.sleep(0.2)
         assert nodes == {"node-a", "node-b"}
+        streamed = httpx.post(url + "/api/data_service/watch",
+                              json={"count": 3, "interval_ms": 20}, timeout=10)
+        lines = [json.loads(line) for line in streamed.text.splitlines() if line]
+        assert [r["result"]["change"] for r in lines if isinstance(r["result"], dict)] == [
+            1, 2, 3]
+        assert all(r["success"] for r in lines) and lines[-1]["has_more"] is False
     finally:
         proc.send_signal(signal.SIGINT)
         try:

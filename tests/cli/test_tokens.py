@@ -123,5 +123,5 @@ def test_serve_logs_refusals_and_never_a_token(tmp_path: Path) -> None:
     assert good not in output and expired not in output
     assert "token=[redacted]" in output  # the access log and the WebSocket lines
     assert "genapi.auth: refused an HTTP call from 127.0.0.1: token expired" in output
-    assert "genapi.auth: refused a socket from 127.0.0.1: token expired" in output
+    assert "genapi.auth: refused a connection from 127.0.0.1: token expired" in output
     assert "WARNING" in output

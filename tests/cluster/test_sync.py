@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from genapi.security import AdminGate
 from genapi.telemetry.events import Telemetry
 from genapi.transport.nats.link import Link
 from genapi.transport.nats.subjects import Subjects
-from genapi.transport.nats.wire import PushMessage
+from genapi.transport.nats.wire import HeartbeatMessage, PushMessage, encode
 
 svc = Service("data_service", retry=2, choose_node_mode=("hash", "key"))
 
@@ -179,3 +180,51 @@ def test_subjects() -> None:
         Subjects("bad prefix")
 
 
+
+
+def test_directory_tells_when_nodes_come_and_go() -> None:
+    """up: first heard, heard after silence, or pushing again (a restart); down: left or
+    silent past the grace period."""
+    clock = Clock()
+    directory = NodeDirectory(2.0, clock=clock, telemetry=Telemetry())
+    events: list[tuple[str, ...]] = []
+    directory.listen(up=lambda n: events.append(("up", n)),
+                     down=lambda n, why: events.append(("down", n, why)))
+    directory.seen("n1")
+    directory.seen("n1")  # still alive: nothing new
+    clock.now = 3.0
+    directory.check()
+    directory.seen("n1")
+    directory.seen("n1", renewed=True)
+    directory.left("n1")
+    assert events == [("up", "n1"), ("down", "n1", "silent"), ("up", "n1"), ("up", "n1"),
+                      ("down", "n1", "left")]
+
+
+def test_a_failing_listener_does_not_hide_the_change_from_others() -> None:
+    """Each listener hears of it even when one before it raises."""
+    directory = NodeDirectory(2.0, clock=Clock(), telemetry=Telemetry())
+    heard: list[str] = []
+
+    def broken(node: str) -> None:
+        raise RuntimeError("bug")
+
+    directory.listen(up=broken)
+    directory.listen(up=heard.append)
+    directory.seen("n1")
+    assert heard == ["n1"]
+
+
+async def test_a_heartbeat_alone_does_not_make_a_node_serve_a_service() -> None:
+    """Only an accepted push (or a pull) adds a node to a service's list; a node whose
+    push was refused is alive but not routed to."""
+    sync = make_sync()
+    beat = types.SimpleNamespace(data=encode(HeartbeatMessage(node="n9",
+                                                              services={"data_service": "v1"})))
+    await sync._on_heartbeat(beat)  # type: ignore[arg-type]
+    assert sync.directory.alive("n9")
+    assert sync.directory.nodes_for("data_service") == []
+    assert sync.apply_push(push(token="wrong", node="n9")).status == "rejected"
+    assert sync.directory.nodes_for("data_service") == []
+    assert sync.apply_push(push(node="n9")).status == "accepted"
+    assert sync.directory.nodes_for("data_service") == ["n9"]

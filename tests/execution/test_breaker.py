@@ -222,3 +222,28 @@ def test_breaker_events_are_catalogued() -> None:
     specs = {spec.name: spec for spec in list_events()}
     for event in (BREAKER_OPEN, BREAKER_HALF_OPEN, BREAKER_CLOSE):
         assert "name" in specs[event].metadata
+
+
+def test_reset_closes_an_open_breaker_at_once_and_says_so() -> None:
+    """What a breaker guards proved alive another way: closed now, failures forgotten."""
+    breaker, _clock, recorder = make()
+    for _ in range(3):
+        breaker.record_failure()
+    assert breaker.state is OPEN
+    breaker.reset()
+    assert (breaker.state, breaker.consecutive_failures, breaker.allow()) == (CLOSED, 0, True)
+    assert recorder.events[-1] == ("worker_pool.circuit_breaker.close", {"name": "n1"})
+    breaker.record_failure()
+    breaker.reset()  # a closed one just forgets its count, with no event
+    assert breaker.consecutive_failures == 0
+    assert len(recorder.events) == 2
+
+
+def test_a_breaker_set_resets_by_name() -> None:
+    """Resetting an unknown name does nothing; a known one closes."""
+    breakers = BreakerSet(BreakerSettings(failure_threshold=1), telemetry=Telemetry())
+    breakers.reset("never-seen")
+    breakers.get("n1").record_failure()
+    assert not breakers.available("n1")
+    breakers.reset("n1")
+    assert breakers.available("n1")

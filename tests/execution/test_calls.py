@@ -8,7 +8,17 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-from genapi import ApiError, Executor, FunConfig, Registry, Request, Response
+from genapi import (
+    ApiError,
+    Executor,
+    FunConfig,
+    InternalError,
+    NodeLost,
+    Registry,
+    Request,
+    Response,
+    TransportUnavailable,
+)
 from genapi.execution.breaker import BreakerSet, BreakerSettings
 from genapi.execution.retry import Backoff
 from genapi.execution.selection import NodeSelector
@@ -225,3 +235,88 @@ async def test_no_exhausted_event_without_retries() -> None:
     response = await make(transport, remote(["n1"]), telemetry=tel).execute(req())
     assert response == Response.fail("r1", "Service temporarily unavailable", can_retry=True)
     assert events == []
+
+
+async def test_a_node_lost_in_flight_is_not_run_again_without_retries() -> None:
+    """The call may have run on the lost node: without a retry policy the client gets a
+    retryable error at once and no other node runs it."""
+    transport = cluster("n1", "n2")
+    transport.nodes["n1"].raises = NodeLost("node n1 stopped answering")
+    executor = make(transport, remote(["n1", "n2"], choose_node_mode="round_robin"))
+    response = await executor.execute(req())
+    assert response == Response.fail("r1", "Service temporarily unavailable", can_retry=True)
+    assert transport.nodes["n2"].calls == []
+
+
+async def test_a_node_lost_in_flight_moves_to_another_node_when_retries_are_allowed() -> None:
+    """A function that allows retries runs again on the next node."""
+    transport = cluster("n1", "n2")
+    transport.nodes["n1"].raises = NodeLost("node n1 stopped answering")
+    executor = make(transport, remote(["n1", "n2"], choose_node_mode="round_robin", retry=1))
+    response = await executor.execute(req())
+    assert response is not None and response.result["node"] == "n2"
+
+
+async def test_our_own_lost_connection_blames_no_node() -> None:
+    """Not connected to the transport: no breaker counts it, no other node is tried."""
+    transport = cluster("n1", "n2")
+    for node in transport.nodes.values():
+        node.raises = TransportUnavailable("not connected to NATS")
+    executor = make(transport, remote(["n1", "n2"], choose_node_mode="round_robin"),
+                    threshold=1)
+    response = await executor.execute(req())
+    assert response == Response.fail("r1", "Service temporarily unavailable", can_retry=True)
+    assert {n: b.consecutive_failures for n, b in executor.breakers.snapshot().items()} == {
+        "n1": 0}
+
+
+async def test_an_open_breaker_puts_a_node_last_not_out() -> None:
+    """When every other node fails, a node whose breaker is open is still tried; once it
+    answers, its breaker closes."""
+    transport = cluster("n1", "n2")
+    executor = make(transport, remote(["n1", "n2"], choose_node_mode="round_robin"),
+                    threshold=1)
+    transport.nodes["n1"].fail_next = 1
+    await executor.execute(req())  # n1 fails once: its breaker opens; n2 answers
+    assert executor.breakers.get("n1").state.value == "open"
+    transport.nodes["n2"].down = True
+    response = await executor.execute(req(rid="r2"))
+    assert response is not None and response.result["node"] == "n1"
+    assert executor.breakers.get("n1").state.value == "closed"
+
+
+async def test_remote_failures_never_open_the_local_pools() -> None:
+    """A dead node's async calls fail, each once; the async pool's breaker stays closed, so
+    local async functions keep working."""
+
+    async def broken(node: str, request: Request) -> Any:
+        raise InternalError()
+
+    transport = FakeTransport(FakeNode("n1", broken))
+    local = FunConfig(service="data_service", request_type="local", response_type="async",
+                      function=_local_answer)
+    executor = make(transport, remote(["n1"], response_type="async"), local)
+    sink = _Collect()
+    for i in range(15):
+        await executor.execute(req(rid=f"r{i}"), sink)
+    await sink.wait(15)
+    assert executor.pool_status()["pools"]["async"].breaker.value == "closed"
+    assert await executor.execute(Request(request_id="l", service="data_service",
+                                          request_type="local"), sink) == Response.async_ack("l")
+
+
+async def _local_answer() -> str:
+    return "local"
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.responses: list[Response] = []
+
+    async def __call__(self, response: Response) -> None:
+        self.responses.append(response)
+
+    async def wait(self, count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(self.responses) < count:
+                await asyncio.sleep(0.01)

@@ -9,6 +9,7 @@ import pytest
 
 from genapi import (
     ApiError,
+    CallContext,
     Executor,
     Registry,
     Request,
@@ -436,3 +437,51 @@ async def test_send_error_ends_the_stream_with_that_message(style: str, reason: 
     await sink.wait(2)
     await asyncio.sleep(0.05)
     assert sink.responses == [Response.stream_chunk("r1", 1), Response.fail("r1", reason)]
+
+
+async def test_drain_lets_short_work_finish_and_answers_the_rest_once() -> None:
+    """Executor.drain: work that ends within the budget ends normally; running and queued
+    work past it is answered 'Server shutting down' (retryable), exactly once each."""
+    svc = Service("svc")
+
+    @svc.function(response_type="async", timeout=None)
+    async def wait(ms: int) -> int:
+        await asyncio.sleep(ms / 1000)
+        return ms
+
+    @svc.function(response_type="stream", timeout=None)
+    async def forever():  # type: ignore[no-untyped-def]
+        while True:
+            yield 1
+            await asyncio.sleep(0.05)
+
+    executor = make(svc, pool_settings=PoolSettings(async_size=2, async_max_queue=5))
+    sinks = {name: Sink() for name in ("short", "long", "queued", "stream")}
+    await executor.execute(Request(request_id="short", service="svc", request_type="wait",
+                                   args={"ms": 50}), sinks["short"])
+    for name in ("long", "queued"):
+        await executor.execute(Request(request_id=name, service="svc", request_type="wait",
+                                       args={"ms": 5000}), sinks[name])
+    await executor.execute(Request(request_id="stream", service="svc", request_type="forever"),
+                           sinks["stream"])
+    assert await executor.drain(0.3) == 3
+    assert sinks["short"].responses == [Response.sync("short", 50)]
+    for name in ("long", "queued"):
+        assert sinks[name].responses == [Response.fail(name, "Server shutting down",
+                                                       can_retry=True)]
+    assert terminal(sinks["stream"].responses) == [
+        Response.fail("stream", "Server shutting down", can_retry=True)]
+
+
+async def test_async_generator_streams_receive_their_call_context() -> None:
+    """A stream written as an async generator gets its CallContext like any function."""
+    svc = Service("svc")
+
+    @svc.function(response_type="stream")
+    async def whoami(call: CallContext):  # type: ignore[no-untyped-def]
+        yield call.request.request_id
+
+    executor, sink = make(svc), Sink()
+    assert await executor.execute(req("whoami"), sink) == Response.stream_init("r1")
+    await sink.wait(2)
+    assert sink.responses == [Response.stream_chunk("r1", "r1"), Response.stream_end("r1")]

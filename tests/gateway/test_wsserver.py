@@ -9,7 +9,7 @@ import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from genapi.gateway.wsserver import _frames
+from genapi.protocol.websocket import encode_frames as _frames
 
 T = TypeVar("T")
 

@@ -162,6 +162,9 @@ def node_command(
     push_token: Annotated[str | None, typer.Option(
         help="Token sent with config pushes.", envvar="GENAPI_PUSH_TOKEN")] = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
+    drain_timeout: Annotated[float, typer.Option(
+        help="Seconds in-flight calls get on SIGTERM before they are answered "
+             "'Server shutting down'.")] = 10.0,
 ) -> None:
     """Run a service node: serve the functions to gateways over NATS until SIGTERM."""
     import asyncio
@@ -179,7 +182,8 @@ def node_command(
     if not services or not all(isinstance(s, Service) for s in services):
         raise typer.BadParameter(f"{target} is not a Service or a list of Services")
     with nats_url(nats) as url:
-        node = Node(services, nats=url, name=name, prefix=prefix, push_token=push_token)
+        node = Node(services, nats=url, name=name, prefix=prefix, push_token=push_token,
+                    drain_timeout=drain_timeout)
         asyncio.run(node.serve())
 
 

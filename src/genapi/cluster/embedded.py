@@ -95,6 +95,14 @@ class EmbeddedNats:
             process.kill()
             process.wait()
 
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL, as a crash would); :meth:`start` brings it back
+        on the same port."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
     def restart(self) -> None:
         """Stop and start again on the same port (clients reconnect)."""
         self.stop()

@@ -8,10 +8,15 @@
 or ``genapi node myapp:data_service --nats nats://127.0.0.1:4222``.
 
 On start the node pushes each service's config to every gateway, answers pulls, sends
-heartbeats, and runs calls and streams. Gateways check permissions and arguments; the node
-checks arguments again and the callable deny list before every call. On SIGTERM it drains:
-no new calls (gateways see "no responders" and fall back), in-flight calls finish (up to
-``drain_timeout``), it tells gateways it leaves, then exits.
+heartbeats (twice a second), and runs calls and streams; a running stream also sends a
+keepalive at the pace the gateway asked for, so a gateway notices a lost chunk or a dead
+node within seconds. Gateways check permissions and arguments; the node checks arguments
+again and the callable deny list before every call.
+
+On SIGTERM it drains: it tells gateways it leaves (they stop routing to it), stops taking
+calls, lets in-flight calls and streams finish up to ``drain_timeout``, answers each one
+still running then with ``Server shutting down`` (``can_retry``) so no client waits for a
+timeout, and exits.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from ..errors import ApiError, ConfigError, TransportError
+from ..errors import ApiError, ConfigError, ShuttingDown, TransportError
 from ..execution.context import CallContext
 from ..execution.invoke import Invoker
 from ..functions.callables import check_callable
@@ -102,7 +107,7 @@ class Node:
         name: str | None = None,
         prefix: str = "genapi",
         push_token: str | None = None,
-        heartbeat_interval: float = 1.0,
+        heartbeat_interval: float = 0.5,
         drain_timeout: float = 10.0,
         push_wait: float = 0.5,
         max_threads: int = 64,
@@ -123,6 +128,7 @@ class Node:
         self._services: dict[str, list[Route]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._flows: dict[str, _Flow] = {}
+        self._giving_up: set[str] = set()  # call ids the drain ended: they answer so
         self._background: set[asyncio.Task[Any]] = set()
         self._call_subscription: Any = None
         self._stopping = asyncio.Event()
@@ -187,21 +193,32 @@ class Node:
         self._stopping.set()
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Stop taking calls, let in-flight ones finish, leave, disconnect."""
-        if self._call_subscription is not None:
-            await self.link.unsubscribe(self._call_subscription)
-            self._call_subscription = None
+        """Leave (gateways stop routing here), stop taking calls, let in-flight work finish
+        up to ``timeout`` (``drain_timeout``), answer what still runs with ``Server shutting
+        down``, disconnect."""
         try:
             await self.link.publish(self.subjects.leave, encode(
                 HeartbeatMessage(node=self.name, services={})))
         except TransportError as exc:  # gateways notice by the missing heartbeats instead
             logger.warning("node %s could not announce it is leaving: %s", self.name, exc)
+        if self._call_subscription is not None:
+            await self.link.unsubscribe(self._call_subscription)
+            self._call_subscription = None
         pending = list(self._tasks.values())
         if pending:
             await asyncio.wait(pending, timeout=self.drain_timeout if timeout is None else timeout)
-        for task in [*self._tasks.values(), *self._background]:
+        late = dict(self._tasks)
+        if late:
+            logger.warning("node %s gives up on %d call(s) still running after its drain "
+                           "timeout; they are answered 'Server shutting down'",
+                           self.name, len(late))
+            self._giving_up.update(late)
+            for task in late.values():
+                task.cancel()
+            await asyncio.gather(*late.values(), return_exceptions=True)
+        for task in self._background:
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), *self._background, return_exceptions=True)
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.link.close()
         self.invoker.shutdown()
 
@@ -343,7 +360,10 @@ class Node:
             except (TypeError, msgspec.EncodeError) as exc:
                 raise TypeError(f"the result cannot be encoded as JSON: {exc}") from exc
         except asyncio.CancelledError:
-            return  # the gateway gave up on it
+            if call.call_id not in self._giving_up:
+                return  # the gateway gave up on it: nobody waits for an answer
+            payload = encode(ReplyMessage(ok=False, error=ShuttingDown.default_message,
+                                          can_retry=True))
         except Exception as exc:
             payload = encode(self._error(exc, call))
         await self._send_reply(msg, payload)
@@ -360,7 +380,7 @@ class Node:
     async def _run_stream(self, msg: Msg, call: CallMessage) -> None:
         inbox = call.inbox
         try:
-            route, bound, _ = self._prepare(call)
+            route, bound, extra = self._prepare(call)
         except Exception as exc:
             await self._respond(msg, self._error(exc, call))
             return
@@ -370,12 +390,14 @@ class Node:
         flow = self._flows[call.call_id] = _Flow(call.window)
         await self._respond(msg, ReplyMessage(ok=True, result="started"))
         seq = 0
+        sent = 0  # the last number published: what keepalives carry
 
         async def send(kind: str, data: Any = None, error: str | None = None,
-                       can_retry: bool = False) -> None:
-            nonlocal seq
+                       can_retry: bool = False, *, wait: bool = True) -> None:
+            nonlocal seq, sent
             seq += 1
-            await flow.wait_for_room(seq)
+            if wait:
+                await flow.wait_for_room(seq)
             chunk = ChunkMessage(seq=seq, kind=kind, data=data, error=error,
                                  can_retry=can_retry)
             try:
@@ -384,6 +406,17 @@ class Node:
                 payload = encode(ChunkMessage(seq=seq, kind="error",
                                               error="Internal Server Error"))
             await self.link.publish(inbox, payload)
+            sent = seq
+
+        async def keepalive() -> None:
+            interval = max(0.05, call.keepalive_ms / 1000)
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.link.publish(inbox, encode(ChunkMessage(seq=sent,
+                                                                       kind="keepalive")))
+                except TransportError as exc:  # the gateway sees the silence instead
+                    logger.debug("node %s keepalive not sent: %s", self.name, exc)
 
         async def emit(response: Response) -> None:
             if not response.success:
@@ -395,18 +428,27 @@ class Node:
             else:
                 await send("end")
 
+        beating = asyncio.get_running_loop().create_task(keepalive())
         try:
-            if not await self.invoker.stream(route, call.request, bound, emit):
+            if not await self.invoker.stream(route, call.request, bound, emit, extra):
                 await send("end")
         except asyncio.CancelledError:
+            if call.call_id in self._giving_up:
+                await self._end_stream(call, send, ShuttingDown.default_message, True)
             return
         except Exception as exc:
             reply = self._error(exc, call)
-            try:
-                await send("error", error=reply.error, can_retry=reply.can_retry)
-            except TransportError as error:  # the gateway's stream idle check ends it
-                logger.warning("node %s could not end stream %s: %s", self.name,
-                               call.call_id, error)
+            await self._end_stream(call, send, reply.error or "Internal Server Error",
+                                   reply.can_retry)
+        finally:
+            beating.cancel()
+
+    async def _end_stream(self, call: CallMessage, send: Any, error: str,
+                          can_retry: bool) -> None:
+        try:  # without waiting for acks: the gateway may have stopped reading
+            await send("error", error=error, can_retry=can_retry, wait=False)
+        except TransportError as exc:  # the gateway's stream idle check ends it
+            logger.warning("node %s could not end stream %s: %s", self.name, call.call_id, exc)
 
 
 def _decode_answers(answers: list[bytes], kind: type[_Answer]) -> list[_Answer]:

@@ -69,6 +69,10 @@ NODE_DOWN = register_event("node.down", (), ("node", "reason"),
                            "A node left, or was silent longer than the grace period.")
 
 
+UpListener = Callable[[str], object]
+DownListener = Callable[[str, str], object]
+
+
 @dataclass
 class _NodeState:
     last_seen: float
@@ -86,17 +90,32 @@ class NodeDirectory:
         self.telemetry = telemetry if telemetry is not None else default_telemetry
         self._nodes: dict[str, _NodeState] = {}
         self._members: dict[str, list[str]] = {}
+        self._up: list[UpListener] = []
+        self._down: list[DownListener] = []
 
-    def seen(self, node: str, services: Iterable[str] = ()) -> None:
-        """``node`` is alive (and serves ``services``)."""
+    def listen(self, *, up: UpListener | None = None, down: DownListener | None = None) -> None:
+        """Call ``up(node)`` when a node is heard from after silence, first or renewed (a
+        config push: a restart), and ``down(node, reason)`` when it leaves (``"left"``: it
+        drains, in-flight work still finishes) or goes silent (``"silent"``: presumed
+        dead)."""
+        if up is not None:
+            self._up.append(up)
+        if down is not None:
+            self._down.append(down)
+
+    def seen(self, node: str, services: Iterable[str] = (), *, renewed: bool = False) -> None:
+        """``node`` is alive (and serves ``services``); ``renewed`` when it pushed its
+        configs (it may have restarted within the grace period)."""
         state = self._nodes.get(node)
+        came_up = state is None or not self.alive(node)
         if state is None:
             state = self._nodes[node] = _NodeState(self.clock())
-            self.telemetry.emit(NODE_UP, {}, {"node": node})
-        elif not self.alive(node):
-            self.telemetry.emit(NODE_UP, {}, {"node": node})
         state.last_seen = self.clock()
         state.up = True
+        if came_up:
+            self.telemetry.emit(NODE_UP, {}, {"node": node})
+        if came_up or renewed:
+            _tell(self._up, node)
         for service in services:
             self.add_member(service, node)
 
@@ -116,7 +135,7 @@ class NodeDirectory:
         state = self._nodes.get(node)
         if state is not None and state.up:
             state.up = False
-            self.telemetry.emit(NODE_DOWN, {}, {"node": node, "reason": "left"})
+            self._went_down(node, "left")
 
     def alive(self, node: str) -> bool:
         """Heard from within the grace period and not gone."""
@@ -134,10 +153,14 @@ class NodeDirectory:
 
     def check(self) -> None:
         """Report nodes that went silent (telemetry); called periodically."""
-        for node, state in self._nodes.items():
+        for node, state in list(self._nodes.items()):
             if state.up and not self.alive(node):
                 state.up = False
-                self.telemetry.emit(NODE_DOWN, {}, {"node": node, "reason": "silent"})
+                self._went_down(node, "silent")
+
+    def _went_down(self, node: str, reason: str) -> None:
+        self.telemetry.emit(NODE_DOWN, {}, {"node": node, "reason": reason})
+        _tell(self._down, node, reason)
 
     def snapshot(self) -> dict[str, Any]:
         """Nodes with their liveness and services, for diagnostics."""
@@ -147,6 +170,14 @@ class NodeDirectory:
                    "seen_ago": round(now - state.last_seen, 3)}
             for node, state in self._nodes.items()
         }
+
+
+def _tell(listeners: Sequence[Callable[..., object]], *args: str) -> None:
+    for listener in listeners:
+        try:
+            listener(*args)
+        except Exception:  # one listener's bug must not hide a node's change from the rest
+            logger.exception("node listener %r failed", listener)
 
 
 class ConfigSync:
@@ -219,7 +250,7 @@ class ConfigSync:
         if not secrets_equal(self.push_token, push.push_token):
             return self._push_result(push, "rejected", ["invalid push token"])
         self.directory.add_member(push.service, push.node)
-        self.directory.seen(push.node)
+        self.directory.seen(push.node, renewed=True)
         if not push.force and self.versions.get(push.service) == push.config_version:
             return self._push_result(push, "skipped", ["version matches"])
         problems = self.apply(push.service, push.fun_configs, source="push", node=push.node)
@@ -294,16 +325,18 @@ class ConfigSync:
 
     async def _on_heartbeat(self, msg: Msg) -> None:
         with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
-            beat = decode(msg.data, HeartbeatMessage)
-            self.directory.seen(beat.node, beat.services)
+            # Liveness only: a node serves a service once its push was accepted (or the
+            # service was pulled from it), never because its heartbeat names it.
+            self.directory.seen(decode(msg.data, HeartbeatMessage).node)
 
     async def _on_leave(self, msg: Msg) -> None:
         with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
             self.directory.left(decode(msg.data, HeartbeatMessage).node)
 
     async def _health_loop(self) -> None:
+        # Checked often: a node's death is noticed within a quarter of the grace period.
         while True:
-            await asyncio.sleep(max(0.1, self.directory.grace_period / 2))
+            await asyncio.sleep(max(0.05, min(0.25, self.directory.grace_period / 4)))
             self.directory.check()
 
     # -- pull ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ and never sleeps. It is the only owner of its state::
     OPEN ──(reset_timeout elapsed, seen by allow/admit)──▶ HALF_OPEN
     HALF_OPEN ──(a trial succeeds)──▶ CLOSED
     HALF_OPEN ──(a trial fails)──▶ OPEN (the timer restarts)
+    any ──(reset: proved alive another way)──▶ CLOSED
 
 HALF_OPEN admits at most ``half_open_max_calls`` trials at a time: :meth:`admit` reserves
 a trial slot, :meth:`record_success` / :meth:`record_failure` give the verdict and
@@ -169,6 +170,13 @@ class CircuitBreaker:
         if state is BreakerState.HALF_OPEN or self._failures >= self.settings.failure_threshold:
             self._transition(BreakerState.OPEN)
 
+    def reset(self) -> None:
+        """Close the breaker now: what it guarded proved alive another way (a node's
+        heartbeat after silence, its config push, a successful last-resort call)."""
+        if self._state is not BreakerState.CLOSED:
+            self._transition(BreakerState.CLOSED)
+        self._failures = 0
+
     def snapshot(self) -> BreakerSnapshot:
         """The breaker's state as a frozen value."""
         retry_in = 0.0
@@ -245,6 +253,12 @@ class BreakerSet:
         """
         breaker = self._breakers.get(name)
         return breaker is None or breaker.allow()
+
+    def reset(self, name: str) -> None:
+        """Close the breaker of ``name`` if it has one (see :meth:`CircuitBreaker.reset`)."""
+        breaker = self._breakers.get(name)
+        if breaker is not None:
+            breaker.reset()
 
     def remove(self, name: str) -> None:
         """Forget the breaker of ``name`` (for example a node that left)."""

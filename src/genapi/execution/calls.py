@@ -2,10 +2,17 @@
 
 For a remote function the nodes are ordered by the function's selection mode (nodes whose
 breaker is open go last). Within one attempt the nodes are tried in order, moving on when
-a node cannot be reached; an attempt that fails with a retryable error (transport failure
-or timeout) is retried after a growing backoff when the config asks for retries. The
-client then gets ``All retry attempts exhausted`` (``can_retry``). Business, validation
-and permission errors are never retried.
+a node cannot be reached (the call was not delivered); nodes whose breaker is open are
+tried last, as a last resort, rather than never — one that answers is in use again at
+once. An attempt that fails with a retryable error (transport failure or timeout) is
+retried after a growing backoff when the config asks for retries; the client then gets
+``All retry attempts exhausted`` (``can_retry``). Business, validation and permission
+errors are never retried.
+
+Two failures are not a node's fault and are treated apart: this process's own lost
+connection (:class:`~genapi.TransportUnavailable`: no breaker counts it, no other node is
+tried) and a node lost with the call in flight (:class:`~genapi.NodeLost`: the call may
+have run, so it moves to another node only when the function allows retries).
 """
 
 from __future__ import annotations
@@ -17,18 +24,21 @@ from typing import Any
 
 from ..errors import (
     CallTimeout,
+    NodeLost,
     NoResponders,
     NoTransport,
     RetryExhausted,
     ServiceUnavailable,
+    StreamInterrupted,
     TransportError,
+    TransportUnavailable,
 )
 from ..functions.routes import Route
 from ..functions.validation import BoundArgs
 from ..messages import Request
 from ..telemetry.events import Telemetry
 from ..transport.base import Transport
-from .breaker import BreakerSet
+from .breaker import BreakerSet, CircuitBreaker
 from .invoke import Invoker
 from .retry import (
     EXECUTOR_RETRY,
@@ -119,32 +129,67 @@ class Caller:
             return await self.invoker.call(route, request, bound, extra)
         transport = self._transport()
         last: TransportError = NoResponders("no nodes")
+        shunned: list[str] = []  # open breakers: tried last, not never
         for node in nodes:
             breaker = self.breakers.get(node)
             if not breaker.admit():
-                last = NoResponders(f"circuit open for node {node}")
+                shunned.append(node)
                 continue
-            try:
-                result = await transport.call(node, request, timeout=route.timeout_s)
-            except TransportError as exc:
-                breaker.record_failure()
-                last = exc
-                continue
-            except CallTimeout:
-                breaker.record_failure()
-                raise
-            except asyncio.CancelledError:
-                breaker.release()
-                raise
-            except Exception:
-                breaker.record_success()  # the node answered; the function failed
-                raise
-            breaker.record_success()
-            return result
+            answered, outcome = await self._call_node(transport, node, route, request, breaker)
+            if answered:
+                return outcome
+            last = outcome
+        for node in shunned:  # every other node failed: an open breaker is not a verdict
+            answered, outcome = await self._call_node(transport, node, route, request, None)
+            if answered:
+                self.breakers.get(node).reset()  # it answered: in use again at once
+                return outcome
+            last = outcome
         raise last
 
+    async def _call_node(self, transport: Transport, node: str, route: Route,
+                         request: Request, breaker: CircuitBreaker | None) -> tuple[bool, Any]:
+        """One try on one node: ``(True, result)``, or ``(False, error)`` when another node
+        may take the call; anything else is raised."""
+        try:
+            result = await transport.call(node, request, timeout=route.timeout_s)
+        except TransportUnavailable:
+            if breaker is not None:
+                breaker.release()  # our connection, not the node: no other node is reachable
+            raise
+        except NodeLost as exc:
+            if breaker is not None:
+                breaker.record_failure()
+            if route.retry is None:
+                raise  # it may have run: only a function that allows retries runs again
+            return False, exc
+        except TransportError as exc:
+            if breaker is not None:
+                breaker.record_failure()
+            return False, exc  # not delivered: the next node may take it
+        except CallTimeout:
+            if breaker is not None:
+                breaker.record_failure()
+            raise
+        except asyncio.CancelledError:
+            if breaker is not None:
+                breaker.release()
+            raise
+        except Exception:
+            if breaker is not None:
+                breaker.record_success()  # the node answered; the function failed
+            raise
+        if breaker is not None:
+            breaker.record_success()
+        return True, result
+
     async def stream(self, route: Route, request: Request) -> AsyncIterator[Any]:
-        """Open a remote stream on the first node that answers; yield its chunks."""
+        """Open a remote stream on the first node that answers; yield its chunks.
+
+        Nodes that cannot be reached are skipped before the first chunk; once chunks were
+        delivered a failure ends the stream with ``Stream interrupted`` (``can_retry``):
+        a retry would repeat what the client already has.
+        """
         transport = self._transport()
         last: BaseException = NoResponders("no nodes")
         for node in self._order(route, request):
@@ -157,12 +202,21 @@ class Caller:
                 async for chunk in chunks:
                     started = True
                     yield chunk
+            except TransportUnavailable as exc:
+                breaker.release()  # our connection, not the node's fault
+                if started:
+                    raise StreamInterrupted(details={"reason": str(exc)}) from exc
+                raise self._final(exc) from exc
             except TransportError as exc:
                 breaker.record_failure()
                 if started:
-                    raise  # chunks were delivered: a retry would duplicate them
+                    raise StreamInterrupted(details={"node": node,
+                                                     "reason": str(exc)}) from exc
                 last = exc
                 continue
+            except StreamInterrupted:
+                breaker.record_failure()
+                raise
             breaker.record_success()
             return
         raise self._final(last)

@@ -25,6 +25,7 @@ id (:meth:`Executor.cancel`), streams stopped (:meth:`Executor.stop_stream`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -280,6 +281,26 @@ class Executor:
         found = self.jobs.end(request_id, JobEnd.STOP, owner)
         self._emit_cancel(request_id, "stop", found)
         return found
+
+    async def drain(self, timeout: float) -> int:
+        """Let async and stream work finish for up to ``timeout`` seconds, then end what
+        still runs with ``Server shutting down`` (``can_retry``); returns how many ended.
+
+        Every job still sends exactly one terminal: the jobs ended here send theirs before
+        this returns (waiting at most a further second).
+        """
+        running = self.jobs.futures()
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+        ended = self.jobs.end_all(JobEnd.SHUTDOWN)
+        if ended:
+            self._emit_cancel("*", "shutdown", ended)
+            # A cancelled job's future is done at once; its body still sends the terminal.
+            bodies = self.pools.running()
+            if bodies:
+                await asyncio.wait(bodies, timeout=1.0)
+            await self.runner.settle()
+        return ended
 
     def cancel_owned(self, owner: Any) -> int:
         """Cancel ``owner``'s jobs (except those configured to keep running)."""

@@ -155,11 +155,13 @@ class Invoker:
             raise CallTimeout(route.config.timeout or 0)
         return result
 
-    async def stream(self, route: Route, request: Request, bound: BoundArgs, emit: Emit) -> bool:
+    async def stream(self, route: Route, request: Request, bound: BoundArgs, emit: Emit,
+                     extra: dict[str, Any] | None = None) -> bool:
         """Run a local stream function, emitting its chunks; True if it sent a terminator.
 
         Async generators and (in a worker thread) plain generators yield chunks; other
-        functions receive a stream helper. The caller applies the deadline. Chunks of a
+        functions receive a stream helper. ``extra`` are injected values (the
+        ``CallContext``), for every style. The caller applies the deadline. Chunks of a
         declared type are encoded; dependencies are cleaned up when the stream ends.
         """
         fn = route.function
@@ -169,16 +171,17 @@ class Invoker:
         if encode is not None:
             emit = _encoding(emit, encode)
         if not route.depends:
-            return await self._stream(fn, route, request, bound, emit, {})
+            return await self._stream(fn, route, request, bound, emit, extra, {})
         async with contextlib.AsyncExitStack() as stack:
-            values = await solve(route, request, None, stack, self.run_sync)
-            return await self._stream(fn, route, request, bound, emit, values)
+            values = await solve(route, request, extra, stack, self.run_sync)
+            return await self._stream(fn, route, request, bound, emit, extra, values)
 
     async def _stream(self, fn: Callable[..., Any], route: Route, request: Request,
-                      bound: BoundArgs, emit: Emit, values: dict[str, Any]) -> bool:
+                      bound: BoundArgs, emit: Emit, extra: dict[str, Any] | None,
+                      values: dict[str, Any]) -> bool:
         rid = request.request_id
         if route.is_async_gen or route.is_generator:
-            args, kwargs = call_arguments(route, request, bound)
+            args, kwargs = call_arguments(route, request, bound, extra)
             kwargs = {**kwargs, **values} if values else kwargs
             if route.is_async_gen:
                 async for chunk in fn(*args, **kwargs):
@@ -191,12 +194,14 @@ class Invoker:
             return False
         helper: StreamHelper[Any] = StreamHelper(rid, emit)
         if route.is_coroutine:
-            args, kwargs = call_arguments(route, request, bound, {"stream": helper})
+            args, kwargs = call_arguments(route, request, bound, {**(extra or {}),
+                                                                  "stream": helper})
             await fn(*args, **kwargs, **values)
         else:
             loop = asyncio.get_running_loop()
             threaded: ThreadStreamHelper[Any] = ThreadStreamHelper(helper, loop)
-            args, kwargs = call_arguments(route, request, bound, {"stream": threaded})
+            args, kwargs = call_arguments(route, request, bound, {**(extra or {}),
+                                                                  "stream": threaded})
             await self.run_sync(fn, *args, **kwargs, **values)
         return helper.finished
 

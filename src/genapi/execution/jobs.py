@@ -18,7 +18,7 @@ import asyncio
 from enum import Enum
 from typing import Any
 
-from ..errors import ApiError, CallTimeout, Cancelled, InternalError
+from ..errors import ApiError, CallTimeout, Cancelled, InternalError, ShuttingDown
 from ..functions.config import ResponseType
 from ..messages import Response
 from .pipeline import Call, Pipeline
@@ -34,6 +34,7 @@ class JobEnd(Enum):
 
     CANCEL = "cancel"  # the client (or server) cancelled: terminal error "Cancelled"
     STOP = "stop"  # the server stopped a stream: normal stream end
+    SHUTDOWN = "shutdown"  # the server is going away: "Server shutting down" (can_retry)
 
 
 class Job:
@@ -92,6 +93,16 @@ class Jobs:
         jobs = [j for j in self._by_id.get(request_id, ()) if owner is None or j.owner is owner]
         return sum(1 for job in jobs if job.request_end(how))
 
+    def futures(self) -> list[asyncio.Future[Any]]:
+        """The futures of every job still running or queued."""
+        return [job.future for jobs in self._by_id.values() for job in jobs
+                if job.future is not None and not job.future.done()]
+
+    def end_all(self, how: JobEnd) -> int:
+        """End every job (keep-running ones too); how many ended."""
+        return sum(1 for jobs in list(self._by_id.values()) for job in list(jobs)
+                   if job.request_end(how))
+
     def cancel_owned(self, owner: Any) -> int:
         """Cancel every job of ``owner`` that does not keep running; how many ended."""
         jobs = [j for j in self._by_owner.get(owner, ()) if not j.keep_running]
@@ -110,6 +121,11 @@ class JobRunner:
         self.pools = pools
         self.jobs = jobs
         self._terminals: set[asyncio.Task[None]] = set()  # terminators of never-started jobs
+
+    async def settle(self) -> None:
+        """Wait for the terminals of jobs that ended before they started."""
+        if self._terminals:
+            await asyncio.wait(set(self._terminals), timeout=1.0)
 
     def start(self, call: Call) -> Response | None:
         """Submit ``call`` to its pool (streams to the stream pool, async and
@@ -143,7 +159,7 @@ class JobRunner:
             return
         rid = call.request.request_id
         response = (Response.stream_end(rid) if job.end is JobEnd.STOP
-                    else Response.fail(rid, Cancelled.default_message))
+                    else _ended(rid, job))
         task = asyncio.get_running_loop().create_task(_emit(call, response))
         self._terminals.add(task)
         task.add_done_callback(self._terminals.discard)
@@ -154,12 +170,14 @@ class JobRunner:
         try:
             response = Response.sync(rid, await self.pipeline.perform(call))
         except asyncio.CancelledError:
-            await _emit(call, Response.fail(rid, Cancelled.default_message))
+            await _emit(call, _ended(rid, job))
             raise
         except ApiError as exc:
             await _emit(call, Response.fail(rid, exc.message, can_retry=exc.can_retry))
-            if isinstance(exc, InternalError | CallTimeout):
-                raise  # counts against the pool's circuit breaker
+            if call.route.is_local and isinstance(exc, InternalError | CallTimeout):
+                # counts against the pool's circuit breaker; a remote node's failures count
+                # against that node's breaker instead, never against the local pools
+                raise
             return
         await _emit(call, response)
 
@@ -184,7 +202,8 @@ class JobRunner:
             deadline = invoker.deadlines.arm(route.timeout_s)
         try:
             if route.is_local:
-                await invoker.stream(route, call.request, call.bound, send)
+                await invoker.stream(route, call.request, call.bound, send,
+                                     self.pipeline.context_of(call))
             else:
                 async for chunk in self.pipeline.caller.stream(route, call.request):
                     await send(Response.stream_chunk(rid, chunk))
@@ -197,17 +216,25 @@ class JobRunner:
             if job.end is JobEnd.STOP:
                 await send(Response.stream_end(rid))
             else:
-                await send(Response.fail(rid, Cancelled.default_message))
+                await send(_ended(rid, job))
             raise
         except ApiError as exc:
             await send(Response.fail(rid, exc.message, can_retry=exc.can_retry))
         except Exception as exc:
             error = self.pipeline.wrap(call.request, exc, call.started_ns)
             await send(Response.fail(rid, error.message))
-            raise
+            if route.is_local:
+                raise  # counts against the stream pool's breaker (see _async_job)
         finally:
             if deadline is not None:
                 invoker.deadlines.disarm(deadline)
+
+
+def _ended(request_id: str, job: Job) -> Response:
+    """The terminal of a job ended early: shut down (retryable) or cancelled."""
+    if job.end is JobEnd.SHUTDOWN:
+        return Response.fail(request_id, ShuttingDown.default_message, can_retry=True)
+    return Response.fail(request_id, Cancelled.default_message)
 
 
 async def _emit(call: Call, response: Response) -> None:

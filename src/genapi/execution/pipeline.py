@@ -176,13 +176,17 @@ class Pipeline:
 
     # -- the call -----------------------------------------------------------------------
 
+    @staticmethod
+    def context_of(call: Call) -> dict[str, Any] | None:
+        """The injected values of ``call`` (its ``CallContext``), if its function asks."""
+        if not call.route.wants_context:
+            return None
+        return {"call": CallContext(call.request, call.sink, call.owner)}
+
     async def perform(self, call: Call) -> Any:
         """Call the function (fallback, retries), then the after hook; wrap surprises."""
         route = call.route
-        extra = (
-            {"call": CallContext(call.request, call.sink, call.owner)}
-            if route.wants_context else None
-        )
+        extra = self.context_of(call)
         try:
             if route.function is not None and route.retry is None:  # hot path: no retry loop
                 result = await self.invoker.call(route, call.request, call.bound, extra)

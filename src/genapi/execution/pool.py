@@ -204,6 +204,10 @@ class WorkerPool:
         """Where the pool is in its lifecycle."""
         return self._state
 
+    def running(self) -> list[asyncio.Task[Any]]:
+        """The tasks running now (a cancelled job's task runs until its body has ended)."""
+        return [task for task in self._tasks if not task.done()]
+
     # -- submission -------------------------------------------------------------------
 
     def submit(self, fn: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
@@ -419,6 +423,10 @@ class Pools:
         if name == "stream":
             return self.stream_pool
         raise KeyError(name)
+
+    def running(self) -> list[asyncio.Task[Any]]:
+        """The tasks both pools run now."""
+        return [*self.async_pool.running(), *self.stream_pool.running()]
 
     def status(self) -> dict[str, PoolStatus]:
         """Both pools' snapshots, keyed ``"async"`` and ``"stream"``."""

@@ -32,6 +32,7 @@ from .settings import (
     GatewaySettings,
     GatewayStats,
     JoinAuthorizer,
+    LongPollSettings,
     MetricsSettings,
     TracingSettings,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "InsecureDemoAuthenticator",
     "JWTAuthenticator",
     "JoinAuthorizer",
+    "LongPollSettings",
     "MetricsSettings",
     "TracingSettings",
 ]

@@ -26,6 +26,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Coroutine,
     Iterable,
     Mapping,
     MutableMapping,
@@ -39,7 +40,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from ..errors import AuthenticationFailed, UsageError
+from ..errors import AuthenticationFailed, ShuttingDown, UsageError
 from ..execution.executor import Executor
 from ..functions.registry import Registry
 from ..functions.service import Service
@@ -51,7 +52,9 @@ from .admission import Admission
 from .auth import identify
 from .connection import Connection
 from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
+from .host import Admitted, Refusal
 from .http import call_endpoint, health_endpoint
+from .longpoll import LongPoll
 from .parts import GatewayPart, MetricsPart, TracingPart
 from .settings import (
     CLOSE_GOING_AWAY,
@@ -139,6 +142,8 @@ class Gateway:
         self.draining = False
         admin_settings = AdminSettings.of(admin)
         self.admin = admin_settings.effective_gate()
+        self.longpoll = (LongPoll(self, settings.longpoll, settings.longpoll_route)
+                         if settings.longpoll is not None else None)
         self.cluster: GatewayCluster | None = None
         self._on_cluster: list[Callable[[GatewayCluster], object]] = []
         if cluster is not None:
@@ -147,6 +152,8 @@ class Gateway:
         self._sweeper: asyncio.Task[None] | None = None
         self.metrics, self.tracer, self.admin_console, self._parts = self._build_parts(
             MetricsSettings.of(metrics), TracingSettings.of(tracing), admin_settings.token)
+        if self.longpoll is not None:
+            self._parts.append(self.longpoll)
         self.app = Starlette(
             routes=[
                 WebSocketRoute(settings.socket_route, _SocketEndpoint(self)),
@@ -257,6 +264,9 @@ class Gateway:
         from .cluster import GatewayCluster  # loads nats-py: only for gateways in a cluster
 
         self.cluster = GatewayCluster(self.registry, self.executor, options, self.admin)
+        if self.longpoll is not None:  # sessions of other gateways are reached through NATS
+            self.longpoll.join_cluster(self.cluster.name, self.cluster.forward_longpoll)
+            self.cluster.serve_longpoll(self.longpoll.serve, self.longpoll.settings.window)
         for callback in self._on_cluster:
             callback(self.cluster)
 
@@ -279,13 +289,27 @@ class Gateway:
         return peer
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Stop accepting, give in-flight calls ``timeout`` seconds, then close every socket
-        with 1012 so clients reconnect (to another instance)."""
+        """Stop accepting; give every running call (sync, async, stream) ``timeout``
+        seconds (``limits.drain_timeout`` by default); answer each call still running then
+        with ``Server shutting down`` (``can_retry``); then close every socket with 1012 so
+        clients reconnect (to another instance). No call is left without its terminal."""
         self.draining = True  # new sockets, calls and HTTP requests are refused from now on
         budget = self.limits.drain_timeout if timeout is None else timeout
-        calls = [task for c in self.connections for task in c.calls.values()]
-        if calls:
-            await asyncio.wait(calls, timeout=budget)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        sync_calls = [task for c in self.connections for task in c.calls.tasks()]
+        if sync_calls:
+            await asyncio.wait(sync_calls, timeout=budget)
+        # Async and stream work gets what is left of the budget, then a terminal error.
+        ended = await self.executor.drain(max(0.0, deadline - loop.time()))
+        late = [task for c in self.connections for task in c.calls.tasks()]
+        for connection in list(self.connections):
+            ended += connection.calls.end_all(ShuttingDown())
+        if late:
+            await asyncio.wait(late, timeout=1.0)  # each answers, then the socket closes
+        if ended:
+            logger.warning("drain: %d call(s) still running after %.1f s were answered "
+                           "'Server shutting down'", ended, budget)
         for connection in list(self.connections):
             connection.close(CLOSE_RESTART)
         finished = [asyncio.ensure_future(c.finished.wait()) for c in self.connections]
@@ -312,44 +336,59 @@ class Gateway:
                                 keep_blank_values=True))
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
-        serializer = serializer_for_vsn(params.get("vsn"))
         peer = scope.get("client")
-        ip = self.client_ip(peer[0] if peer else None, headers)
-        if not self.admission.connect(ip):
-            self.stats.connects_throttled += 1
-            await self._refuse(scope, send, 429, ip, "connect rate")
-            return
-        if serializer is None or self.draining:
-            reason = "draining" if self.draining else f"unsupported vsn: {params.get('vsn')}"
-            await self._refuse(scope, send, 403, ip, reason)
-            return
-        try:
-            identity = await identify(self.authenticator, params, headers,
-                                      allow_anonymous=self.allow_anonymous,
-                                      peer=f"a socket from {ip}")
-        except AuthenticationFailed as exc:
-            await self._refuse(scope, send, 401, ip, "authentication", exc.reason,
-                               [(b"www-authenticate", _www_authenticate(exc.reason))])
+        admitted = await self.admit(params, headers, peer[0] if peer else None)
+        if not isinstance(admitted, Admitted):
+            await _refuse(scope, send, admitted.status, {"reason": admitted.reason},
+                          admitted.headers)
             return
         accept: dict[str, Any] = {"type": "websocket.accept"}
         if "phoenix" in scope.get("subprotocols", []):
             accept["subprotocol"] = "phoenix"  # required when phoenix.js sends authToken
         await send(accept)
-        connection = Connection(self, identity, serializer, ip)
+        connection = Connection(self, admitted.identity, admitted.serializer, admitted.ip)
+        direct = scope.get("extensions", {}).get("genapi.direct")
+        runner = (connection.serve_direct(direct) if direct is not None
+                  else connection.serve(receive, send))  # type: ignore[arg-type]
+        await self.serve_connection(connection, runner)
+
+    async def admit(self, params: Mapping[str, str], headers: Mapping[str, str],
+                    peer: str | None) -> Admitted | Refusal:
+        """Check a new connection (WebSocket or long poll): the admission rate, draining,
+        the protocol version, the authentication. What it is admitted as, or the refusal
+        (its HTTP status and the reason a client may see; counted and reported)."""
+        ip = self.client_ip(peer, headers)
+        if not self.admission.connect(ip):
+            self.stats.connects_throttled += 1
+            return self._refused(429, ip, "connect rate")
+        serializer = serializer_for_vsn(params.get("vsn"))
+        if serializer is None or self.draining:
+            if self.draining:
+                return self._refused(403, ip, "draining")
+            return self._refused(403, ip, "unsupported vsn",
+                                 f"unsupported vsn: {params.get('vsn')}")
+        try:
+            identity = await identify(self.authenticator, params, headers,
+                                      allow_anonymous=self.allow_anonymous,
+                                      peer=f"a connection from {ip}")
+        except AuthenticationFailed as exc:
+            return self._refused(401, ip, "authentication", exc.reason,
+                                 ((b"www-authenticate", _www_authenticate(exc.reason)),))
+        return Admitted(identity, serializer, ip)
+
+    async def serve_connection(self, connection: Connection,
+                               runner: Coroutine[Any, Any, None]) -> None:
+        """Run an admitted connection until it ends, counted and reported while it lives."""
         self.connections.add(connection)
         self.stats.connections_open += 1
         self.stats.connections_total += 1
         telemetry = self.executor.telemetry
-        meta = {"ip_address": ip, "user_id": identity.user_id}
+        meta = {"ip_address": connection.ip_address, "user_id": connection.user_id}
         if telemetry.has_handlers(CONNECTION_OPEN):
             telemetry.emit(CONNECTION_OPEN, {"count": self.stats.connections_open}, meta)
         opened = time.monotonic()
-        direct = scope.get("extensions", {}).get("genapi.direct")
         try:
-            if direct is not None:
-                await connection.serve_direct(direct)
-            else:
-                await connection.serve(receive, send)  # type: ignore[arg-type]
+            await runner
         finally:
             self.connections.discard(connection)
             self.stats.connections_open -= 1
@@ -362,14 +401,13 @@ class Gateway:
                      "reason": "server" if connection.close_code else "client"},
                 )
 
-    async def _refuse(self, scope: Scope, send: Send, status: int, ip: str | None,
-                      reason: str, detail: str | None = None,
-                      headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    def _refused(self, status: int, ip: str | None, reason: str, detail: str | None = None,
+                 headers: tuple[tuple[bytes, bytes], ...] = ()) -> Refusal:
         self.stats.connections_refused += 1
         telemetry = self.executor.telemetry
         if telemetry.has_handlers(CONNECTION_REFUSED):
             telemetry.emit(CONNECTION_REFUSED, {}, {"ip_address": ip, "reason": reason})
-        await _refuse(scope, send, status, {"reason": detail or reason}, headers)
+        return Refusal(status, detail or reason, headers)
 
     # -- HTTP ---------------------------------------------------------------------------
 

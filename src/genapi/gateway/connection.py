@@ -41,8 +41,10 @@ from ..protocol.phoenix import (
 from .auth import Identity
 from .events import SLOW_CONSUMER
 from .host import GatewayHost
+from .inflight import InflightCalls
 from .outbox import Frame, Outbox, OutboxOverflow
 from .settings import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
+from .sink import TopicSink
 
 __all__ = ["CANCEL_EVENT", "Connection", "DirectChannel"]
 
@@ -95,30 +97,6 @@ def _peek_request_id(raw: bytes) -> str:
         return "unknown"
 
 
-class TopicSink:
-    """Pushes later Responses on one topic of a connection (a call's ``CallContext.sink``).
-
-    It is *closing* once its topic is left or the connection closes, and is then announced
-    to :meth:`genapi.Executor.on_owner_closed` callbacks — so what a function tied to a
-    channel (a relay membership) goes with the channel, as in Phoenix.
-    """
-
-    __slots__ = ("connection", "left", "topic")
-
-    def __init__(self, connection: Connection, topic: str) -> None:
-        self.connection = connection
-        self.topic = topic
-        self.left = False
-
-    async def __call__(self, response: Response) -> None:
-        self.connection.push(self.topic, response)
-
-    @property
-    def closing(self) -> bool:
-        """True once the topic was left or the connection is closing."""
-        return self.left or self.connection.closing
-
-
 class Connection:
     """A client connection of a :class:`~genapi.Gateway`."""
 
@@ -140,12 +118,10 @@ class Connection:
             idle_timeout=limits.heartbeat_timeout,
         )
         self.outbox = Outbox(limits.max_queue_messages, limits.max_queue_bytes)
-        self.calls: dict[str, asyncio.Task[None]] = {}
+        self.calls = InflightCalls(limits.max_inflight)
         self._tasks: set[asyncio.Task[None]] = set()  # join authorizations in progress
-        self._cancelled: set[str] = set()  # sync calls the client cancelled
         self._sinks: dict[str, TopicSink] = {}
         self._max_frame = limits.max_frame_bytes
-        self._max_inflight = limits.max_inflight
         self._event = gateway.event
         self._decode = functools.partial(
             decode_request,
@@ -259,7 +235,7 @@ class Connection:
 
     async def _stop_calls(self) -> None:
         self.gateway.executor.owner_closed(self)
-        pending = [*self.calls.values(), *self._tasks]
+        pending = [*self.calls.tasks(), *self._tasks]
         for task in pending:
             task.cancel()
         if self.core.state is not ConnectionState.CLOSED:
@@ -377,11 +353,7 @@ class Connection:
             self.core.reply(event, "error", {"reason": "cancel needs a request_id"})
             return
         found = self.gateway.executor.cancel(request_id, owner=self)
-        task = self.calls.get(request_id)
-        if task is not None and not task.done():
-            self._cancelled.add(request_id)
-            task.cancel()
-            found += 1
+        found += self.calls.end(request_id, Cancelled())
         self.core.reply(event, "ok", {"request_id": request_id, "cancelled": found > 0})
 
     def _on_channel_closed(self, event: ChannelClosed) -> None:
@@ -411,18 +383,17 @@ class Connection:
             request_id = exc.request_id or _peek_request_id(raw)
             self._answer(event, InvalidRequest(exc.message), request_id)
             return
-        if self.gateway.draining or len(self.calls) >= self._max_inflight:
+        calls = self.calls
+        if self.gateway.draining or calls.full:
             self.gateway.stats.calls_refused_inflight += 1
             self._answer(event, ServiceUnavailable(), request.request_id)
             return
-        key = request.request_id
-        if key in self.calls:  # a reused id still running: keep both owned
-            key = f"{key}#{len(self.calls)}"
+        key = calls.new_key()  # every call its own key, however the client reuses ids
         # The call removes itself when done (one never started is dropped at teardown).
         # Where available it starts eagerly: a call that never waits finishes right here.
         task = self._start_task(self._call(event, request, key))
         if not task.done():
-            self.calls[key] = task
+            calls.add(key, request.request_id, task)
 
     # -- calls --------------------------------------------------------------------------
 
@@ -432,20 +403,21 @@ class Connection:
             sink = self._sinks[topic] = TopicSink(self, topic)
         return sink
 
-    async def _call(self, event: MessageReceived, request: Request, key: str) -> None:
+    async def _call(self, event: MessageReceived, request: Request, key: int) -> None:
         message = event.message
         topic = message.topic
         sink = self._sinks.get(topic) or self._sink(topic)
         try:
             response, error = await self.gateway.executor.run(request, sink, self)
         except asyncio.CancelledError:
-            if key not in self._cancelled:
+            ended = self.calls.ending(key)
+            if ended is None:  # the connection is going: nobody to answer
                 raise
-            self._cancelled.discard(key)
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            response, error = Response.fail(request.request_id, "Cancelled"), Cancelled()
+            response, error = Response.fail(request.request_id, ended.message,
+                                            can_retry=ended.can_retry), ended
         finally:
-            self.calls.pop(key, None)
+            self.calls.discard(key, request.request_id)
         if response is not None and not self._push_response(topic, response):
             response, error = Response.fail(request.request_id, "Internal Server Error"), None
         to = (message.join_ref, message.ref, topic)

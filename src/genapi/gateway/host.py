@@ -7,14 +7,32 @@ gateway is built from never import it back.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..execution.executor import Executor
-from ..protocol.phoenix import TopicRouter
+from ..protocol.phoenix import Serializer, TopicRouter
 from .admission import Admission
+from .auth import Identity
 from .settings import ConnectionLimits, GatewayStats, JoinAuthorizer
 
-__all__ = ["GatewayHost"]
+__all__ = ["Admitted", "GatewayHost", "Refusal"]
+
+
+class Admitted(NamedTuple):
+    """A connection the gateway accepts: who, speaking which protocol version, from where."""
+
+    identity: Identity
+    serializer: Serializer
+    ip: str | None
+
+
+class Refusal(NamedTuple):
+    """A connection the gateway refuses: the HTTP status, the reason a client may see (an
+    authentication refusal's: ``token expired``…), and headers to send with it."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 class GatewayHost(Protocol):

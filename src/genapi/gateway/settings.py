@@ -34,6 +34,7 @@ __all__ = [
     "GatewaySettings",
     "GatewayStats",
     "JoinAuthorizer",
+    "LongPollSettings",
     "MetricsSettings",
     "TracingSettings",
 ]
@@ -79,6 +80,37 @@ class ConnectionLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class LongPollSettings:
+    """Phoenix's long-poll transport at ``{socket_path}/longpoll`` (phoenix.js's fallback).
+
+    * ``window`` — seconds a poll is held when nothing is waiting (keep it well under the
+      client's 20 s timeout and any proxy's idle timeout);
+    * ``expiry`` — seconds without a poll after which a session ends like a closed socket
+      (its calls are cancelled); Phoenix uses 1.5 times the window;
+    * ``max_body_bytes`` / ``max_batch`` — the largest POST and the most messages in one
+      (phoenix.js sends at most 100);
+    * ``secret`` — the key that signs session tokens (random per process by default: each
+      gateway signs its own; several gateways forward requests to the owner over NATS).
+
+    A session's waiting frames are bounded by :class:`ConnectionLimits`' outgoing queue.
+    """
+
+    window: float = 10.0
+    expiry: float = 15.0
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_batch: int = 100
+    secret: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        problems = [f"{name} must be positive" for name in _field_names(self)
+                    if name != "secret" and not getattr(self, name) > 0]
+        if self.expiry < self.window:
+            problems.append("expiry must be at least the window")
+        if problems:
+            raise ConfigError("LongPollSettings", problems)
+
+
+@dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """Where the gateway listens and how it treats connections.
 
@@ -92,7 +124,8 @@ class GatewaySettings:
     * ``join_authorizer`` — per-topic join decision (:data:`JoinAuthorizer`);
     * ``trusted_proxies`` — addresses whose ``X-Forwarded-For`` is believed;
     * ``detail_error`` — add internal reasons to ``Internal Server Error`` (off: internals
-      never reach clients).
+      never reach clients);
+    * ``longpoll`` — the long-poll transport (:class:`LongPollSettings`; None: off).
     """
 
     socket_path: str = "/socket"
@@ -105,6 +138,7 @@ class GatewaySettings:
     join_authorizer: JoinAuthorizer | None = None
     trusted_proxies: frozenset[str] = frozenset()
     detail_error: bool = False
+    longpoll: LongPollSettings | None = field(default_factory=LongPollSettings)
 
     def __post_init__(self) -> None:
         # Accept any iterable for the collections; keep them immutable.
@@ -128,14 +162,22 @@ class GatewaySettings:
         """The WebSocket route: ``{socket_path}/websocket``."""
         return self.socket_path.rstrip("/") + "/websocket"
 
+    @property
+    def longpoll_route(self) -> str:
+        """The long-poll route: ``{socket_path}/longpoll`` (what phoenix.js derives)."""
+        return self.socket_path.rstrip("/") + "/longpoll"
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterOptions:
     """How a gateway joins a cluster.
 
     ``nats`` is the server URL; ``push_token`` must match the nodes' token (none = any);
-    ``pull`` lists services to pull from nodes every ``pull_interval`` seconds; a node
-    silent for ``node_grace`` seconds leaves the node lists until it is heard again.
+    ``pull`` lists services to pull from nodes every ``pull_interval`` seconds. A node
+    silent for ``node_grace`` seconds (nodes beat twice a second) is presumed dead: it
+    leaves the node lists until heard again, and its calls in flight end at once with a
+    retryable error. A remote stream silent for ``stream_idle`` seconds (nodes send a
+    keepalive every third of it) ends with ``Stream interrupted``.
     """
 
     nats: str
@@ -144,8 +186,9 @@ class ClusterOptions:
     pull: tuple[ServiceConfig, ...] = ()
     pull_interval: float = 30.0
     pull_timeout: float = 5.0
-    node_grace: float = 5.0
+    node_grace: float = 2.0
     stream_window: int = 16
+    stream_idle: float = 3.0
     name: str | None = None
 
     @classmethod

@@ -1,118 +1,145 @@
-"""A uvicorn WebSocket protocol with genapi's ``genapi.direct`` ASGI extension.
+"""genapi's WebSocket driver: a uvicorn protocol with its own frame layer and ``genapi.direct``.
 
 uvicorn's own WebSocket protocols hand every message to the application through an ASGI
 queue, pause and resume reading around each message, and write every frame with its own
 system call. For a gateway answering each push with two frames (the ``api`` push and the
 ``phx_reply``) that overhead dominates. This protocol keeps uvicorn's handshake (and its
-scope), then, when the application attaches to the ``genapi.direct`` extension offered in
-the scope, parses frames itself and calls the application synchronously, and writes each
-batch of outgoing frames with one ``transport.write``. Applications that ignore the
-extension get standard ASGI messages.
+scope); once the application accepts, frames are parsed by
+:class:`~genapi.protocol.websocket.ServerFrames` (sans-I/O,
+RFC 6455, server side) and messages go either to an application attached to the
+``genapi.direct`` extension offered in the scope (called synchronously; its outgoing frames
+are written in one ``transport.write`` per batch) or, for applications that ignore the
+extension, into standard ASGI ``websocket.receive`` events.
 
 Per-message compression is not negotiated (Phoenix does not use it either) and the
 server sends no keepalive pings: the Phoenix protocol has its own heartbeats.
 
+Bounds: a message (all its fragments) is at most ``ws_max_size`` bytes (close 1009 as soon
+as a frame header would pass it); partial frames are consumed as they arrive, never
+re-copied; pings are answered one pong each while the socket drains, and only the latest
+one while it does not; a peer that reads nothing for ``write_stall_grace`` seconds while the
+write buffer is over its high-water mark, or does not finish a closing handshake within
+``close_grace`` seconds, is aborted; on close, buffers and the references between the
+protocol, the extension and the application's consumer are dropped (no cyclic GC needed).
+
 ``genapi serve`` uses this protocol; with plain ``uvicorn`` pass
 ``--ws genapi.gateway.wsserver:GenapiWebSocketProtocol`` to get it.
+
+uvicorn's ``WebSocketsSansIOProtocol`` (uvicorn >= 0.35) has no public subclassing API; the
+members used here are listed in :data:`UVICORN_MEMBERS` (a test checks them).
 """
 
 from __future__ import annotations
 
-import struct
+import asyncio
+import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.server import ServerProtocol
 
-_apply_mask: Callable[[bytes, bytes], bytes] | None
-try:  # websockets' C helper; the fallback is correct, only slower
-    from websockets.speedups import apply_mask as _apply_mask
-except ImportError:  # pragma: no cover - depends on the platform's wheel
-    _apply_mask = None
+from ..protocol.websocket import (
+    CLOSE_RESTART,
+    NO_STATUS,
+    FrameState,
+    ServerFrames,
+    drop,
+    encode_frames,
+)
 
-if TYPE_CHECKING:
-    from .connection import Connection
+__all__ = ["UVICORN_MEMBERS", "DirectConsumer", "GenapiWebSocketProtocol"]
 
-__all__ = ["GenapiWebSocketProtocol"]
+logger = logging.getLogger("genapi.gateway")
 
-_OP_CONT, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-_CLOSE_PROTOCOL_ERROR = 1002
-_CLOSE_INVALID_DATA = 1007
-_CLOSE_TOO_BIG = 1009
-
-
-def _unmask(payload: bytes, mask: bytes) -> bytes:
-    if _apply_mask is not None:
-        return _apply_mask(payload, mask)
-    n = len(payload)
-    key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
-    return (int.from_bytes(payload, "big") ^ key).to_bytes(n, "big")
+#: What genapi relies on in uvicorn's ``WebSocketsSansIOProtocol``: (methods, instance
+#: attributes). ``tests/gateway/test_wsframes.py`` fails if one disappears.
+UVICORN_MEMBERS: tuple[frozenset[str], frozenset[str]] = (
+    frozenset({"data_received", "handle_connect", "send", "receive", "run_asgi", "shutdown",
+               "connection_lost", "pause_writing", "resume_writing"}),
+    frozenset({"config", "conn", "logger", "loop", "transport", "queue", "read_paused",
+               "writable", "close_sent", "handshake_complete", "initial_response", "client"}),
+)
 
 
-def _header(opcode: int, length: int) -> bytes:
-    if length < 126:
-        return bytes((0x80 | opcode, length))
-    if length < 65536:
-        return struct.pack("!BBH", 0x80 | opcode, 126, length)
-    return struct.pack("!BBQ", 0x80 | opcode, 127, length)
+class DirectConsumer(Protocol):
+    """What an application attaches to the ``genapi.direct`` extension (a gateway
+    :class:`~genapi.gateway.connection.Connection` is one)."""
 
+    def feed(self, data: str | bytes) -> None:
+        """One incoming message (called from the protocol's ``data_received``)."""
 
-def _frames(frames: list[str | bytes]) -> bytes:
-    """Server frames (unmasked, final) for ``frames``: text for ``str``, binary for ``bytes``."""
-    parts: list[bytes] = []
-    for data in frames:  # one loop, no call per frame: this runs for every answer
-        if isinstance(data, str):
-            payload, first = data.encode(), 0x80 | _OP_TEXT
-        else:
-            payload, first = bytes(data), 0x80 | _OP_BINARY
-        n = len(payload)
-        if n < 126:
-            parts.append(bytes((first, n)))
-        elif n < 65536:
-            parts.append(struct.pack("!BBH", first, 126, n))
-        else:
-            parts.append(struct.pack("!BBQ", first, 127, n))
-        parts.append(payload)
-    return b"".join(parts)
+    def disconnected(self) -> None:
+        """The WebSocket is over (closed by the client, failed, or lost)."""
+
+    def drain_outbox(self) -> None:
+        """The socket drains again (``writable`` is True): write what was held back."""
 
 
 class _Direct:
     """The ``genapi.direct`` extension object handed to the application."""
 
-    __slots__ = ("_protocol", "connection", "writable")
+    __slots__ = ("_core", "_protocol", "_write", "writable")
 
     def __init__(self, protocol: GenapiWebSocketProtocol) -> None:
-        self._protocol = protocol
-        self.connection: Connection | None = None
+        self._protocol: GenapiWebSocketProtocol | None = protocol
+        self._core: ServerFrames | None = None  # set once the application accepted
+        self._write: Callable[[bytes], None] = drop
+        #: False while the socket's write buffer is over its high-water mark.
         self.writable = True
 
-    def attach(self, connection: Connection) -> None:
-        self.connection = connection
-        self._protocol.direct_attached()
+    def attach(self, consumer: DirectConsumer) -> None:
+        """Deliver messages to ``consumer.feed`` from now on (call after accepting)."""
+        protocol = self._protocol
+        if protocol is None:
+            consumer.disconnected()
+        else:
+            protocol.direct_attach(consumer)
 
     def write(self, frames: list[str | bytes]) -> None:
-        transport = self._protocol.transport
-        if not transport.is_closing():
-            transport.write(_frames(frames))
+        """Write ``frames`` now, in one batch (dropped once a close frame was sent)."""
+        core = self._core
+        if core is not None and core.state is FrameState.OPEN:
+            self._write(encode_frames(frames))
 
     def close(self, code: int) -> None:
-        self._protocol.direct_close(code)
+        """Close the WebSocket with ``code`` (the peer gets ``close_grace`` to answer)."""
+        protocol = self._protocol
+        if protocol is not None:
+            protocol.direct_close(code)
+
+    def detach(self) -> None:
+        self._protocol = self._core = None
+        self._write = drop
+        self.writable = False
 
 
 class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol plus the ``genapi.direct`` fast path."""
+    """uvicorn's sans-I/O WebSocket protocol with genapi's frame layer and ``genapi.direct``."""
+
+    #: Seconds the peer has, once a close frame was sent or received, to finish the closing
+    #: handshake and read what is left; then the TCP connection is aborted.
+    close_grace: float = 3.0
+    #: Seconds the write buffer may stay over its high-water mark without shrinking (the
+    #: peer reads nothing) before the TCP connection is aborted; a slow reader is kept.
+    write_stall_grace: float = 10.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # no permessage-deflate: frames after the handshake are parsed here, uncompressed
+        # The handshake only (no permessage-deflate); frames are ServerFrames' after accept.
         self.conn = ServerProtocol(extensions=[], max_size=self.config.ws_max_size,
                                    logger=self.logger)
         self._direct = _Direct(self)
-        self._buffer = b""
-        self._fragments: list[bytes] = []
-        self._fragment_opcode = 0
-        self._closing = False
+        self._core: ServerFrames | None = None
+        self._consumer: DirectConsumer | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._stall: asyncio.TimerHandle | None = None
+        self._stall_size = 0  # the write buffer's size at the last look while paused
+        self._stall_since = 0.0  # when it last shrank (or writing paused)
+        self._writing = True
+        self._lost = False
+        self._app_closed = False  # the ASGI application sent websocket.close
 
     # -- handshake: uvicorn builds the scope; we add the extension ----------------------
 
@@ -125,129 +152,244 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
     def start_keepalive(self) -> None:
         """No WebSocket pings: Phoenix clients send heartbeats (and would not be counted)."""
 
-    def direct_attached(self) -> None:
+    @property
+    def buffered_bytes(self) -> int:
+        """Client bytes this connection holds in its frame layer right now."""
+        return 0 if self._core is None else self._core.buffered_bytes
+
+    def _open(self) -> None:
+        self._core = ServerFrames(self._deliver_asgi, max_message_bytes=self.config.ws_max_size,
+                                  flush=self._write_pongs)
+        self._direct._core = self._core
+        self._direct._write = self.transport.write
+
+    def _write_pongs(self) -> None:
+        core = self._core
+        if self._writing and core is not None:  # pongs wait (coalesced) while paused
+            out = core.data_to_send()
+            if out:
+                self.transport.write(out)
+
+    # -- incoming ------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        core = self._core
+        if core is None:  # the handshake: uvicorn's
+            super().data_received(data)
+            return
+        core.receive_data(data)
+        if core.state is FrameState.OPEN:
+            if core.pongs and self._writing:  # pongs wait (coalesced) while paused
+                self.transport.write(core.data_to_send())
+        elif core.state is FrameState.CLOSED:
+            self._frames_closed(core)
+
+    def _deliver_asgi(self, message: str | bytes) -> None:
+        if isinstance(message, str):
+            self.queue.put_nowait({"type": "websocket.receive", "text": message})
+        else:
+            self.queue.put_nowait({"type": "websocket.receive", "bytes": message})
+        if not self.read_paused:  # as uvicorn: read on once the application took it
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def _frames_closed(self, core: ServerFrames) -> None:
+        """The peer's close frame arrived, or the connection failed."""
+        if self.transport.is_closing():
+            return
+        out = core.data_to_send()
+        if out:
+            self.transport.write(out)
+        self.close_sent = True
+        if core.failure is not None:
+            logger.debug("failing a WebSocket from %s with %s: %s", self.client,
+                         core.close_sent, core.failure)
+        if self._consumer is None and not self._app_closed:
+            failed = core.failure is not None
+            code = (core.close_sent if failed else core.close_rcvd) or NO_STATUS
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": code,
+                                   "reason": core.failure if failed else core.close_reason})
+        self._notify_gone()
+        self.transport.close()  # a server closes the TCP connection first
+        self._arm_deadline()
+
+    # -- genapi.direct -----------------------------------------------------------------
+
+    def direct_attach(self, consumer: DirectConsumer) -> None:
+        core = self._core
+        if core is None:
+            raise RuntimeError("attach to genapi.direct after sending websocket.accept")
+        self._consumer = consumer
+        core.deliver = consumer.feed
+        while not self.queue.empty():  # anything queued before the application attached
+            message = self.queue.get_nowait()
+            if message["type"] == "websocket.receive":
+                text = message.get("text")
+                consumer.feed(text if text is not None else message.get("bytes") or b"")
         if self.read_paused:  # uvicorn pauses reading until the app receives a message
             self.read_paused = False
             self.transport.resume_reading()
+        if self._lost or core.state is FrameState.CLOSED:
+            self._notify_gone()
 
-    # -- frames ---------------------------------------------------------------------------
+    def direct_close(self, code: int) -> None:
+        core = self._core
+        if core is None or self._lost:
+            return
+        if core.state is FrameState.OPEN:
+            self._send_close(core, code)
+        self._arm_deadline()
 
-    def data_received(self, data: bytes) -> None:
-        connection = self._direct.connection
-        if connection is None:
-            super().data_received(data)
-            return
-        buffer = self._buffer + data if self._buffer else data
-        pos, size = 0, len(buffer)
-        max_size = self.config.ws_max_size
-        while size - pos >= 2 and not self._closing:
-            b0, b1 = buffer[pos], buffer[pos + 1]
-            length = b1 & 0x7F
-            head = pos + 2
-            if length == 126:
-                if size - head < 2:
-                    break
-                length = struct.unpack_from("!H", buffer, head)[0]
-                head += 2
-            elif length == 127:
-                if size - head < 8:
-                    break
-                length = struct.unpack_from("!Q", buffer, head)[0]
-                head += 8
-            if not b1 & 0x80 or b0 & 0x70:  # clients must mask; no extensions negotiated
-                self._fail(_CLOSE_PROTOCOL_ERROR)
-                return
-            if length > max_size:
-                self._fail(_CLOSE_TOO_BIG)
-                return
-            end = head + 4 + length
-            if size < end:
-                break
-            payload = _unmask(buffer[head + 4:end], buffer[head:head + 4])
-            pos = end
-            if b0 == 0x80 | _OP_TEXT and not self._fragments:  # the usual frame: a whole text
-                self._feed_text(connection, payload)
-            else:
-                self._on_frame(connection, b0 & 0x80, b0 & 0x0F, payload)
-        self._buffer = buffer[pos:] if pos < size else b""
+    def _send_close(self, core: ServerFrames, code: int, reason: str = "") -> None:
+        core.send_close(code, reason)
+        self.transport.write(core.data_to_send())  # even while paused: a close frame is small
+        self.close_sent = True
+        if self.read_paused:  # the peer's close frame must be read
+            self.read_paused = False
+            self.transport.resume_reading()
+        self._arm_deadline()
 
-    def _on_frame(self, connection: Connection, fin: int, opcode: int, payload: bytes) -> None:
-        if opcode >= _OP_CLOSE:
-            if not fin or len(payload) > 125:
-                self._fail(_CLOSE_PROTOCOL_ERROR)
-            elif opcode == _OP_PING:
-                self.transport.write(_header(_OP_PONG, len(payload)) + payload)
-            elif opcode == _OP_CLOSE:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
-                self._closing = True
-                if not self.close_sent:
-                    self._write_close(code if code not in (1005, 1006) else 1000)
-                self.transport.close()
+    def _notify_gone(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.disconnected()
+
+    # -- ASGI messages after the handshake -----------------------------------------------
+
+    async def send(self, message: Any) -> None:
+        core = self._core
+        if core is None:
+            await super().send(message)
+            if (message["type"] == "websocket.accept" and self.handshake_complete
+                    and not self.close_sent and self.initial_response is None
+                    and not self.transport.is_closing()):
+                self._open()
             return
-        if opcode == _OP_CONT:
-            if not self._fragments:
-                self._fail(_CLOSE_PROTOCOL_ERROR)
-                return
-            self._fragments.append(payload)
-            if not fin:
-                return
-            payload = b"".join(self._fragments)
-            opcode, self._fragments = self._fragment_opcode, []
-        elif self._fragments:
-            self._fail(_CLOSE_PROTOCOL_ERROR)
-            return
-        elif not fin:
-            self._fragments, self._fragment_opcode = [payload], opcode
-            return
-        if opcode == _OP_TEXT:
-            self._feed_text(connection, payload)
-        elif opcode == _OP_BINARY:
-            connection.feed(payload)
+        await self.writable.wait()
+        kind = message["type"]
+        if self._lost:
+            raise ClientDisconnected()
+        if self._app_closed:
+            raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending "
+                               "'websocket.close'.")
+        if kind == "websocket.send":
+            if core.state is not FrameState.OPEN:
+                raise ClientDisconnected()
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text")
+            if data is not None:
+                self.transport.write(encode_frames([data]))
+        elif kind == "websocket.close":
+            self._app_closed = True
+            if core.state is FrameState.OPEN:
+                code = message.get("code") or 1000
+                reason = message.get("reason") or ""
+                self.queue.put_nowait({"type": "websocket.disconnect", "code": code,
+                                       "reason": reason})
+                self._send_close(core, code, reason)
         else:
-            self._fail(_CLOSE_PROTOCOL_ERROR)
+            raise RuntimeError(f"Expected ASGI message 'websocket.send' or 'websocket.close', "
+                               f"but got '{kind}'.")
 
-    def _feed_text(self, connection: Connection, payload: bytes) -> None:
-        try:
-            text = payload.decode()
-        except UnicodeDecodeError:
-            self._fail(_CLOSE_INVALID_DATA)
-            return
-        connection.feed(text)
+    async def run_asgi(self) -> None:
+        await super().run_asgi()
+        # Whatever closed it (a close frame, uvicorn without one), the connection now ends
+        # within close_grace, even when the peer does not read what is left.
+        self._arm_deadline()
 
     # -- closing and flow control ---------------------------------------------------------
 
-    def _write_close(self, code: int) -> None:
-        self.close_sent = True
-        payload = struct.pack("!H", code)
-        self.transport.write(_header(_OP_CLOSE, 2) + payload)
-
-    def _fail(self, code: int) -> None:
-        self._closing = True
-        if not self.close_sent and not self.transport.is_closing():
-            self._write_close(code)
-        self.transport.close()
-
-    def direct_close(self, code: int) -> None:
-        if self.transport.is_closing():
+    def shutdown(self) -> None:
+        core = self._core
+        if core is None or self._lost:
+            super().shutdown()
             return
-        if not self.close_sent:
-            self._write_close(code)
-        # wait briefly for the client's close frame, then drop the connection
-        self.close_timer = self.loop.call_later(2.0, self.transport.close)
+        if core.state is FrameState.OPEN:
+            if self._consumer is None:
+                self.queue.put_nowait({"type": "websocket.disconnect", "code": CLOSE_RESTART})
+            self._send_close(core, CLOSE_RESTART)
+        self.transport.close()
+        self._arm_deadline()
+
+    def _arm_deadline(self) -> None:
+        if self._deadline is None and not self._lost:
+            self._deadline = self.loop.call_later(self.close_grace, self._abort,
+                                                  "closing handshake not finished")
+            self.close_timer = self._deadline  # uvicorn >= 0.53: run_asgi leaves closing to us
+
+    def _abort(self, why: str) -> None:
+        self._cancel_timers()
+        if self._lost:
+            return
+        logger.info("aborting a WebSocket from %s: %s", self.client, why)
+        if self._core is not None:
+            self._core.abandon()
+        self.transport.abort()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._deadline, self._stall):
+            if timer is not None:
+                timer.cancel()
+        self._deadline = self._stall = None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
         super().connection_lost(exc)
-        connection = self._direct.connection
-        if connection is not None:
-            connection.disconnected()
+        self.writable.set()  # uvicorn < 0.53 does not: unblock ASGI senders
+        self._cancel_timers()
+        self._notify_gone()
+        # Break the cycles protocol -> extension -> protocol and protocol -> core ->
+        # consumer -> extension, and drop buffers: memory returns without the cyclic GC.
+        self._direct.detach()
+        if self._core is not None:
+            self._core.abandon()
 
     def pause_writing(self) -> None:
         super().pause_writing()
-        self._direct.writable = False
+        self.writable.clear()  # uvicorn < 0.53 does not
+        self._writing = self._direct.writable = False
+        if self._core is not None:
+            self._core.coalesce_pongs = True
+        if self._stall is None and not self._lost:
+            self._arm_stall()
+
+    def _arm_stall(self) -> None:
+        self._stall_size = self.transport.get_write_buffer_size()
+        self._stall_since = self.loop.time()
+        self._stall = self.loop.call_later(self.write_stall_grace / 4, self._check_stall)
+
+    def _check_stall(self) -> None:
+        """While paused, a look every quarter grace: has the write buffer shrunk since the
+        last look (the peer reads, maybe slowly)? If not for a whole grace, abort."""
+        self._stall = None
+        if self._writing or self._lost:
+            return
+        size, now = self.transport.get_write_buffer_size(), self.loop.time()
+        if size < self._stall_size:
+            self._stall_since = now
+        elif now - self._stall_since >= self.write_stall_grace:
+            self._abort(f"the peer read nothing for {self.write_stall_grace:g} s")
+            return
+        self._stall_size = size
+        self._stall = self.loop.call_later(self.write_stall_grace / 4, self._check_stall)
 
     def resume_writing(self) -> None:
         super().resume_writing()
+        self.writable.set()
+        self._writing = True
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+        if self._lost:
+            return
         self._direct.writable = True
-        connection = self._direct.connection
-        if connection is not None:
-            connection.drain_outbox()
+        core = self._core
+        if core is not None:
+            core.coalesce_pongs = False
+            if core.state is FrameState.OPEN:
+                out = core.data_to_send()
+                if out:
+                    self.transport.write(out)
+        if self._consumer is not None:
+            self._consumer.drain_outbox()

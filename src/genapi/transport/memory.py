@@ -29,8 +29,10 @@ class FakeNode:
     """One pretend node. ``handler(node_name, request)`` computes the result.
 
     ``down`` makes calls fail with NoResponders; ``delay`` (seconds) slows every call;
-    ``fail_next`` fails that many upcoming calls with NoResponders; ``calls`` counts the
-    requests that reached the node.
+    ``fail_next`` fails that many upcoming calls with NoResponders; ``raises`` makes every
+    call fail with that exception (a :class:`~genapi.NodeLost`, a
+    :class:`~genapi.TransportUnavailable` …); ``calls`` counts the requests that reached
+    the node.
     """
 
     name: str
@@ -39,9 +41,12 @@ class FakeNode:
     down: bool = False
     delay: float = 0.0
     fail_next: int = 0
+    raises: Exception | None = None
     calls: list[str] = field(default_factory=list)
 
     def _admit(self, request: Request) -> None:
+        if self.raises is not None:
+            raise self.raises
         if self.down:
             raise NoResponders(f"no responders for node {self.name}")
         if self.fail_next > 0:

@@ -157,6 +157,11 @@ class ServerConnection:
         """Clock time after which the connection is idle and should be closed (1001)."""
         return self._last_activity + self._idle_timeout
 
+    def touch(self) -> None:
+        """Count as activity now, without a frame: a transport without heartbeats (long
+        poll) keeps the connection alive by its polls."""
+        self._last_activity = self._clock()
+
     # ---- input --------------------------------------------------------------------------
 
     def receive(self, data: str | bytes) -> list[Event]:

@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from typing import Any
 
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from ...errors import TransportError
+from ...errors import TransportError, TransportUnavailable
 
 __all__ = ["Link", "Msg", "NatsClient"]
 
@@ -36,6 +37,12 @@ class Link:
         self._closed = False
         self.reconnects = 0
         self.disconnects = 0
+        self._on_lost: list[Callable[[], None]] = []
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` each time the connection is lost (before reconnecting):
+        whatever awaited a reply through it will not get one."""
+        self._on_lost.append(callback)
 
     @property
     def usable(self) -> bool:
@@ -44,10 +51,11 @@ class Link:
         return nc is not None and nc.is_connected
 
     def client(self) -> NatsClient:
-        """The connected client, or TransportError (retryable) while there is none."""
+        """The connected client, or TransportUnavailable (retryable; no node is to blame)
+        while there is none."""
         nc = self.nc
         if nc is None or not nc.is_connected:
-            raise TransportError("not connected to NATS")
+            raise TransportUnavailable("not connected to NATS")
         return nc
 
     def start(self) -> None:
@@ -98,6 +106,11 @@ class Link:
             return
         self.disconnects += 1
         logger.warning("%s lost its NATS connection; reconnecting", self.name)
+        for callback in self._on_lost:
+            try:
+                callback()
+            except Exception:  # the others must still hear of it
+                logger.exception("NATS connection-lost callback %r failed", callback)
 
     async def _on_reconnected(self) -> None:
         self.reconnects += 1

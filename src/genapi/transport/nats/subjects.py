@@ -88,3 +88,7 @@ class Subjects:
     def leave(self) -> str:
         """Nodes announcing they leave."""
         return f"{self.prefix}.node.leave"
+
+    def longpoll(self, gateway: str) -> str:
+        """Long-poll requests forwarded to the gateway owning the session."""
+        return f"{self.prefix}.longpoll.{_token(gateway, 'gateway name')}"

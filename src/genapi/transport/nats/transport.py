@@ -1,17 +1,29 @@
 """The gateway side of remote calls over NATS (a :class:`~genapi.transport.Transport`).
 
-Calls are NATS request/reply on ``<prefix>.call.<node>`` under the function's timeout; "no
+Calls are requests on ``<prefix>.call.<node>`` whose replies come back on one inbox
+subscription per gateway (a future per call, no task), under the function's timeout; "no
 responders" is reported at once so the executor falls back to the next node. Streams start
-with a request/reply handshake (so a missing node is detected the same way), then the node
-sends ordered chunks to a private inbox; the gateway acknowledges each chunk once it has
-handed it on, and the node pauses when ``window`` chunks are unacknowledged. Abandoned calls
-and streams (timeout, cancellation, client gone) are cancelled on the node.
+with the same request/reply handshake, then the node sends numbered chunks to a private
+inbox; the gateway acknowledges each chunk once handed on, and the node pauses when
+``window`` chunks are unacknowledged.
+
+What ends a call early, with a retryable error:
+
+* the node is declared dead (silent past the grace period: :meth:`NatsTransport.node_down`)
+  → its calls fail with :class:`~genapi.NodeLost`, its streams with ``Stream interrupted``;
+* this gateway loses its NATS connection → every call fails with
+  :class:`~genapi.TransportUnavailable` (no node is to blame), every stream is interrupted;
+* a stream misses a chunk (a gap in the numbers, also seen in the node's keepalives) or
+  hears nothing, not even a keepalive, for ``stream_idle`` seconds → ``Stream interrupted``.
+
+Abandoned calls and streams (timeout, cancellation, client gone) are cancelled on the node.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -19,9 +31,17 @@ from typing import Any
 
 import msgspec
 
-from ...errors import CallTimeout, NoResponders, TransportError, error_from_wire
+from ...errors import (
+    CallTimeout,
+    NodeLost,
+    NoResponders,
+    StreamInterrupted,
+    TransportError,
+    TransportUnavailable,
+    error_from_wire,
+)
 from ...messages import Request
-from .link import Link, Msg, is_no_responders, is_timeout
+from .link import Link, Msg
 from .subjects import Subjects
 from .wire import AckMessage, CallMessage, CancelMessage, ChunkMessage, ReplyMessage, encode
 
@@ -30,15 +50,36 @@ __all__ = ["NatsTransport"]
 logger = logging.getLogger("genapi.cluster")
 
 _NO_LIMIT = 24 * 3600.0  # "no timeout" still needs a number for a NATS request
+_HANDSHAKE_TIMEOUT = 5.0
 _reply_decoder = msgspec.json.Decoder(ReplyMessage)
 _chunk_decoder = msgspec.json.Decoder(ChunkMessage)
 
 
-class NatsTransport:
-    """Calls functions on service nodes over a :class:`Link`.
+class _Waiter:
+    """One call awaiting its reply."""
 
-    ``node_alive(name)`` (from the gateway's node directory) lets a stream notice that its
-    node is gone; ``stream_window`` is how many chunks a node may send ahead.
+    __slots__ = ("future", "node")
+
+    def __init__(self, future: asyncio.Future[Msg], node: str) -> None:
+        self.future = future
+        self.node = node
+
+
+class _Stream:
+    """One open stream: its node and the queue its chunks (or its end) arrive on."""
+
+    __slots__ = ("node", "queue")
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.queue: asyncio.Queue[Msg | BaseException] = asyncio.Queue()
+
+
+class NatsTransport:
+    """Calls functions on service nodes over a :class:`Link` (see the module docs).
+
+    ``stream_window`` is how many chunks a node may send ahead; ``stream_idle`` how long a
+    stream may stay silent (nodes send a keepalive every third of it).
     """
 
     def __init__(
@@ -47,40 +88,97 @@ class NatsTransport:
         *,
         subjects: Subjects | None = None,
         stream_window: int = 16,
-        node_alive: Callable[[str], bool] | None = None,
-        idle_check: float = 5.0,
+        stream_idle: float = 3.0,
     ) -> None:
         self.link = link
         self.subjects = subjects or Subjects()
         self.stream_window = stream_window
-        self.node_alive = node_alive
-        self.idle_check = idle_check
+        self.stream_idle = stream_idle
+        self._inbox: str | None = None
+        self._mux: Any = None
+        self._mux_lock = asyncio.Lock()
+        self._tokens = itertools.count()
+        self._waiting: dict[str, _Waiter] = {}
+        self._streams: dict[str, _Stream] = {}
+        link.on_lost(self._link_lost)
+
+    # -- what ends calls early -----------------------------------------------------------
+
+    def node_down(self, node: str, reason: str = "silent") -> int:
+        """``node`` was declared dead: end its calls and streams now; how many.
+
+        A node that *left* (it drains) keeps its in-flight work: only ``"silent"`` ends it.
+        """
+        if reason != "silent":
+            return 0
+        error = NodeLost(f"node {node} stopped answering with the call in flight")
+        ended = _fail([w for w in self._waiting.values() if w.node == node], error)
+        for stream in self._streams.values():
+            if stream.node == node:
+                stream.queue.put_nowait(StreamInterrupted(details={"node": node,
+                                                                   "reason": "node lost"}))
+                ended += 1
+        if ended:
+            logger.warning("node %s presumed dead: %d call(s) in flight ended", node, ended)
+        return ended
+
+    def _link_lost(self) -> None:
+        error = TransportUnavailable("lost the NATS connection with the call in flight")
+        ended = _fail(list(self._waiting.values()), error)
+        for stream in self._streams.values():
+            stream.queue.put_nowait(StreamInterrupted(details={"reason": "NATS connection lost"}))
+        if ended or self._streams:
+            logger.warning("NATS connection lost: %d call(s) and %d stream(s) in flight ended",
+                           ended, len(self._streams))
+
+    # -- calls ---------------------------------------------------------------------------
 
     async def call(self, node: str, request: Request, *, timeout: float | None) -> Any:
         """Run ``request`` on ``node``; see :class:`~genapi.transport.Transport`."""
-        nc = self.link.client()
         call_id = uuid.uuid4().hex
         message = CallMessage(call_id=call_id, request=request,
                               timeout_ms=None if timeout is None else int(timeout * 1000))
         try:
-            reply = await nc.request(self.subjects.call(node), encode(message),
-                                     timeout=timeout if timeout is not None else _NO_LIMIT)
-        except asyncio.CancelledError:
+            reply = await self._request(node, encode(message), timeout)
+        except CallTimeout:
             await self._cancel(node, call_id)
             raise
-        except Exception as exc:
-            raise await self._translate(exc, node, call_id, timeout) from exc
+        except (asyncio.CancelledError, NodeLost):
+            await self._cancel(node, call_id)
+            raise
         return self._result(reply.data)
 
-    async def _translate(
-        self, exc: Exception, node: str, call_id: str, timeout: float | None
-    ) -> Exception:
-        if is_no_responders(exc):
-            return NoResponders(f"no responders for node {node}")
-        if is_timeout(exc):
-            await self._cancel(node, call_id)
-            return CallTimeout(int((timeout or _NO_LIMIT) * 1000))
-        return TransportError(f"call to node {node} failed: {exc!r}")
+    async def _request(self, node: str, payload: bytes, timeout: float | None) -> Msg:
+        """Publish a call to ``node`` and await its reply on the shared inbox."""
+        inbox = self._inbox or await self._reply_inbox()
+        token = str(next(self._tokens))
+        future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+        self._waiting[token] = _Waiter(future, node)
+        try:
+            await self.link.publish(self.subjects.call(node), payload, reply=inbox + token)
+            async with asyncio.timeout(timeout if timeout is not None else _NO_LIMIT):
+                reply = await future
+        except TimeoutError:
+            raise CallTimeout(int((timeout or _NO_LIMIT) * 1000)) from None
+        finally:
+            self._waiting.pop(token, None)
+        # With no subscriber the server answers at once with an empty 503 status.
+        if not reply.data and reply.headers and reply.headers.get("Status") == "503":
+            raise NoResponders(f"no responders for node {node}")
+        return reply
+
+    async def _reply_inbox(self) -> str:
+        async with self._mux_lock:
+            if self._inbox is None:
+                prefix = self.link.client().new_inbox()
+                self._mux = await self.link.subscribe(prefix + ".*", self._on_reply)
+                self._inbox = prefix + "."
+        return self._inbox
+
+    async def _on_reply(self, msg: Msg) -> None:
+        waiter = self._waiting.pop(msg.subject.rpartition(".")[2], None)
+        if waiter is not None and not waiter.future.done():
+            waiter.future.set_result(msg)
 
     @staticmethod
     def _result(data: bytes) -> Any:
@@ -93,9 +191,11 @@ class NatsTransport:
         raise error_from_wire(reply.error or "Internal Server Error", can_retry=reply.can_retry)
 
     async def _cancel(self, node: str, call_id: str) -> None:
-        with contextlib.suppress(TransportError):
+        with contextlib.suppress(TransportError):  # gone with the connection: nothing runs
             await self.link.publish(self.subjects.cancel(node),
                                     encode(CancelMessage(call_id=call_id)))
+
+    # -- streams -------------------------------------------------------------------------
 
     async def stream(self, node: str, request: Request, *, timeout: float | None
                      ) -> AsyncIterator[Any]:
@@ -103,30 +203,27 @@ class NatsTransport:
         nc = self.link.client()
         call_id = uuid.uuid4().hex
         inbox = nc.new_inbox()
-        chunks: asyncio.Queue[Msg] = asyncio.Queue()
-
-        async def on_chunk(msg: Msg) -> None:
-            chunks.put_nowait(msg)  # bounded by the node's window
-
-        subscription = await self.link.subscribe(inbox, on_chunk)
-        message = CallMessage(call_id=call_id, request=request, stream=True, inbox=inbox,
-                              window=self.stream_window,
-                              timeout_ms=None if timeout is None else int(timeout * 1000))
+        stream = self._streams[call_id] = _Stream(node)
+        subscription = None
         finished = False
         try:
-            try:
-                # the handshake: chunks go to ``inbox`` (the reply carries only "started")
-                started = await nc.request(self.subjects.call(node), encode(message),
-                                           timeout=5.0)
-            except Exception as exc:
-                raise await self._translate(exc, node, call_id, 5.0) from exc
-            self._result(started.data)
+            subscription = await self.link.subscribe(inbox, self._chunk_handler(stream))
+            message = CallMessage(call_id=call_id, request=request, stream=True, inbox=inbox,
+                                  window=self.stream_window,
+                                  keepalive_ms=int(self.stream_idle * 1000 / 3),
+                                  timeout_ms=None if timeout is None else int(timeout * 1000))
+            # the handshake: chunks go to ``inbox`` (the reply carries only "started")
+            self._result((await self._request(node, encode(message),
+                                              _HANDSHAKE_TIMEOUT)).data)
             expected = 1
             while True:
-                msg = await self._next(chunks, node)
-                chunk = _chunk_decoder.decode(msg.data)
+                chunk = _chunk_decoder.decode((await self._next(stream)).data)
+                if chunk.kind == "keepalive":  # carries the last number the node sent
+                    if chunk.seq >= expected:
+                        raise _gap(node, expected)
+                    continue
                 if chunk.seq != expected:
-                    raise TransportError(f"stream from {node} lost chunk {expected}")
+                    raise _gap(node, expected)
                 expected += 1
                 if chunk.kind == "error":
                     finished = True
@@ -139,19 +236,42 @@ class NatsTransport:
                 if chunk.kind == "last":
                     finished = True
                     return
-                with contextlib.suppress(TransportError):
+                with contextlib.suppress(TransportError):  # the next ack covers this one
                     await self.link.publish(self.subjects.ack(node),
                                             encode(AckMessage(call_id=call_id, seq=chunk.seq)))
         finally:
+            self._streams.pop(call_id, None)
             if not finished:
                 await self._cancel(node, call_id)
-            await self.link.unsubscribe(subscription)
+            if subscription is not None:
+                await self.link.unsubscribe(subscription)
 
-    async def _next(self, chunks: asyncio.Queue[Msg], node: str) -> Msg:
-        while True:
-            try:
-                async with asyncio.timeout(self.idle_check):
-                    return await chunks.get()
-            except TimeoutError:
-                if self.node_alive is not None and not self.node_alive(node):
-                    raise NoResponders(f"node {node} went away during a stream") from None
+    @staticmethod
+    def _chunk_handler(stream: _Stream) -> Callable[[Msg], Any]:
+        async def on_chunk(msg: Msg) -> None:
+            stream.queue.put_nowait(msg)  # bounded by the node's window (and its keepalives)
+
+        return on_chunk
+
+    async def _next(self, stream: _Stream) -> Msg:
+        try:
+            async with asyncio.timeout(self.stream_idle):
+                item = await stream.queue.get()
+        except TimeoutError:
+            raise StreamInterrupted(details={"node": stream.node, "reason": "silent"}) from None
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+
+def _gap(node: str, expected: int) -> StreamInterrupted:
+    return StreamInterrupted(details={"node": node, "reason": f"chunk {expected} lost"})
+
+
+def _fail(waiters: list[_Waiter], error: Exception) -> int:
+    failed = 0
+    for waiter in waiters:
+        if not waiter.future.done():
+            waiter.future.set_exception(error)
+            failed += 1
+    return failed

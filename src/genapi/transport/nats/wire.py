@@ -42,8 +42,9 @@ class CallMessage(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Run ``request`` (identity already trusted, arguments validated by the gateway).
 
     ``stream`` asks for a stream: the node answers the request at once ("started") and
-    sends the chunks to ``inbox``, keeping at most ``window`` unacknowledged.
-    ``timeout_ms`` is the deadline of the whole call.
+    sends the chunks to ``inbox``, keeping at most ``window`` unacknowledged, and a
+    keepalive every ``keepalive_ms`` while the stream runs. ``timeout_ms`` is the deadline
+    of the whole call.
     """
 
     call_id: str
@@ -51,6 +52,7 @@ class CallMessage(msgspec.Struct, kw_only=True, omit_defaults=True):
     stream: bool = False
     inbox: str | None = None
     window: int = 16
+    keepalive_ms: int = 1000
     timeout_ms: int | None = None
 
 
@@ -64,7 +66,8 @@ class ReplyMessage(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class ChunkMessage(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One message of a stream: ``kind`` is chunk, last (chunk with data), end or error."""
+    """One message of a stream: ``kind`` is chunk, last (chunk with data), end, error, or
+    keepalive (numbered with the last chunk sent, so a lost chunk shows as a gap)."""
 
     seq: int
     kind: str

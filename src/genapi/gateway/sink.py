@@ -1,0 +1,44 @@
+"""Where a call's later answers go: the sink of one topic of a connection."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..messages import Response
+
+__all__ = ["TopicOwner", "TopicSink"]
+
+
+class TopicOwner(Protocol):
+    """The connection a sink pushes through."""
+
+    @property
+    def closing(self) -> bool:
+        """True once a close was decided."""
+
+    def push(self, topic: str, response: Response) -> None:
+        """Push ``response`` on the api event of ``topic``."""
+
+
+class TopicSink:
+    """Pushes later Responses on one topic of a connection (a call's ``CallContext.sink``).
+
+    It is *closing* once its topic is left or the connection closes, and is then announced
+    to :meth:`genapi.Executor.on_owner_closed` callbacks — so what a function tied to a
+    channel (a relay membership) goes with the channel, as in Phoenix.
+    """
+
+    __slots__ = ("connection", "left", "topic")
+
+    def __init__(self, connection: TopicOwner, topic: str) -> None:
+        self.connection = connection
+        self.topic = topic
+        self.left = False
+
+    async def __call__(self, response: Response) -> None:
+        self.connection.push(self.topic, response)
+
+    @property
+    def closing(self) -> bool:
+        """True once the topic was left or the connection is closing."""
+        return self.left or self.connection.closing

@@ -1,0 +1,32 @@
+"""A connection's running calls: one key each, however the client reuses request ids."""
+
+from __future__ import annotations
+
+import asyncio
+
+from genapi import Cancelled, ShuttingDown
+from genapi.gateway.inflight import InflightCalls
+
+
+async def _wait_forever() -> None:
+    await asyncio.Event().wait()
+
+
+async def test_reused_ids_get_their_own_keys_and_end_together() -> None:
+    """Three calls, two with the same id: all counted; ending the id ends both."""
+    calls = InflightCalls(limit=3)
+    tasks = {}
+    for rid in ("a", "b", "a"):
+        key = calls.new_key()
+        tasks[key] = asyncio.create_task(_wait_forever())
+        calls.add(key, rid, tasks[key])
+    assert (len(calls), calls.full) == (3, True)
+    assert calls.end("a", Cancelled()) == 2
+    assert calls.end("a", Cancelled()) == 0  # already ending: not counted twice
+    ended = [key for key in tasks if calls.ending(key) is not None]
+    assert len(ended) == 2 and all(isinstance(calls.ending(k), Cancelled) for k in ended)
+    for key in ended:
+        calls.discard(key, "a")
+    assert len(calls) == 1
+    assert calls.end_all(ShuttingDown()) == 1
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
