@@ -21,6 +21,7 @@ from .errors import (
     AdminActionDenied,
     ApiError,
     ArgumentError,
+    AuthenticationFailed,
     AuthenticationRequired,
     CallableDenied,
     CallTimeout,
@@ -70,6 +71,7 @@ from .execution.pool import PoolSettings
 from .execution.streams import StreamHelper, ThreadStreamHelper
 from .functions.argspec import MISSING, Arg, ArgType, Limits
 from .functions.config import FunConfig, PushConfig, ResponseType, ServiceConfig
+from .functions.depends import Depends
 from .functions.inference import MaxBytes, MaxItemBytes, MaxItems
 from .functions.registry import Registry
 from .functions.service import Service
@@ -106,6 +108,7 @@ __all__ = [
     "Arg",
     "ArgType",
     "ArgumentError",
+    "AuthenticationFailed",
     "AuthenticationRequired",
     "CallContext",
     "CallStats",
@@ -119,6 +122,7 @@ __all__ = [
     "ConnectionLost",
     "DecodeError",
     "DependencyMissing",
+    "Depends",
     "Diagnostics",
     "EmbeddedNats",
     "Executor",

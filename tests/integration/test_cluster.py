@@ -69,6 +69,20 @@ async def test_remote_sync_async_and_stream(gateway: Gateway, nodes: Nodes) -> N
     assert stream.responses[-1] == Response.stream_end("r1")
 
 
+async def test_dependencies_run_and_are_cleaned_up_on_the_node(
+    gateway: Gateway, nodes: Nodes
+) -> None:
+    """A Depends parameter is resolved by the node running the call (it sees the node's
+    CallContext) and cleaned up there after the call."""
+    nodes.start("n1")
+    await wait_for(lambda: served(gateway, "n1"))
+    first = await gateway.executor.execute(req("with_session", key="a"))
+    second = await gateway.executor.execute(req("with_session", "r2", key="b"))
+    assert first is not None and second is not None
+    assert first.result == {"key": "a", "node": "n1", "closed_before": 0}
+    assert second.result == {"key": "b", "node": "n1", "closed_before": 1}
+
+
 async def test_errors_are_carried_not_retried_and_unencodable_results_fail(
     gateway: Gateway, nodes: Nodes
 ) -> None:

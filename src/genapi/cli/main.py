@@ -1,4 +1,6 @@
-"""The ``genapi`` Typer app: ``version`` and the serving commands ``demo``, ``serve``, ``node``."""
+"""The ``genapi`` Typer app: ``version`` and the serving commands ``demo``, ``serve``, ``node``
+(``status``/``call-flow``/``schema`` in :mod:`.admin`, ``call``/``top`` in :mod:`.ops`,
+``token`` in :mod:`.tokens`)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Annotated
 import typer
 
 from .._version import __version__
-from . import admin, ops
+from . import admin, ops, tokens
 from .loading import load_app
 
 __all__ = ["app", "main"]
@@ -49,9 +51,35 @@ Python:
   async with genapi.Client("ws://{host}:{port}/socket", params={{"user_id": "1"}}) as c:
       print(await c.call("user_service", "get_user", {{"user_id": "1"}}))
 
+Chat (relay, group "lobby"): open http://{host}:{port}/demo/chat?user_id=alice
+  and http://{host}:{port}/demo/chat?user_id=bob in two tabs.
+
 Dashboard: http://{host}:{port}/dashboard   admin token: {admin_token}
-  GENAPI_ADMIN_TOKEN={admin_token} genapi status --url http://{host}:{port}
+  GENAPI_ADMIN_TOKEN={admin_token} {genapi} status --url http://{host}:{port}
+  GENAPI_ADMIN_TOKEN={admin_token} {genapi} call user_service get_user --arg user_id=1 \\
+      --url ws://{host}:{port}/socket
 """
+
+
+def self_command() -> str:
+    """How to run this genapi again from here: ``genapi`` when that is on PATH, else the
+    script's path (``.venv/bin/genapi``) or ``python -m genapi`` as it was started."""
+    import os
+    import shutil
+    import sys
+
+    script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    on_path = shutil.which("genapi")
+    if on_path and script and os.path.realpath(on_path) == os.path.realpath(script):
+        return "genapi"
+
+    def shown(path: str) -> str:
+        relative = os.path.relpath(path)
+        return relative if not relative.startswith("..") else path
+
+    if os.path.basename(script) == "genapi" and os.path.isfile(script):
+        return shown(script)
+    return f"{shown(sys.executable)} -m genapi"
 
 
 @app.command()
@@ -78,7 +106,8 @@ def demo(
     from ..gateway.serve import serve
 
     admin_token = admin_token or secrets.token_urlsafe(24)
-    typer.echo(DEMO_HELP.format(host=host, port=port, admin_token=admin_token))
+    typer.echo(DEMO_HELP.format(host=host, port=port, admin_token=admin_token,
+                                genapi=self_command()))
     if not cluster:
         serve(build_demo_gateway(admin_token=admin_token), host=host, port=port,
               log_level=log_level)
@@ -183,10 +212,12 @@ def node_command(
 
     from ..cluster.node import Node
     from ..functions.service import Service
+    from ..gateway.logs import install_redaction
     from .nats import nats_url
     from .runner import run
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    install_redaction()
     loaded = load_app(target)
     services = [loaded] if isinstance(loaded, Service) else list(loaded)
     if not services or not all(isinstance(s, Service) for s in services):
@@ -199,6 +230,7 @@ def node_command(
 
 admin.register(app)  # status, call-flow, schema
 ops.register(app)  # call, top
+tokens.register(app)  # token
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,7 +7,8 @@ Plain ``uvicorn`` closes every WebSocket (code 1012) before the application hear
 the shutdown, so calls in flight lose their answers. :func:`serve` stops accepting first,
 lets the gateway drain (in-flight calls finish up to ``ConnectionLimits.drain_timeout``,
 then sockets close with 1012 and phoenix.js reconnects), and only then lets uvicorn
-finish.
+finish. Its logs redact tokens (the access log's ``?token=…`` included) and show genapi's
+own warnings (:mod:`genapi.gateway.logs`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import uvicorn
 
 from .app import Gateway
+from .logs import log_config
 
 __all__ = ["serve"]
 
@@ -81,6 +83,7 @@ def serve(
     options: dict[str, Any] = {"ws_max_size": 16 * 1024 * 1024, "ws": GenapiWebSocketProtocol}
     if gateway is not None:
         options["ws_max_size"] = gateway.limits.max_frame_bytes
+    options["log_config"] = log_config(log_level)
     options.update(uvicorn_options)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, **options)
     sockets = [_reuse_port_socket(host, port)] if reuse_port else None
