@@ -40,7 +40,17 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wsload
-from gateway import BENCH_APP, JOIN, call_frame, check_call, combine, free_port, process
+from gateway import (
+    BENCH_APP,
+    JOIN,
+    call_frame,
+    check_call,
+    combine,
+    free_port,
+    load_arguments,
+    process,
+    report,
+)
 from genapi.cluster.embedded import EmbeddedNats
 from machine import StealMeter
 from peers import peer_python
@@ -124,17 +134,8 @@ def start_genapi(stack: contextlib.ExitStack, pythonpath: str, port: int, worker
          *(["--workers", str(workers)] if workers > 1 else [])], env, port))
 
 
-def report(name: str, result: LoadResult) -> None:
-    print(f"{name:<22} {result.rate:>9,.0f} calls/s   p50 {result.percentile(0.5):6.2f} ms"
-          f"   p99 {result.percentile(0.99):6.2f} ms")
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds per window")
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--rounds", type=int, default=5, help="alternating windows per system")
+    parser = load_arguments(__doc__, "per system")
     parser.add_argument("--workers", type=int, default=1, help="genapi serve --workers")
     parser.add_argument("--baseline", metavar="SRC",
                         help="also genapi from this source directory (before/after)")

@@ -12,7 +12,6 @@ the figure is what a second worker buys here, not what it buys on a bigger machi
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
@@ -28,6 +27,7 @@ from gateway import (
     check_call,
     combine,
     free_port,
+    load_arguments,
     process,
     report,
     run_load,
@@ -37,12 +37,7 @@ from wsload import LoadResult
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds per window")
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--rounds", type=int, default=5, help="alternating windows per setup")
-    args = parser.parse_args()
+    args = load_arguments(__doc__, "per setup").parse_args()
     print(f"python {platform.python_version()}, {args.connections} connections, "
           f"{args.rounds} alternating windows of {args.duration:.0f} s per setup, "
           f"{os.cpu_count()} cores shared by every process (load generator included)")
