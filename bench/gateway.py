@@ -160,12 +160,18 @@ def report(name: str, result: LoadResult, floor: LoadResult | None = None) -> No
           f"   p99 {result.percentile(0.99):6.2f} ms{ratio}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def load_arguments(description: str | None, windows: str) -> argparse.ArgumentParser:
+    """The load generator's options, shared by the benches built on it."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per window")
     parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--rounds", type=int, default=5, help="alternating windows per path")
+    parser.add_argument("--rounds", type=int, default=5, help=f"alternating windows {windows}")
+    return parser
+
+
+def main() -> None:
+    parser = load_arguments(__doc__, "per path")
     parser.add_argument("--remote", action="store_true", help="also the remote (NATS) path")
     parser.add_argument("--exporters", action="store_true",
                         help="also the local path of a gateway with metrics=True")

@@ -4,7 +4,9 @@ The demo gateway runs in a child process (`genapi serve`); ``--clients`` closed-
 clients per transport each push one call (``user_service.get_user``) and wait for its
 answer before the next. A long-poll client POSTs the call and polls until the answer
 arrives, as phoenix.js does; a WebSocket client pushes and reads. The transports alternate
-in windows of ``--duration`` seconds; calls/s and latency percentiles per transport.
+in windows of ``--duration`` seconds; calls/s and latency percentiles per transport, and
+the server's CPU share and CPU time per call (a server far from 100 % means the load
+generator, httpx here, is the limit).
 
     python bench/longpoll.py [--clients 20] [--duration 5] [--rounds 3]
 """
@@ -25,6 +27,13 @@ import httpx
 import websockets
 
 CALL = {"service": "user_service", "request_type": "get_user", "args": {"user_id": "1"}}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (Linux)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -106,9 +115,12 @@ async def main() -> None:
                 await asyncio.sleep(0.1)
         results: dict[str, list[float]] = {"websocket": [], "longpoll": []}
         seconds = {"websocket": 0.0, "longpoll": 0.0}
+        busy = {"websocket": 0.0, "longpoll": 0.0}  # the server's CPU seconds
         for _ in range(args.rounds):
             for kind in ("websocket", "longpoll"):
+                before = cpu_seconds(server.pid)
                 got = await window(kind, base, args.clients, args.duration)
+                busy[kind] += cpu_seconds(server.pid) - before
                 results[kind].extend(got)
                 seconds[kind] += args.duration
                 print(f"  {kind:9s} {len(got) / args.duration:9,.0f} calls/s", flush=True)
@@ -117,7 +129,9 @@ async def main() -> None:
             p50 = statistics.median(latencies) * 1000
             p99 = latencies[int(len(latencies) * 0.99)] * 1000
             print(f"{kind:9s} {len(latencies) / seconds[kind]:9,.0f} calls/s  "
-                  f"p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  ({args.clients} clients)")
+                  f"p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  ({args.clients} clients; "
+                  f"server CPU {busy[kind] / seconds[kind]:.0%}, "
+                  f"{busy[kind] / len(latencies) * 1e6:,.0f} µs per call)")
     finally:
         server.terminate()
         server.wait(20)

@@ -60,12 +60,15 @@ class LoadResult:
 
 class _Conn(asyncio.Protocol):
     def __init__(self, index: int, host: str, path: str, make: MakeFrame,
-                 frames_per_call: int, prelude: list[bytes], state: _State) -> None:
+                 frames_per_call: int, prelude: list[bytes], state: _State,
+                 subprotocol: str | None = None) -> None:
         self.index = index
+        offer = f"Sec-WebSocket-Protocol: {subprotocol}\r\n" if subprotocol else ""
         self.request = (
             f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: "
-            f"{base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            f"{base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n"
+            f"{offer}\r\n"
         ).encode()
         self.make = make
         self.frames_per_call = frames_per_call
@@ -152,9 +155,12 @@ class _State:
 
 
 async def run(url: str, make: MakeFrame, *, connections: int, duration: float,
-              warmup: float, frames_per_call: int, prelude: list[bytes] | None = None
-              ) -> LoadResult:
-    """Open ``connections`` to ``url`` (ws://host:port/path?query) and load it."""
+              warmup: float, frames_per_call: int, prelude: list[bytes] | None = None,
+              subprotocol: str | None = None) -> LoadResult:
+    """Open ``connections`` to ``url`` (ws://host:port/path?query) and load it.
+
+    ``subprotocol`` is offered in the handshake (WAMP peers require ``wamp.2.json``).
+    """
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     loop = asyncio.get_running_loop()
@@ -163,7 +169,7 @@ async def run(url: str, make: MakeFrame, *, connections: int, duration: float,
     for index in range(connections):
         _, conn = await loop.create_connection(
             lambda i=index: _Conn(i, parts.netloc, path, make, frames_per_call,
-                                  prelude or [], state),
+                                  prelude or [], state, subprotocol),
             parts.hostname, parts.port,
         )
         conns.append(conn)

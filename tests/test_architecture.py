@@ -66,10 +66,11 @@ def test_nothing_imports_the_package_root() -> None:
 
 
 def test_no_module_at_the_top_level_but_the_known_ones() -> None:
-    """Top-level modules are the shared base (errors, messages, security, _version) and the
-    edges (client, __main__); everything else lives in a folder named for its concern."""
+    """Top-level modules are the shared base (errors, messages, security, _version) and
+    ``__main__``; everything else (the client and the testing helpers included) lives in a
+    folder named for its concern."""
     top = {m.name for m in pkgutil.iter_modules(genapi.__path__) if not m.ispkg}
-    assert top == {"_version", "errors", "messages", "security", "client", "__main__"}
+    assert top == {"_version", "errors", "messages", "security", "__main__"}
 
 
 def _all_modules() -> list[str]:
@@ -104,7 +105,8 @@ def test_the_error_tree_in_the_docstring_lists_every_class() -> None:
 
 
 def test_import_genapi_loads_no_optional_backend() -> None:
-    """NATS, Redis, OpenTelemetry, Prometheus and the database drivers load on first use."""
+    """NATS, Redis, OpenTelemetry, Prometheus, the database drivers and pydantic (an
+    optional extra: genapi only uses it when the application did) load on first use."""
     code = ("import sys, genapi; "
             "print(sorted({m.split('.')[0] for m in sys.modules}))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE")}
@@ -112,7 +114,7 @@ def test_import_genapi_loads_no_optional_backend() -> None:
                          check=True, env=env).stdout
     loaded = set(ast.literal_eval(out))
     assert loaded.isdisjoint({"nats", "redis", "opentelemetry", "prometheus_client",
-                              "asyncpg", "psycopg", "psycopg_pool"})
+                              "asyncpg", "psycopg", "psycopg_pool", "pydantic"})
 
 
 def test_genapi_node_still_imports_on_demand() -> None:

@@ -22,6 +22,7 @@ from .errors import (
     AdminActionDenied,
     ApiError,
     ArgumentError,
+    AuthenticationFailed,
     AuthenticationRequired,
     CallableDenied,
     CallTimeout,
@@ -73,6 +74,7 @@ from .execution.pool import PoolSettings
 from .execution.streams import StreamHelper, ThreadStreamHelper
 from .functions.argspec import MISSING, Arg, ArgType, Limits
 from .functions.config import FunConfig, PushConfig, ResponseType, ServiceConfig
+from .functions.depends import Depends
 from .functions.inference import MaxBytes, MaxItemBytes, MaxItems
 from .functions.registry import Registry
 from .functions.service import Service
@@ -116,6 +118,7 @@ __all__ = [
     "Arg",
     "ArgType",
     "ArgumentError",
+    "AuthenticationFailed",
     "AuthenticationRequired",
     "CallContext",
     "CallStats",
@@ -129,6 +132,7 @@ __all__ = [
     "ConnectionLost",
     "DecodeError",
     "DependencyMissing",
+    "Depends",
     "Diagnostics",
     "DurableInfo",
     "DurableSettings",

@@ -37,9 +37,10 @@
     └── ApiError                       an error a client sees, with its wire message
         ├── InvalidRequest             ``Invalid request: …`` (the payload could not be decoded)
         ├── ArgumentError              argument validation failed
-        ├── FunctionNotFound           ``unsupported function: …``
+        ├── FunctionNotFound           ``Unknown service: …`` / ``Unknown function …``
         ├── FunctionDisabled           ``disabled function: …``
         ├── AuthenticationRequired     ``Authentication required``
+        │   └── AuthenticationFailed   ``Authentication failed: <reason>`` (token expired, …)
         ├── PermissionDenied           ``Permission denied``
         ├── RateLimited                ``Rate limit exceeded. Please retry after N seconds.``
         ├── RateLimiterUnavailable     ``Rate limit service unavailable``
@@ -77,6 +78,7 @@ __all__ = [
     "AdminActionDenied",
     "ApiError",
     "ArgumentError",
+    "AuthenticationFailed",
     "AuthenticationRequired",
     "CallNotFound",
     "CallTimeout",
@@ -321,7 +323,12 @@ class ArgumentError(ApiError):
 
 
 class FunctionNotFound(ApiError):
-    """No function is registered under that service, request type and version."""
+    """No function is registered under that service, request type and version.
+
+    The message names what exists: ``Unknown service: x (known: a, b)``, ``Unknown
+    function y in service x (did you mean z?)``, ``Unknown function y version 3.0.0 in
+    service x (known versions: 1.0.0, 2.0.0)``.
+    """
 
 
 class FunctionDisabled(ApiError):
@@ -332,6 +339,23 @@ class AuthenticationRequired(ApiError):
     """The function needs an authenticated caller and the connection is anonymous."""
 
     default_message = "Authentication required"
+
+
+class AuthenticationFailed(AuthenticationRequired):
+    """An authenticator refused the caller; ``reason`` says why, in a form safe to show.
+
+    Authenticators raise it to refuse with a reason (returning ``None`` refuses with
+    ``refused``). genapi's reasons: ``missing token`` (no credentials where the gateway
+    needs some), ``token expired``, ``invalid signature``, ``malformed token``,
+    ``missing claim: <name>``, ``invalid audience``, ``invalid issuer``, ``token not yet
+    valid``, ``algorithm not allowed``, ``invalid token``, ``authenticator error``. The
+    client sees it in the 401 answer of the WebSocket upgrade (a JSON body
+    ``{"reason": …}`` where the server can send one) and of HTTP calls.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"Authentication failed: {reason}")
 
 
 class PermissionDenied(ApiError):
@@ -466,8 +490,11 @@ _WIRE_PREFIXES: tuple[tuple[str, type[ApiError]], ...] = (
     ("Missing required argument", ArgumentError),
     ("Invalid argument", ArgumentError),
     ("Unknown argument", ArgumentError),
-    ("unsupported function", FunctionNotFound),
+    ("Unknown service", FunctionNotFound),
+    ("Unknown function", FunctionNotFound),
+    ("unsupported function", FunctionNotFound),  # the reference's wording (older gateways)
     ("disabled function", FunctionDisabled),
+    ("Authentication failed", AuthenticationFailed),
     ("Authentication required", AuthenticationRequired),
     ("Permission denied", PermissionDenied),
     ("Rate limit exceeded", RateLimited),
@@ -509,6 +536,8 @@ def error_from_wire(
         error.reason = message.removeprefix("hook rejected: ")
     elif isinstance(error, InvalidRequest):
         error.reason = message.removeprefix("Invalid request: ")
+    elif isinstance(error, AuthenticationFailed):
+        error.reason = message.removeprefix("Authentication failed: ")
     return error
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "RequestInfo",
     "Response",
     "decode_request",
+    "encode_fallback",
     "encode_response",
 ]
 
@@ -187,8 +188,19 @@ class _Payload(msgspec.Struct):
     idempotency_key: str | None = None
 
 
+def encode_fallback(value: Any) -> Any:
+    """What the wire encoders do with a value msgspec cannot encode itself: a pydantic
+    model (returned by a function without a declared return type) becomes its JSON data.
+    Only called for such values, so it costs nothing otherwise."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    raise TypeError(f"Encoding objects of type {type(value).__name__} is "
+                    "unsupported: declare the function's return type")
+
+
 _payload_decoder = msgspec.json.Decoder(_Payload)
-_encoder = msgspec.json.Encoder()
+_encoder = msgspec.json.Encoder(enc_hook=encode_fallback)
 # The order in which the reference lists missing fields.
 _REQUIRED = ("request_type", "request_id", "service")
 

@@ -1,4 +1,5 @@
-"""Security primitives: the admin gate and constant-time secret comparison.
+"""Security primitives: the admin gate, constant-time secret comparison, and redaction of
+secrets from text that may be logged (:func:`redact`).
 
 The admin gate guards runtime actions that change how the gateway behaves. It is closed by
 default: an action is allowed only when it was listed when the gate was built::
@@ -11,12 +12,14 @@ default: an action is allowed only when it was listed when the gate was built::
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import Final
 
 from .errors import AdminActionDenied, ConfigError
 
-__all__ = ["AdminAction", "AdminActionDenied", "AdminGate", "secrets_equal"]
+__all__ = ["REDACTED", "AdminAction", "AdminActionDenied", "AdminGate", "redact", "secrets_equal"]
 
 
 class AdminAction(StrEnum):
@@ -72,3 +75,25 @@ def secrets_equal(expected: str | bytes | None, given: object) -> bool:
     a = expected.encode() if isinstance(expected, str) else expected
     b = given.encode() if isinstance(given, str) else given
     return hmac.compare_digest(a, b)
+
+
+_QUERY: Final = re.compile(
+    r"(?i)([?&;](?:token|access_token|auth_token|authtoken|jwt|password|passwd|secret|"
+    r"api_key|apikey|push_token)=)[^&\s\"'#]+")
+_BEARER: Final = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
+_SUBPROTOCOL: Final = re.compile(r"(base64url\.bearer\.phx\.)[A-Za-z0-9_\-=]+")
+_JWT: Final = re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
+REDACTED: Final = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """``text`` with secrets replaced by ``[redacted]``: ``?token=…`` (and
+    ``access_token``, ``jwt``, ``password``, ``secret``, ``api_key``, ``push_token``…)
+    query values, ``Bearer …`` values, phoenix.js's ``base64url.bearer.phx.…``
+    subprotocol, and anything shaped like a JWT."""
+    if "=" not in text and "eyJ" not in text and "earer" not in text:
+        return text  # the common case: nothing that could hold a secret
+    text = _QUERY.sub(r"\1" + REDACTED, text)
+    text = _BEARER.sub(r"\1" + REDACTED, text)
+    text = _SUBPROTOCOL.sub(r"\1" + REDACTED, text)
+    return _JWT.sub(REDACTED, text)

@@ -67,7 +67,9 @@ async def test_status_call_flow() -> None:
         code, out, _ = await genapi("call-flow", "user_service", "nope", "--url", url,
                                     "--json")
         assert code == 1
-        assert json.loads(out)["error"] == "unsupported function: nope version latest"
+        assert json.loads(out)["error"] == (
+        "Unknown function nope in service user_service "
+        "(known: delete_user, get_user, get_user_profile, list_users)")
 
 
 async def test_status_errors_are_plain() -> None:

@@ -137,3 +137,57 @@ def test_demo_cluster_serves_from_two_nodes_and_stops_cleanly() -> None:
                                capture_output=True, text=True)
     assert leftovers.stdout.strip() == "" or all(
         pid == str(os.getpid()) for pid in leftovers.stdout.split())
+
+
+def test_the_demo_banner_names_commands_that_run_as_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The banner's genapi commands are runnable from here (the script's path or
+    `python -m genapi` when genapi is not on PATH) and it shows the chat page."""
+    from genapi.cli.main import DEMO_HELP, self_command
+
+    script = tmp_path / ".venv" / "bin" / "genapi"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(script), "demo"])
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert self_command() == os.path.join(".venv", "bin", "genapi")
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "__main__.py"), "demo"])
+    assert self_command().endswith(" -m genapi")
+    monkeypatch.setenv("PATH", str(script.parent))
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(script), "demo"])
+    assert self_command() == "genapi"
+    banner = DEMO_HELP.format(host="127.0.0.1", port=4000, admin_token="t", genapi="X")
+    assert "X status --url http://127.0.0.1:4000" in banner
+    assert "http://127.0.0.1:4000/demo/chat?user_id=alice" in banner
+
+
+
+def test_the_demo_banner_status_command_runs_as_printed() -> None:
+    """Run the banner's `status` line exactly as `genapi demo` prints it."""
+    import shlex
+
+    port = free_port()
+    proc = subprocess.Popen([*GENAPI, "demo", "--port", str(port), "--admin-token", "t0k"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        line = ""
+        while "status --url" not in line:
+            line = proc.stdout.readline()
+            assert line, "the banner has no status line"
+        wait_healthy(f"http://127.0.0.1:{port}", proc)  # type: ignore[arg-type]
+        env_part, _, command = line.strip().partition(" ")
+        key, _, token = env_part.partition("=")
+        assert key == "GENAPI_ADMIN_TOKEN"
+        status = subprocess.run(shlex.split(command), capture_output=True, text=True,
+                                timeout=60, env={**os.environ, key: token})
+        assert status.returncode == 0, status.stdout + status.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()

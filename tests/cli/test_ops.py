@@ -11,8 +11,9 @@ import typer
 from typer.testing import CliRunner, Result
 
 from genapi import Gateway, Registry, Service
+from genapi.cli.call import call_args
 from genapi.cli.main import app
-from genapi.cli.ops import call_args, parse_metrics, quantile, rows
+from genapi.cli.ops import parse_metrics, quantile, rows
 from genapi.demo.app import build_demo_gateway
 from genapi.observability import PrometheusExporter
 from genapi.telemetry.events import Telemetry

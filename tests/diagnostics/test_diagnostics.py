@@ -37,7 +37,9 @@ def test_unknown_function_explains_the_lookup() -> None:
     """An unknown function: found False, the client's error, steps up to the lookup."""
     flow = Diagnostics(demo_gateway()).call_flow("user_service", "nope")
     assert flow["found"] is False
-    assert flow["error"] == "unsupported function: nope version latest"
+    assert flow["error"] == (
+        "Unknown function nope in service user_service "
+        "(known: delete_user, get_user, get_user_profile, list_users)")
     assert [s["phase"] for s in flow["steps"]] == ["channel", "decode", "config_lookup"]
     assert "registered versions: none" in flow["steps"][-1]["description"]
 

@@ -59,6 +59,7 @@ async def test_dashboard_shows_services_and_live_calls(node: str, chromium: str)
     assert not errors, errors
     seen = by_key(lines)
     assert seen["first_state"] == "login"
+    assert seen["board_visible_before_login"] is False  # not drawn under the login form
     assert seen["wrong_token"] == "the gateway refused the token"
     assert seen["stored_after_wrong"] == 0
     assert {"user_service", "event_service", "blog_service"} <= set(seen["services"])

@@ -29,8 +29,10 @@ async def test_join_calls_validation_and_permission_errors(node: str) -> None:
     assert seen["get_user"]["response"]["result"]["name"] == "Alice"
     validation = seen["validation"]
     assert validation["response"]["error"] == "Missing required argument: user_id"
-    assert validation["reply"] == {
-        "status": "error", "response": {"reason": "Missing required argument: user_id"}
+    assert validation["reply"] == {  # the reason, and every problem with its path
+        "status": "error", "response": {
+            "reason": "Missing required argument: user_id",
+            "errors": [{"path": ["user_id"], "message": "Missing required argument: user_id"}]}
     }
     assert seen["own_profile"]["response"]["success"] is True
     assert seen["denied"]["response"]["error"] == "Permission denied"

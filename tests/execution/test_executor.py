@@ -166,7 +166,8 @@ async def test_no_timeout() -> None:
 
 
 async def test_lookup_errors() -> None:
-    """Unknown and disabled functions answer with the reference wording."""
+    """Disabled functions answer with the reference wording; unknown ones say what
+    exists."""
 
     async def f() -> int:
         return 1
@@ -175,9 +176,10 @@ async def test_lookup_errors() -> None:
     executor.registry.disable("svc", "f", "1.0.0")
     assert (await run(executor, req(version="1.0.0"))).error == "disabled function: f version 1.0.0"
     assert (await run(executor, req(version="2.0.0"))).error == (
-        "unsupported function: f version 2.0.0"
+        "Unknown function f version 2.0.0 in service svc (known versions: 1.0.0)"
     )
-    assert (await run(executor, req("g"))).error == "unsupported function: g version latest"
+    assert (await run(executor, req("g"))).error == (
+        "Unknown function g in service svc (known: f)")
 
 
 async def test_validation_errors_are_responses() -> None:

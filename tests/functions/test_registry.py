@@ -26,14 +26,45 @@ def test_exact_version_lookup() -> None:
     reg.add(cfg("2.0.0", timeout=10_000))
     assert reg.resolve("svc", "get", "2.0.0").config.timeout == 10_000
     assert reg.get("svc", "get", "1.0.0") is not None
-    with pytest.raises(FunctionNotFound, match=r"^unsupported function: get version 3\.0\.0$"):
+    with pytest.raises(FunctionNotFound, match=(
+            r"^Unknown function get version 3\.0\.0 in service svc "
+            r"\(known versions: 1\.0\.0, 2\.0\.0\)$")):
         reg.resolve("svc", "get", "3.0.0")
 
 
 def test_unknown_function() -> None:
-    """An unknown function is unsupported, naming 'latest' when no version was asked."""
-    with pytest.raises(FunctionNotFound, match=r"^unsupported function: nope version latest$"):
+    """An unknown service or function names what exists (and a version only when one was
+    asked for)."""
+    with pytest.raises(FunctionNotFound,
+                       match=r"^Unknown service: svc \(known: none registered\)$"):
         Registry().resolve("svc", "nope")
+
+
+def test_unknown_names_come_with_suggestions() -> None:
+    """Close names are suggested; otherwise the known ones are listed (at most 20)."""
+    reg = Registry()
+    for name in ("get_user", "get_users", "delete_user"):
+        reg.add(FunConfig(service="users", request_type=name, function=lambda: None))
+    for n in range(25):
+        reg.add(FunConfig(service=f"s{n:02}", request_type="f", function=lambda: None))
+
+    def message(*key: str | None) -> str:
+        with pytest.raises(FunctionNotFound) as info:
+            reg.resolve(*key)  # type: ignore[arg-type]
+        return info.value.message
+
+    assert message("users", "get_usr") == (
+        "Unknown function get_usr in service users (did you mean get_user or get_users?)")
+    assert message("users", "get_usr", "2.0") == (
+        "Unknown function get_usr version 2.0 in service users (did you mean get_user or "
+        "get_users?)")
+    assert message("users", "get_user", "2.0") == (
+        "Unknown function get_user version 2.0 in service users "
+        "(known versions: none, it is unversioned)")
+    assert message("users", "zzz") == (
+        "Unknown function zzz in service users (known: delete_user, get_user, get_users)")
+    assert message("nope", "f").startswith("Unknown service: nope (known: s00, s01, ")
+    assert message("nope", "f").endswith(", s19, …)")  # 20 of 26
 
 
 def test_no_version_prefers_the_unversioned_config() -> None:

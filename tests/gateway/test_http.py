@@ -17,7 +17,9 @@ from tests.support.servers import running_app
         ("/api/user_service/get_user", {"user_id": "1"}, {}, 200, None),
         ("/api/user_service/get_user", {}, {}, 422, "Missing required argument: user_id"),
         ("/api/user_service/get_user", {"user_id": "9"}, {}, 400, "User not found"),
-        ("/api/user_service/nope", {}, {}, 404, "unsupported function: nope version latest"),
+        ("/api/user_service/nope", {}, {}, 404,
+         "Unknown function nope in service user_service "
+         "(known: delete_user, get_user, get_user_profile, list_users)"),
         ("/api/user_service/get_user_profile", {"user_id": "1"}, {}, 401,
          "Authentication required"),
         ("/api/user_service/get_user_profile", {"user_id": "2"},
@@ -35,7 +37,10 @@ async def test_statuses(path: str, body: dict[str, str], headers: dict[str, str]
     data = response.json()
     assert data["error"] == error
     assert data["success"] is (error is None)
+    details = data.pop("details", None)  # an error's machine-readable details, if any
     assert len(data) == 7
+    if status == 422:
+        assert details == {"errors": [{"path": ["user_id"], "message": error}]}
 
 
 async def test_version_request_id_and_bad_bodies() -> None:

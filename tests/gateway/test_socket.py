@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -33,9 +34,10 @@ async def test_error_reply_carries_reason(raw_client: Any) -> None:
         await client.join()
         push, reply = await client.call({"request_id": "r1", "service": "nope",
                                          "request_type": "x"})
-        assert push["error"] == "unsupported function: x version latest"
-        assert reply == {"status": "error",
-                         "response": {"reason": "unsupported function: x version latest"}}
+        unknown = ("Unknown service: nope (known: blog_service, event_service, relay, "
+                   "report_service, search_service, user_service)")
+        assert push["error"] == unknown
+        assert reply == {"status": "error", "response": {"reason": unknown}}
 
 
 async def test_invalid_payloads(raw_client: Any, driver: str) -> None:
@@ -73,7 +75,8 @@ async def test_unknown_event_and_unmatched_topic(raw_client: Any) -> None:
         await client.send(["9", "9", "room:1", "phx_join", {}])
         assert await client.recv() == [None, "9", "room:1", "phx_reply",
                                        {"status": "error",
-                                        "response": {"reason": "unmatched topic"}}]
+                                        "response": {"reason": "unmatched topic",
+                                                     "topics": ["api:*"]}}]
 
 
 async def test_join_authorizer() -> None:
@@ -99,14 +102,16 @@ async def test_join_authorizer() -> None:
 
 
 async def test_anonymous_refused_when_not_allowed() -> None:
-    """With allow_anonymous=False a socket without identity is refused at the upgrade."""
+    """With allow_anonymous=False a socket without identity is refused at the upgrade:
+    401, saying why."""
     gateway = Gateway(authenticator=InsecureDemoAuthenticator(),
                       settings=GatewaySettings(allow_anonymous=False))
     async with running_app(gateway) as url:
         with pytest.raises(websockets.InvalidStatus) as info:
             async with websockets.connect(ws_url(url)):
                 pass
-        assert info.value.response.status_code == 403
+        assert info.value.response.status_code == 401
+        assert json.loads(info.value.response.body) == {"reason": "missing token"}
         async with websockets.connect(ws_url(url, "vsn=2.0.0&user_id=1")):
             pass
 

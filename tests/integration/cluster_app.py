@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from genapi import ApiError, CallContext, Service
+from genapi import ApiError, CallContext, Depends, Service
 
 data_service = Service("data_service", retry=3, timeout=1000)
 
@@ -48,6 +48,25 @@ async def ticks(count: int, interval_ms: int = 5) -> AsyncIterator[int]:
     for i in range(count):
         yield i
         await asyncio.sleep(interval_ms / 1000)
+
+
+CLEANED: list[str] = []
+
+
+async def session(call: CallContext) -> AsyncIterator[dict[str, str]]:
+    """A per-call resource, closed after the call on the node that ran it."""
+    resource = {"node": call.node or "?"}
+    try:
+        yield resource
+    finally:
+        CLEANED.append(resource["node"])
+
+
+@data_service.function(retry=None)
+async def with_session(key: str, resource: dict[str, str] = Depends(session)
+                       ) -> dict[str, object]:
+    """A function with a dependency, on a node: how many sessions were closed before."""
+    return {"key": key, "node": resource["node"], "closed_before": len(CLEANED)}
 
 
 services = [data_service]

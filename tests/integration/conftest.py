@@ -42,7 +42,8 @@ class Nodes:
                 "--name", name, "--log-level", "warning"]
         if token is not None:
             args += ["--push-token", token]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
         process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE)
         self.processes[name] = process

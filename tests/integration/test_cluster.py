@@ -4,6 +4,7 @@ pull, fail-over, outages, draining."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from typing import Any
 
@@ -12,6 +13,8 @@ import pytest
 from genapi import Gateway, Request, Response, ServiceConfig
 from genapi.cluster.embedded import EmbeddedNats
 from genapi.cluster.node import Node
+from genapi.gateway import ClusterOptions
+from genapi.security import AdminAction, AdminGate
 from tests.integration import cluster_app
 from tests.integration.conftest import TOKEN, Nodes, wait_for
 
@@ -66,6 +69,20 @@ async def test_remote_sync_async_and_stream(gateway: Gateway, nodes: Nodes) -> N
     assert stream.responses[-1] == Response.stream_end("r1")
 
 
+async def test_dependencies_run_and_are_cleaned_up_on_the_node(
+    gateway: Gateway, nodes: Nodes
+) -> None:
+    """A Depends parameter is resolved by the node running the call (it sees the node's
+    CallContext) and cleaned up there after the call."""
+    nodes.start("n1")
+    await wait_for(lambda: served(gateway, "n1"))
+    first = await gateway.executor.execute(req("with_session", key="a"))
+    second = await gateway.executor.execute(req("with_session", "r2", key="b"))
+    assert first is not None and second is not None
+    assert first.result == {"key": "a", "node": "n1", "closed_before": 0}
+    assert second.result == {"key": "b", "node": "n1", "closed_before": 1}
+
+
 async def test_errors_are_carried_not_retried_and_unencodable_results_fail(
     gateway: Gateway, nodes: Nodes
 ) -> None:
@@ -91,6 +108,34 @@ async def test_cancel_reaches_the_node(gateway: Gateway, nodes: Nodes) -> None:
     ended = [r for r in sink.responses if not (r.success and r.has_more)]
     assert ended == [Response.fail("r1", "Cancelled")]
     assert sink.responses[-1] == ended[0]
+
+
+def started(sink: Sink) -> bool:
+    return len(sink.responses) > 3
+
+
+async def test_two_gateways_cancel_only_their_own_call(
+    gateway: Gateway, nodes: Nodes, nats_server: EmbeddedNats
+) -> None:
+    """Two gateways run streams with the same request id on one node; cancelling on one
+    ends only its own (the node tells gateways' calls apart)."""
+    nodes.start("n1")
+    other = Gateway(cluster=ClusterOptions(nats=nats_server.url, push_token=TOKEN),
+                    admin=AdminGate({AdminAction.PUSH_CONFIG}))
+    async with other.running():
+        await wait_for(lambda: served(gateway, "n1") and served(other, "n1"))
+        mine, theirs = Sink(), Sink()
+        # One after the other: were the node to confuse them, the later would be cancelled.
+        for gw, sink in ((gateway, mine), (other, theirs)):
+            await gw.executor.execute(req("ticks", count=100_000, interval_ms=10), sink)
+            await wait_for(functools.partial(started, sink))
+        assert gateway.executor.cancel("r1") == 1
+        await wait_for(mine.ended)
+        before = len(theirs.responses)
+        await wait_for(lambda: len(theirs.responses) > before + 5)
+        assert not theirs.ended()
+        assert other.executor.cancel("r1") == 1
+        await wait_for(theirs.ended)
 
 
 async def test_push_with_good_and_bad_tokens_and_verify(

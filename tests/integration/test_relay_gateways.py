@@ -38,7 +38,8 @@ class GatewayProcess:
         args = [sys.executable, "-m", "genapi", "serve", "genapi.demo.app:build_demo_gateway",
                 "--port", str(self.port), "--nats", nats, "--log-level", "warning"]
         self.process = subprocess.Popen(args, cwd=ROOT, stdout=self.log, stderr=self.log,
-                                        env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                        env={**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
 
     @property
     def socket(self) -> str:

@@ -265,3 +265,60 @@ async def test_metrics_token_guards_the_scrape() -> None:
         right = await http.get("/metrics", headers={"Authorization": "Bearer s3cret"})
         assert right.status_code == 200
         assert "genapi_requests_total" in right.text or "genapi_requests" in right.text
+
+
+async def test_async_and_stream_calls_count_their_terminal_outcome() -> None:
+    """A stream counts when it ends: completed → success="true"; cancelled or failed →
+    success="false" (not the success of its init); async calls likewise."""
+    import asyncio
+
+    from genapi import ApiError, Response, Service
+
+    svc = Service("s")
+
+    @svc.function(response_type="stream", timeout=None)
+    async def ticks(count: int, fail: bool = False) -> AsyncIterator[int]:
+        for n in range(count):
+            yield n
+            await asyncio.sleep(0.01)
+        if fail:
+            raise ApiError("broke")
+
+    @svc.function(response_type="async")
+    async def later(fail: bool = False) -> int:
+        if fail:
+            raise ApiError("no")
+        return 1
+
+    registry = Registry(telemetry=Telemetry())
+    registry.add_service(svc)
+    executor = Executor(registry)
+    exporter = PrometheusExporter(executor=executor, offload=False)
+    ended: list[Response] = []
+
+    async def sink(response: Response) -> None:
+        if not response.has_more:
+            ended.append(response)
+
+    def request(rid: str, request_type: str, **args: object) -> Request:
+        return Request(request_id=rid, service="s", request_type=request_type, args=args)
+
+    await executor.execute(request("done", "ticks", count=2), sink)
+    await executor.execute(request("failed", "ticks", count=1, fail=True), sink)
+    await executor.execute(request("cancelled", "ticks", count=1000), sink)
+    await asyncio.sleep(0.03)
+    executor.cancel("cancelled")
+    await executor.execute(request("ok", "later"), sink)
+    await executor.execute(request("no", "later", fail=True), sink)
+    async with asyncio.timeout(5):
+        while len(ended) < 5:
+            await asyncio.sleep(0.01)
+    found = samples(exporter)
+    stream = {"service": "s", "request_type": "ticks"}
+    assert value(found, "genapi_requests_total", **stream, success="true") == 1
+    assert value(found, "genapi_requests_total", **stream, success="false") == 2
+    later_labels = {"service": "s", "request_type": "later"}
+    assert value(found, "genapi_requests_total", **later_labels, success="true") == 1
+    assert value(found, "genapi_requests_total", **later_labels, success="false") == 1
+    exporter.close()
+    await executor.aclose()

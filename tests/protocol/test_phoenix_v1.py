@@ -87,7 +87,8 @@ def test_v1_heartbeat_and_unmatched_topic() -> None:
     ]
     assert app.send('{"topic":"nope","event":"phx_join","payload":{},"ref":"4"}') == [
         '{"topic":"nope","event":"phx_reply",'
-        '"payload":{"status":"error","response":{"reason":"unmatched topic"}},"ref":"4"}'
+        '"payload":{"status":"error","response":{"reason":"unmatched topic",'
+        '"topics":["room:*"]}},"ref":"4"}'
     ]
 
 

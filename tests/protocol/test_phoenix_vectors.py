@@ -55,9 +55,9 @@ VECTORS = [
     Vector(
         7,
         '["5","5","nope:1","phx_join",{}]',
-        [
+        [  # genapi adds the patterns that would match (the reason stays Phoenix's)
             '[null,"5","nope:1","phx_reply",'
-            '{"status":"error","response":{"reason":"unmatched topic"}}]'
+            '{"status":"error","response":{"reason":"unmatched topic","topics":["room:*"]}}]'
         ],
     ),
     Vector(

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["register"]
+__all__ = ["catalog_of", "fetch", "register"]
 
 DEFAULT_URL = "http://127.0.0.1:4000"
 URL_HELP = "The gateway's base URL."
@@ -212,7 +212,8 @@ def call_flow_command(
     _show_call_flow(url, token, service, request_type, version, as_json)
 
 
-def _catalog_of(target: str) -> dict[str, Any]:
+def catalog_of(target: str) -> dict[str, Any]:
+    """The function catalog of a ``module:attribute`` (Gateway, Registry, Service(s))."""
     from ..functions.registry import Registry
     from ..functions.service import Service
     from ..gateway import Gateway
@@ -249,11 +250,12 @@ def schema(
         "--output", "-o", help="Write the JSON here instead of printing it.",
         dir_okay=False)] = None,
 ) -> None:
-    """Export the functions' argument schemas (JSON Schema 2020-12), AsyncAPI or TypeScript."""
+    """Export the functions' schemas — arguments, results, stream chunks, docstrings — as
+    JSON Schema 2020-12, AsyncAPI or TypeScript."""
     from ..schema import CATALOG_FORMAT, asyncapi_document, json_schemas, typescript_module
 
     if app_target is not None and url is None:
-        catalog = _catalog_of(app_target)
+        catalog = catalog_of(app_target)
     elif url is not None and app_target is None:
         catalog = fetch(url, "/admin/schema", token)
         if catalog.get("format") != CATALOG_FORMAT:

@@ -1,13 +1,16 @@
-"""The ``genapi`` Typer app: ``version`` and the serving commands ``demo``, ``serve``, ``node``."""
+"""The ``genapi`` Typer app: ``version`` and the serving commands ``demo``, ``serve``, ``node``
+(``status``/``call-flow``/``schema`` in :mod:`.admin`, ``call``/``top`` in :mod:`.ops`,
+``token`` in :mod:`.tokens`)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
 
 from .._version import __version__
-from . import admin, jobs, ops
+from . import admin, jobs, ops, tokens
 from .loading import load_app
 
 __all__ = ["app", "main"]
@@ -48,9 +51,35 @@ Python:
   async with genapi.Client("ws://{host}:{port}/socket", params={{"user_id": "1"}}) as c:
       print(await c.call("user_service", "get_user", {{"user_id": "1"}}))
 
+Chat (relay, group "lobby"): open http://{host}:{port}/demo/chat?user_id=alice
+  and http://{host}:{port}/demo/chat?user_id=bob in two tabs.
+
 Dashboard: http://{host}:{port}/dashboard   admin token: {admin_token}
-  GENAPI_ADMIN_TOKEN={admin_token} genapi status --url http://{host}:{port}
+  GENAPI_ADMIN_TOKEN={admin_token} {genapi} status --url http://{host}:{port}
+  GENAPI_ADMIN_TOKEN={admin_token} {genapi} call user_service get_user --arg user_id=1 \\
+      --url ws://{host}:{port}/socket
 """
+
+
+def self_command() -> str:
+    """How to run this genapi again from here: ``genapi`` when that is on PATH, else the
+    script's path (``.venv/bin/genapi``) or ``python -m genapi`` as it was started."""
+    import os
+    import shutil
+    import sys
+
+    script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    on_path = shutil.which("genapi")
+    if on_path and script and os.path.realpath(on_path) == os.path.realpath(script):
+        return "genapi"
+
+    def shown(path: str) -> str:
+        relative = os.path.relpath(path)
+        return relative if not relative.startswith("..") else path
+
+    if os.path.basename(script) == "genapi" and os.path.isfile(script):
+        return shown(script)
+    return f"{shown(sys.executable)} -m genapi"
 
 
 @app.command()
@@ -77,7 +106,8 @@ def demo(
     from ..gateway.serve import serve
 
     admin_token = admin_token or secrets.token_urlsafe(24)
-    typer.echo(DEMO_HELP.format(host=host, port=port, admin_token=admin_token))
+    typer.echo(DEMO_HELP.format(host=host, port=port, admin_token=admin_token,
+                                genapi=self_command()))
     if not cluster:
         serve(build_demo_gateway(admin_token=admin_token), host=host, port=port,
               log_level=log_level)
@@ -102,6 +132,10 @@ def serve_command(
     nats: Annotated[str | None, typer.Option(help=NATS_HELP)] = None,
     push_token: Annotated[str | None, typer.Option(
         help="Token nodes must present with config pushes.", envvar="GENAPI_PUSH_TOKEN")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Gateway processes sharing the port (SO_REUSEPORT). Above 1 they form "
+                    "a cluster over --nats (default: a private nats-server).")] = 1,
+    reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Serve a gateway (graceful drain on Ctrl-C / SIGTERM).
 
@@ -113,14 +147,50 @@ def serve_command(
     from .nats import nats_url
 
     app_ = load_app(target)
+    if workers > 1:
+        raise typer.Exit(_serve_workers(app_, target, host, port, log_level, nats, push_token,
+                                        workers))
     if nats is None:
-        serve(app_, host=host, port=port, log_level=log_level)
+        serve(app_, host=host, port=port, log_level=log_level, reuse_port=reuse_port)
         return
     if not isinstance(app_, Gateway):
         raise typer.BadParameter("--nats needs a genapi Gateway")
     with nats_url(nats) as url:
         app_.join_cluster(url, push_token=push_token)
-        serve(app_, host=host, port=port, log_level=log_level)
+        serve(app_, host=host, port=port, log_level=log_level, reuse_port=reuse_port)
+
+
+def _serve_workers(app_: object, target: str, host: str, port: int, log_level: str,
+                   nats: str | None, push_token: str | None, workers: int) -> int:
+    import logging
+    import os
+
+    from ..errors import ConfigError
+    from ..gateway import Gateway
+    from ..ratelimit import RateLimiter
+    from .workers import check_port, supervise, worker_argv, worker_nats
+
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        check_port(host, port)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--port") from exc
+    gateway = isinstance(app_, Gateway)
+    if not gateway and nats is not None:
+        raise typer.BadParameter("--nats needs a genapi Gateway")
+    limiter = app_.executor.rate_limiter if isinstance(app_, Gateway) else None
+    if isinstance(limiter, RateLimiter) and not limiter.shared:
+        typer.echo("note: rate limits count per worker (a memory store); give the "
+                   "RateLimiter a Redis store to share them", err=True)
+    with contextlib.ExitStack() as stack:
+        # Workers of a gateway share a cluster; other ASGI apps are served side by side.
+        url = stack.enter_context(worker_nats(nats)) if gateway else None
+        typer.echo(f"genapi serving {target} on http://{host}:{port} with {workers} workers"
+                   + (f" (cluster over {url})" if url else ""))
+        # The push token through the environment: not on command lines others can read.
+        env = {**os.environ, **({"GENAPI_PUSH_TOKEN": push_token} if push_token else {})}
+        return supervise(worker_argv(target, host=host, port=port, log_level=log_level,
+                                     nats=url), workers, env)
 
 
 @app.command("node")
@@ -138,14 +208,16 @@ def node_command(
              "'Server shutting down'.")] = 10.0,
 ) -> None:
     """Run a service node: serve the functions to gateways over NATS until SIGTERM."""
-    import asyncio
     import logging
 
     from ..cluster.node import Node
     from ..functions.service import Service
+    from ..gateway.logs import install_redaction
     from .nats import nats_url
+    from .runner import run
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    install_redaction()
     loaded = load_app(target)
     services = [loaded] if isinstance(loaded, Service) else list(loaded)
     if not services or not all(isinstance(s, Service) for s in services):
@@ -153,11 +225,12 @@ def node_command(
     with nats_url(nats) as url:
         node = Node(services, nats=url, name=name, prefix=prefix, push_token=push_token,
                     drain_timeout=drain_timeout)
-        asyncio.run(node.serve())
+        run(node.serve())
 
 
 admin.register(app)  # status, call-flow, schema
 ops.register(app)  # call, top
+tokens.register(app)  # token
 jobs.register(app)  # jobs list|show|retry|cancel|purge|counts, db upgrade
 
 

@@ -1,32 +1,27 @@
-"""Operator commands of the ``genapi`` CLI: ``call`` and ``top``.
+"""Operator commands of the ``genapi`` CLI: ``top`` (and ``call``, in :mod:`.call`).
 
 ::
 
-    genapi call user_service get_user --arg user_id='"1"' --param user_id=1
     genapi top --url http://localhost:4000          # needs Gateway(metrics=True)
 
-``call`` makes one call with :class:`genapi.Client` and prints the Response as JSON (exit
-code 1 when it is an error). ``top`` scrapes ``/metrics`` every ``--interval`` seconds and
-shows calls/s, p50/p95 latency and the error share per function, from the differences
-between successive scrapes of ``genapi_request_duration_seconds``.
+``top`` scrapes ``/metrics`` every ``--interval`` seconds and shows calls/s, p50/p95
+latency and the error share per function, from the differences between successive scrapes
+of ``genapi_request_duration_seconds``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from . import call
+
 if TYPE_CHECKING:
     from rich.table import Table
-
-    from ..messages import Response
 
 __all__ = ["Row", "Scrape", "parse_metrics", "register", "rows"]
 
@@ -35,90 +30,8 @@ _DURATION = "genapi_request_duration_seconds"
 
 def register(app: typer.Typer) -> None:
     """Add the ``call`` and ``top`` commands to ``app``."""
-    app.command("call")(call_command)
+    call.register(app)
     app.command("top")(top_command)
-
-
-# -- genapi call -------------------------------------------------------------------------
-
-def parse_pairs(items: Iterable[str], option: str) -> dict[str, str]:
-    """``["k=v", …]`` as a dict; an item without ``=`` is a usage error."""
-    pairs: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"expected key=value, got {item!r}", param_hint=option)
-        pairs[key] = value
-    return pairs
-
-
-def call_args(json_text: str | None, items: Iterable[str]) -> dict[str, Any]:
-    """The call's arguments: the ``--json`` object, then each ``--arg`` (JSON if it parses)."""
-    args: dict[str, Any] = {}
-    if json_text is not None:
-        try:
-            loaded = json.loads(json_text)
-        except json.JSONDecodeError as exc:
-            raise typer.BadParameter(f"not JSON: {exc}", param_hint="--json") from None
-        if not isinstance(loaded, dict):
-            raise typer.BadParameter("must be a JSON object", param_hint="--json")
-        args.update(loaded)
-    for key, text in parse_pairs(items, "--arg").items():
-        try:
-            args[key] = json.loads(text)
-        except json.JSONDecodeError:
-            args[key] = text  # not JSON: the plain string
-    return args
-
-
-def call_command(
-    service: Annotated[str, typer.Argument(help="Service name.")],
-    request_type: Annotated[str, typer.Argument(help="Function name (request type).")],
-    arg: Annotated[list[str] | None, typer.Option(
-        "--arg", "-a", help="An argument, key=value; the value is JSON when it parses "
-        "(so user_id=1 is a number and user_id='\"1\"' a string).")] = None,
-    json_args: Annotated[str | None, typer.Option(
-        "--json", help="Arguments as a JSON object (--arg values override).")] = None,
-    url: Annotated[str, typer.Option(help="The gateway's socket URL.")] = (
-        "ws://localhost:4000/socket"),
-    param: Annotated[list[str] | None, typer.Option(
-        "--param", "-p", help="A connect param, key=value (the authenticator reads them).")
-    ] = None,
-    version: Annotated[str | None, typer.Option(help="Function version.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 10.0,
-) -> None:
-    """Call a function over the Phoenix socket and print the Response as JSON."""
-    import msgspec
-
-    from ..errors import GenApiError
-    from ..messages import encode_response
-
-    args = call_args(json_args, arg or ())
-    params = parse_pairs(param or (), "--param")
-    try:
-        response = asyncio.run(_call(url, params, service, request_type, args, version, timeout))
-    except (GenApiError, OSError) as exc:  # could not connect, or the connection dropped
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(msgspec.json.format(encode_response(response), indent=2).decode())
-    if not response.success:
-        raise typer.Exit(1)
-
-
-async def _call(url: str, params: Mapping[str, str], service: str, request_type: str,
-                args: Mapping[str, Any], version: str | None, timeout: float) -> Response:
-    from ..client import Client
-    from ..errors import ApiError
-    from ..messages import Response
-
-    request_id = uuid.uuid4().hex
-    async with Client(url, params=params, timeout=timeout, reconnect=False) as client:
-        try:
-            result = await client.call(service, request_type, args, version=version,
-                                       request_id=request_id)
-        except ApiError as exc:
-            return Response.fail(request_id, exc.message, can_retry=exc.can_retry)
-    return Response.sync(request_id, result)
 
 
 # -- genapi top --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from ..errors import GenApiError, NatsServerMissing
+from .children import owned_child
 
 __all__ = ["EmbeddedNats", "NatsServerMissing", "nats_server_binary"]
 
@@ -71,7 +72,7 @@ class EmbeddedNats:
         if self.jetstream:
             args += ["-js", "-sd", self._store]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
+                                         stderr=subprocess.DEVNULL, **owned_child())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

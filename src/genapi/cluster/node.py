@@ -127,6 +127,7 @@ class Node:
         self.link = Link(nats, name=f"node:{self.name}")
         self._services: dict[str, list[Route]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None  # set by start()
         self._flows: dict[str, _Flow] = {}
         self._giving_up: set[str] = set()  # call ids the drain ended: they answer so
         self._background: set[asyncio.Task[Any]] = set()
@@ -166,6 +167,8 @@ class Node:
     async def start(self, timeout: float | None = 30.0) -> None:
         """Connect, subscribe, push every service, start heartbeats."""
         await self.link.ready(timeout)
+        # Asked once: on 3.11 every get_running_loop() is a getpid() system call.
+        self._loop = asyncio.get_running_loop()
         s = self.subjects
         self._call_subscription = await self.link.subscribe(s.call(self.name), self._on_call)
         await self.link.subscribe(s.cancel(self.name), self._on_cancel)
@@ -309,7 +312,7 @@ class Node:
             await self._respond(msg, ReplyMessage(ok=False, error=f"Invalid request: {exc}"))
             return
         runner = self._run_stream(msg, call) if call.stream else self._run_call(msg, call)
-        task = asyncio.get_running_loop().create_task(runner)
+        task = (self._loop or asyncio.get_running_loop()).create_task(runner)
         self._tasks[call.call_id] = task
         task.add_done_callback(functools.partial(self._forget, call.call_id))
 

@@ -157,7 +157,7 @@ event_service = Service("event_service")
 
 
 @event_service.function(response_type="stream", version="1.0.0", timeout=60_000)
-async def stream_events(stream: StreamHelper, interval_ms: int = 500) -> None:
+async def stream_events(stream: StreamHelper[dict[str, Any]], interval_ms: int = 500) -> None:
     """Ten ticks, then a last chunk with the total."""
     for number in range(1, 11):
         await stream.send_result({"event": "tick", "number": number})

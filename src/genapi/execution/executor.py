@@ -51,7 +51,7 @@ from .invoke import Invoker
 from .jobs import JobEnd, JobRunner, Jobs
 from .observers import RequestEnd, RequestObserver
 from .pipeline import Call, Pipeline, RateLimiter, ResponseSink, Stage, request_meta
-from .pool import Pools, PoolSettings, PoolStatus
+from .pool import Pools, PoolSettings, PoolState, PoolStatus
 from .retry import Backoff
 from .selection import NodeSelector
 from .submit import DurableSubmit
@@ -61,6 +61,7 @@ __all__ = ["Call", "Executor", "Outcome", "RateLimiter", "ResponseSink", "Stage"
 logger = logging.getLogger("genapi.executor")
 
 _SYNC = ResponseType.SYNC
+_NONE = ResponseType.NONE
 
 EXECUTOR_CANCEL = register_event(
     "executor.cancel", (), ("request_id", "how", "found"),
@@ -212,6 +213,8 @@ class Executor:
         error: ApiError | None = None
         response: Response | None
         route: Route | None = None
+        end = self.end
+        counted_later = False
         try:
             route = self.registry.resolve(request.service, request.request_type, request.version)
             call = Call(request, route, sink, owner, started)
@@ -224,6 +227,11 @@ class Executor:
                                     result=await self.pipeline.perform(call), success=True)
             elif call.route.config.durable:
                 response = await self._submit_durable(call)
+            elif end.histograms and sink is not None and call.route.response_type is not _NONE:
+                # counted when it ends, with its terminal outcome (a cancelled stream fails)
+                call.sink = end.count_at_end(sink, call.route, started)
+                response = self.runner.start(call)
+                counted_later = True
             else:
                 response = self.runner.start(call)
         except ApiError as exc:
@@ -232,9 +240,9 @@ class Executor:
         except Exception as exc:
             error = self.pipeline.wrap(request, exc, started)
             response = Response.fail(request.request_id, error.message)
-        end = self.end
         if end.histograms or end.observers or EXECUTOR_STOP in telemetry.handled:
-            end.report(request, response, route, time.perf_counter_ns() - started)
+            end.report(request, response, route, time.perf_counter_ns() - started,
+                       count=not counted_later)
         return response, error
 
     async def _submit_durable(self, call: Call) -> Response | None:
@@ -347,4 +355,12 @@ class Executor:
         """Stop the pools (running jobs get ``timeout`` seconds) and release the threads."""
         await self.pools.aclose(timeout)
         self.invoker.shutdown()
+
+    def reopen(self) -> None:
+        """Make a closed executor usable again (a gateway started after it stopped): fresh
+        pools with the same settings; threads are made again when needed."""
+        if self.pools.async_pool.state is PoolState.OPEN:
+            return
+        self.pools = Pools(self.pools.settings, telemetry=self.telemetry)
+        self.runner.pools = self.pools
 

@@ -1,12 +1,19 @@
 """Calling a local function: coroutines are awaited on the loop, plain functions run in a
-bounded thread pool so a blocking function never stalls the loop; both under a deadline."""
+bounded thread pool so a blocking function never stalls the loop; both under a deadline.
+
+Results and stream chunks of declared types are turned into JSON data here (so service
+nodes, which use this invoker too, send them as gateways do); a function with
+dependencies gets them resolved before the call and cleaned up after it, within its
+deadline.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,6 +22,7 @@ from ..functions.routes import Route
 from ..functions.validation import BoundArgs
 from ..messages import Request, RequestInfo, Response
 from .deadlines import Deadlines
+from .dependencies import solve
 from .streams import Emit, StreamHelper, ThreadStreamHelper
 
 __all__ = ["Invoker", "call_arguments"]
@@ -85,13 +93,18 @@ class Invoker:
             raise UsageError(f"{route.key} has no local function")
         if route.plain_call:
             args, kwargs = bound
+        elif route.depends:
+            return await self._call_with_dependencies(route, request, bound, extra)
         else:
             args, kwargs = call_arguments(route, request, bound, extra)
         timeout = route.timeout_s
+        encode = route.encode_result
         if timeout is None:
             if route.is_coroutine:
-                return await fn(*args, **kwargs)
-            return await self.run_sync(fn, *args, **kwargs)
+                result = await fn(*args, **kwargs)
+            else:
+                result = await self.run_sync(fn, *args, **kwargs)
+            return result if encode is None else encode(result)
         deadline = self.deadlines.arm(timeout)
         try:
             if route.is_coroutine:
@@ -106,6 +119,43 @@ class Invoker:
             self.deadlines.disarm(deadline)
         if deadline.expired and deadline.consume():  # the function swallowed the cancellation
             raise CallTimeout(route.config.timeout or 0)
+        return result if encode is None else encode(result)
+
+    async def _call_with_dependencies(self, route: Route, request: Request, bound: BoundArgs,
+                                      extra: dict[str, Any] | None) -> Any:
+        fn = route.function
+        if fn is None:
+            raise UsageError(f"{route.key} has no local function")
+
+        async def run() -> Any:
+            async with contextlib.AsyncExitStack() as stack:
+                values = await solve(route, request, extra, stack, self.run_sync)
+                args, kwargs = call_arguments(route, request, bound, extra)
+                kwargs = {**kwargs, **values}
+                if route.is_coroutine:
+                    return await fn(*args, **kwargs)
+                return await self.run_sync(fn, *args, **kwargs)
+
+        result = await self._under_deadline(route, run())
+        encode = route.encode_result
+        return result if encode is None else encode(result)
+
+    async def _under_deadline(self, route: Route, work: Awaitable[Any]) -> Any:
+        """Await ``work`` under the route's timeout (CallTimeout when it expires)."""
+        timeout = route.timeout_s
+        if timeout is None:
+            return await work
+        deadline = self.deadlines.arm(timeout)
+        try:
+            result = await work
+        except asyncio.CancelledError:
+            if deadline.consume():
+                raise CallTimeout(route.config.timeout or 0) from None
+            raise
+        finally:
+            self.deadlines.disarm(deadline)
+        if deadline.expired and deadline.consume():
+            raise CallTimeout(route.config.timeout or 0)
         return result
 
     async def stream(self, route: Route, request: Request, bound: BoundArgs, emit: Emit,
@@ -114,14 +164,28 @@ class Invoker:
 
         Async generators and (in a worker thread) plain generators yield chunks; other
         functions receive a stream helper. ``extra`` are injected values (the
-        ``CallContext``), for every style. The caller applies the deadline.
+        ``CallContext``), for every style. The caller applies the deadline. Chunks of a
+        declared type are encoded; dependencies are cleaned up when the stream ends.
         """
         fn = route.function
         if fn is None:
             raise UsageError(f"{route.key} has no local function")
+        encode = route.encode_chunk
+        if encode is not None:
+            emit = _encoding(emit, encode)
+        if not route.depends:
+            return await self._stream(fn, route, request, bound, emit, extra, {})
+        async with contextlib.AsyncExitStack() as stack:
+            values = await solve(route, request, extra, stack, self.run_sync)
+            return await self._stream(fn, route, request, bound, emit, extra, values)
+
+    async def _stream(self, fn: Callable[..., Any], route: Route, request: Request,
+                      bound: BoundArgs, emit: Emit, extra: dict[str, Any] | None,
+                      values: dict[str, Any]) -> bool:
         rid = request.request_id
         if route.is_async_gen or route.is_generator:
             args, kwargs = call_arguments(route, request, bound, extra)
+            kwargs = {**kwargs, **values} if values else kwargs
             if route.is_async_gen:
                 async for chunk in fn(*args, **kwargs):
                     await emit(Response.stream_chunk(rid, chunk))
@@ -131,16 +195,17 @@ class Invoker:
                 while (chunk := await self.run_sync(next, iterator, done)) is not done:
                     await emit(Response.stream_chunk(rid, chunk))
             return False
-        helper = StreamHelper(rid, emit)
+        helper: StreamHelper[Any] = StreamHelper(rid, emit)
         if route.is_coroutine:
             args, kwargs = call_arguments(route, request, bound, {**(extra or {}),
                                                                   "stream": helper})
-            await fn(*args, **kwargs)
+            await fn(*args, **kwargs, **values)
         else:
-            threaded = ThreadStreamHelper(helper, asyncio.get_running_loop())
+            loop = asyncio.get_running_loop()
+            threaded: ThreadStreamHelper[Any] = ThreadStreamHelper(helper, loop)
             args, kwargs = call_arguments(route, request, bound, {**(extra or {}),
                                                                   "stream": threaded})
-            await self.run_sync(fn, *args, **kwargs)
+            await self.run_sync(fn, *args, **kwargs, **values)
         return helper.finished
 
     def shutdown(self, wait: bool = False) -> None:
@@ -148,3 +213,14 @@ class Invoker:
         if self._pool is not None:
             self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
+
+
+def _encoding(emit: Emit, encode: Callable[[Any], Any]) -> Emit:
+    """``emit`` with the data of every chunk encoded from its declared type."""
+
+    async def emit_encoded(response: Response) -> None:
+        if response.success and response.result is not None:
+            response.result = encode(response.result)
+        await emit(response)
+
+    return emit_encoded

@@ -17,7 +17,10 @@ or with a :class:`StreamHelper` parameter (the walkthrough's style)::
         await stream.send_last_result({"event": "done", "total": 10})
 
 A plain (non-async) function receives a :class:`ThreadStreamHelper` with the same methods,
-blocking instead of awaiting. The caller receives the ``"init"`` acknowledgement, then the
+blocking instead of awaiting. Declare the chunk type — ``AsyncIterator[Tick]`` as a
+generator's return type, or ``stream: StreamHelper[Tick]`` — and chunks are encoded from
+it (a Struct, dataclass or pydantic model becomes JSON) and exported in the schemas.
+The caller receives the ``"init"`` acknowledgement, then the
 chunks (``has_more: true``) in order, then exactly one terminator: the last chunk, a stream
 end, or an error — also when the stream times out, is cancelled or crashes.
 """
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import ClassVar, Generic, TypeVar
 
 from ..errors import StreamClosed
 from ..messages import Response
@@ -34,9 +37,10 @@ from ..messages import Response
 __all__ = ["StreamClosed", "StreamHelper", "ThreadStreamHelper"]
 
 Emit = Callable[[Response], Awaitable[None]]
+T = TypeVar("T")
 
 
-class StreamHelper:
+class StreamHelper(Generic[T]):
     """Sends the chunks of one stream (see the module docs). Injected by parameter type."""
 
     __genapi_inject__: ClassVar[str] = "stream"
@@ -51,13 +55,13 @@ class StreamHelper:
         if self.finished:
             raise StreamClosed()
 
-    async def send_result(self, data: Any) -> None:
+    async def send_result(self, data: T) -> None:
         """Send a chunk with more to come."""
         self._check()
         self.sent += 1
         await self._emit(Response.stream_chunk(self.request_id, data))
 
-    async def send_last_result(self, data: Any) -> None:
+    async def send_last_result(self, data: T) -> None:
         """Send the final chunk (with data); the stream ends."""
         self._check()
         self.finished = True
@@ -77,7 +81,7 @@ class StreamHelper:
         await self._emit(Response.fail(self.request_id, reason))
 
 
-class ThreadStreamHelper:
+class ThreadStreamHelper(Generic[T]):
     """The :class:`StreamHelper` of a plain function running in a worker thread.
 
     Its methods block the thread until the chunk is handed to the connection.
@@ -85,7 +89,7 @@ class ThreadStreamHelper:
 
     __genapi_inject__: ClassVar[str] = "stream"
 
-    def __init__(self, helper: StreamHelper, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, helper: StreamHelper[T], loop: asyncio.AbstractEventLoop) -> None:
         self._helper = helper
         self._loop = loop
 
@@ -97,11 +101,11 @@ class ThreadStreamHelper:
     def _run(self, coro: Awaitable[None]) -> None:
         asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
 
-    def send_result(self, data: Any) -> None:
+    def send_result(self, data: T) -> None:
         """Send a chunk with more to come."""
         self._run(self._helper.send_result(data))
 
-    def send_last_result(self, data: Any) -> None:
+    def send_last_result(self, data: T) -> None:
         """Send the final chunk (with data); the stream ends."""
         self._run(self._helper.send_last_result(data))
 

@@ -97,6 +97,12 @@ class Arg:
     ``accept`` a map's keys. ``allow_nil`` accepts an explicit ``null``; ``default_value``
     is used when the argument is absent. ``as_object`` turns ``uuid`` values into
     :class:`uuid.UUID` (set when the spec is inferred from a ``UUID`` annotation).
+
+    ``hint`` is the Python type a *typed* argument is converted to (inferred from a type
+    hint the spec types cannot say exactly: ``int``, a ``msgspec.Struct``, a dataclass,
+    ``Literal``…; see :mod:`genapi.functions.hints`). ``type`` is then its family — the
+    looser spec type a gateway checks when the function runs on a service node — and
+    the global size caps still apply at the argument's top level.
     """
 
     type: ArgType
@@ -108,6 +114,7 @@ class Arg:
     required: tuple[str, ...] = ()
     accept: tuple[str, ...] = ()
     as_object: bool = False
+    hint: Any = None
 
     def __init__(
         self,
@@ -121,6 +128,7 @@ class Arg:
         required: Sequence[str] = (),
         accept: Sequence[str] = (),
         as_object: bool = False,
+        hint: Any = None,
     ) -> None:
         set_ = object.__setattr__
         set_(self, "type", _arg_type(type))
@@ -132,6 +140,7 @@ class Arg:
         set_(self, "required", _names("required", required))
         set_(self, "accept", _names("accept", accept))
         set_(self, "as_object", as_object)
+        set_(self, "hint", hint)
         problems = self.problems()
         if problems:
             raise ConfigError("; ".join(problems))
@@ -169,6 +178,10 @@ class Arg:
                 out.append("required keys not in accept: " + ", ".join(unaccepted))
         if self.as_object and self.type is not ArgType.UUID:
             out.append(f"as_object applies to uuid, not {self.type}")
+        if self.hint is not None and (self.max_item_bytes is not None or self.required
+                                      or self.accept or self.as_object):
+            out.append("max_item_bytes, required, accept and as_object apply to spec types; "
+                       "constrain a typed argument with its type (msgspec.Meta, fields)")
         return out
 
 

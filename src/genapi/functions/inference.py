@@ -1,18 +1,25 @@
 """Infer argument specs from a function's signature and type hints.
 
-``str`` → string, ``int``/``float`` → num, ``bool`` → boolean, ``UUID`` → uuid (passed as
-:class:`uuid.UUID`), ``datetime`` → datetime, ``list[str]`` → list_string,
-``list[int|float]`` → list_num, ``list[UUID]`` → list_uuid, ``list[dict]`` → list_map,
-``list`` → list, ``dict`` → map, ``Any`` or no hint → any. ``X | None`` allows null;
-a parameter default becomes ``default_value``. Sizes come from ``Annotated``::
+Hints the spec types say exactly keep their spec type: ``str`` → string, ``float`` →
+num, ``bool`` → boolean, ``UUID`` → uuid (passed as :class:`uuid.UUID`), ``datetime`` →
+datetime, ``list[str]`` → list_string, ``list[float]`` → list_num, ``list[UUID]`` →
+list_uuid, ``list[dict]`` → list_map, ``list`` → list, ``dict`` → map, ``Any`` or no hint →
+any. Every other hint is a *typed* argument, converted strictly by
+:mod:`genapi.functions.hints`: ``int`` (refuses ``1.5`` and ``True``), ``list[int]``,
+``msgspec.Struct``, dataclasses, ``TypedDict``, ``Literal``, ``Enum``, ``Decimal``,
+``date``, nested containers, pydantic models, and ``Annotated[..., msgspec.Meta(...)]``
+constraints. ``X | None`` allows null; a parameter default becomes ``default_value``.
+Sizes come from ``Annotated``::
 
     async def create_post(title: Annotated[str, MaxBytes(200)],
                           tags: Annotated[list[str], MaxItems(10), MaxItemBytes(50)] = []):
         ...
 
 An :class:`~genapi.Arg` inside ``Annotated`` replaces the inferred spec entirely.
-Parameters annotated with :class:`~genapi.RequestInfo` or :class:`~genapi.StreamHelper`
-are not client arguments: genapi passes them by keyword.
+Parameters annotated with :class:`~genapi.RequestInfo`, :class:`~genapi.CallContext` or
+:class:`~genapi.StreamHelper` are not client arguments: genapi passes them by keyword;
+nor are parameters given by :class:`~genapi.Depends` (a default or an ``Annotated``
+marker), which genapi resolves for each call.
 """
 
 from __future__ import annotations
@@ -26,7 +33,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Union
 
+import msgspec
+
 from .argspec import MISSING, Arg, ArgType
+from .depends import Depends, depends_marker
+from .hints import family, unsupported
 from .validation import CallMode
 
 __all__ = ["MaxBytes", "MaxItemBytes", "MaxItems", "Signature", "inspect_function"]
@@ -59,8 +70,9 @@ class Signature:
 
     ``order`` are the client-facing parameters in call order; ``specs`` their inferred
     specs (a parameter whose hint cannot be mapped is listed in ``problems``);
-    ``inject`` maps parameter names to what genapi passes itself (``"request_info"`` or
-    ``"stream"``).
+    ``inject`` maps parameter names to what genapi passes itself (``"request_info"``,
+    ``"call"`` or ``"stream"``); ``depends`` those genapi resolves with a dependency;
+    ``stream_item`` is the chunk type of a ``StreamHelper[T]`` parameter.
     """
 
     order: tuple[str, ...]
@@ -68,11 +80,12 @@ class Signature:
     mode: CallMode
     inject: dict[str, str]
     problems: tuple[str, ...] = ()
+    depends: dict[str, Depends] = dataclasses.field(default_factory=dict)
+    stream_item: Any = None
 
 
 _SCALARS: Final[dict[Any, ArgType]] = {
     str: ArgType.STRING,
-    int: ArgType.NUM,
     float: ArgType.NUM,
     bool: ArgType.BOOLEAN,
     uuid.UUID: ArgType.UUID,
@@ -82,16 +95,16 @@ _SCALARS: Final[dict[Any, ArgType]] = {
     list: ArgType.LIST,
     Sequence: ArgType.LIST,
     Any: ArgType.ANY,
+    object: ArgType.ANY,
 }
 _LIST_ITEMS: Final[dict[Any, ArgType]] = {
     str: ArgType.LIST_STRING,
-    int: ArgType.LIST_NUM,
     float: ArgType.LIST_NUM,
     uuid.UUID: ArgType.LIST_UUID,
     dict: ArgType.LIST_MAP,
     Mapping: ArgType.LIST_MAP,
     Any: ArgType.LIST,
-    bool: ArgType.LIST,
+    object: ArgType.LIST,
 }
 
 
@@ -109,7 +122,16 @@ def _strip_optional(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
+def _open_map(hint: Any) -> bool:
+    """``dict``, ``Mapping`` or one whose values are ``Any`` (the map spec checks no values)."""
+    if hint in (dict, Mapping):
+        return True
+    args = typing.get_args(hint)
+    return typing.get_origin(hint) in (dict, Mapping) and (not args or args[1] in (Any, object))
+
+
 def _arg_type(hint: Any) -> ArgType | None:
+    """The spec type that says exactly what ``hint`` accepts, or None (a typed argument)."""
     try:
         if hint in _SCALARS:
             return _SCALARS[hint]
@@ -120,9 +142,16 @@ def _arg_type(hint: Any) -> ArgType | None:
         params = typing.get_args(hint)
         if not params:
             return ArgType.LIST
-        item, _ = _strip_optional(params[0])
-        return _LIST_ITEMS.get(typing.get_origin(item) or item)
-    if origin in (dict, Mapping):
+        item = params[0]
+        if set(typing.get_args(item)) == {int, float}:
+            return ArgType.LIST_NUM
+        if _open_map(item):
+            return ArgType.LIST_MAP
+        try:
+            return _LIST_ITEMS.get(item)
+        except TypeError:
+            return None
+    if _open_map(hint):
         return ArgType.MAP
     return None
 
@@ -137,12 +166,18 @@ def _infer_param(param: inspect.Parameter, hint: Any) -> Arg | str:
         if isinstance(item, Arg):
             return item
     base, nullable = _strip_optional(hint)
-    arg_type = _arg_type(base)
+    constraints = tuple(item for item in metadata if isinstance(item, msgspec.Meta))
+    arg_type = None if constraints else _arg_type(base)
+    typed: Any = None
     if arg_type is None:
-        return (
-            f"cannot infer an argument type for parameter {param.name!r} from {hint!r}; "
-            "use a supported hint or give arg_types"
-        )
+        typed = typing.Annotated[(base, *constraints)] if constraints else base
+        problem = unsupported(typed)
+        if problem is not None:
+            return (
+                f"cannot infer an argument type for parameter {param.name!r} from {hint!r} "
+                f"({problem}); use a supported hint or give arg_types"
+            )
+        arg_type = family(typed)
     options: dict[str, Any] = {}
     for item in metadata:
         if isinstance(item, MaxBytes):
@@ -159,11 +194,19 @@ def _infer_param(param: inspect.Parameter, hint: Any) -> Arg | str:
             arg_type,
             allow_nil=nullable,
             default_value=default,
-            as_object=arg_type is ArgType.UUID,
+            as_object=arg_type is ArgType.UUID and typed is None,
+            hint=typed,
             **options,
         )
     except ValueError as exc:
         return f"parameter {param.name!r}: {exc}"
+
+
+def injected_as(hint: Any) -> str | None:
+    """What genapi passes a parameter of this hint itself (``StreamHelper[T]`` included)."""
+    target = typing.get_origin(hint) or hint
+    value = getattr(target, "__genapi_inject__", None)
+    return value if isinstance(value, str) else None
 
 
 def _hints(fn: Callable[..., Any]) -> tuple[dict[str, Any], set[str]]:
@@ -195,13 +238,21 @@ def inspect_function(fn: Callable[..., Any]) -> Signature:
     order: list[str] = []
     specs: dict[str, Arg] = {}
     inject: dict[str, str] = {}
+    depends: dict[str, Depends] = {}
+    stream_item: Any = None
     problems: list[str] = []
     kinds: set[inspect._ParameterKind] = set()
     for param in sig.parameters.values():
         hint = hints.get(param.name, Any)
-        inject_as = getattr(hint, "__genapi_inject__", None)
+        inject_as = injected_as(hint)
         if inject_as is not None:
             inject[param.name] = inject_as
+            if inject_as == "stream" and typing.get_args(hint):
+                stream_item = typing.get_args(hint)[0]
+            continue
+        dependency = depends_marker(param, hint)
+        if dependency is not None:
+            depends[param.name] = dependency
             continue
         if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
@@ -219,11 +270,12 @@ def inspect_function(fn: Callable[..., Any]) -> Signature:
     # keywords when any parameter is keyword-only, or when an injected parameter comes
     # before a client argument (positions would then shift)
     first_client = next((i for i, n in enumerate(sig.parameters) if n in order), None)
-    first_injected = next((i for i, n in enumerate(sig.parameters) if n in inject), None)
+    first_injected = next((i for i, n in enumerate(sig.parameters)
+                           if n in inject or n in depends), None)
     injected_first = (first_injected is not None and first_client is not None
                       and first_injected < first_client)
     if inspect.Parameter.KEYWORD_ONLY in kinds or injected_first:
         mode = CallMode.KEYWORDS
         if inspect.Parameter.POSITIONAL_ONLY in kinds:
             problems.append("cannot mix positional-only and keyword-only parameters")
-    return Signature(tuple(order), specs, mode, inject, tuple(problems))
+    return Signature(tuple(order), specs, mode, inject, tuple(problems), depends, stream_item)

@@ -4,20 +4,23 @@ Version rules:
 
 * ``version=None`` (or ``""``) registers the *unversioned* config; ``"0.0.0"`` is reserved
   to mean "no version" and cannot be registered explicitly.
-* A request that names a version gets exactly that version (``unsupported function: …``
-  when absent, ``disabled function: …`` when disabled).
+* A request that names a version gets exactly that version (``Unknown function …
+  version …`` when absent, ``disabled function: …`` when disabled).
 * A request without a version gets the unversioned config when one exists and is enabled,
   otherwise the highest enabled semantic version (``"10.0.0"`` beats ``"9.0.0"``;
   unparseable versions rank lowest).
 
 Lookups are dictionary hits: the default route of each ``(service, request_type)`` is
-recomputed whenever that pair changes, never per request.
+recomputed whenever that pair changes, never per request. A failed lookup says what to do:
+``Unknown service: x (known: a, b)``, ``Unknown function y in service x (did you mean
+z?)`` — the version is named only when the request gave one.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, FunctionDisabled, FunctionNotFound
@@ -30,6 +33,9 @@ if TYPE_CHECKING:
     from .service import Service
 
 __all__ = ["Registry", "semver_key"]
+
+#: How many names an "Unknown …" message lists at most.
+_MAX_NAMES = 20
 
 _SEMVER = re.compile(
     r"\Av?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?\Z"
@@ -53,6 +59,9 @@ class Registry:
 
     ``limits`` are the global argument caps compiled into validators; ``allowlist``
     restricts which modules' callables may be registered by name.
+    ``dependency_overrides`` maps a dependency (see :class:`~genapi.Depends`) to the
+    callable used instead, for every function of this registry — read at each call, so
+    tests may set and clear entries at any time.
     """
 
     def __init__(
@@ -65,6 +74,7 @@ class Registry:
         self.limits = limits or Limits()
         self.allowlist = tuple(allowlist) if allowlist is not None else None
         self.telemetry = telemetry if telemetry is not None else default_telemetry
+        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self._routes: dict[RouteKey, Route] = {}
         self._defaults: dict[tuple[str, str], Route] = {}
         self._versions: dict[tuple[str, str], dict[str | None, Route]] = {}
@@ -75,7 +85,7 @@ class Registry:
         """Validate and compile ``config`` without registering it."""
         if not isinstance(config, FunConfig):
             raise ConfigError("FunConfig", [f"expected a FunConfig, got {type(config).__name__}"])
-        return compile_route(config, self.limits, self.allowlist)
+        return compile_route(config, self.limits, self.allowlist, self.dependency_overrides)
 
     def add(self, config: FunConfig) -> Route:
         """Register ``config`` (replacing the same key); raise ConfigError if invalid."""
@@ -206,13 +216,37 @@ class Registry:
                 return route
             if (service, request_type) in self._versions:
                 raise FunctionDisabled(f"disabled function: {request_type} version latest")
-            raise FunctionNotFound(f"unsupported function: {request_type} version latest")
+            raise self._not_found(service, request_type, None)
         route = self._routes.get((service, request_type, version))
         if route is None:
-            raise FunctionNotFound(f"unsupported function: {request_type} version {version}")
+            raise self._not_found(service, request_type, version)
         if route.disabled:
             raise FunctionDisabled(f"disabled function: {request_type} version {version}")
         return route
+
+    def _not_found(self, service: str, request_type: str, version: str | None
+                   ) -> FunctionNotFound:
+        """The error naming what exists instead (computed only when a lookup fails)."""
+        services = sorted({s for s, _ in self._versions})
+        if service not in services:
+            known = _names(services) if services else "none registered"
+            return FunctionNotFound(f"Unknown service: {service} (known: {known})")
+        what = (f"Unknown function {request_type} in service {service}" if version is None
+                else f"Unknown function {request_type} version {version} in service {service}")
+        versions = self._versions.get((service, request_type))
+        if versions is not None:  # the function exists, not in that version
+            numbered = sorted((v for v in versions if v is not None), key=semver_key)
+            known = _names(numbered) if numbered else "none, it is unversioned"
+            return FunctionNotFound(f"{what} (known versions: {known})")
+        functions = sorted({rt for s, rt in self._versions if s == service})
+        close = difflib.get_close_matches(request_type, functions, n=3, cutoff=0.75)
+        if close:
+            options = close[0] if len(close) == 1 else (
+                ", ".join(close[:-1]) + " or " + close[-1])
+            hint = f"did you mean {options}?"
+        else:
+            hint = f"known: {_names(functions)}"
+        return FunctionNotFound(f"{what} ({hint})")
 
     def get(self, service: str, request_type: str, version: str | None = None) -> FunConfig | None:
         """The config stored under exactly that key (disabled ones included), or None."""
@@ -253,3 +287,8 @@ class Registry:
 
     def __contains__(self, key: object) -> bool:
         return key in self._routes
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:_MAX_NAMES])
+    return shown + ", …" if len(names) > _MAX_NAMES else shown

@@ -1,10 +1,13 @@
 """Compiling a :class:`~genapi.FunConfig` into a :class:`Route`: everything the hot path
 needs, computed once at registration (resolved callable, argument validator, permission
-rule, timeouts)."""
+rule, timeouts, result encoding, dependencies)."""
 
 from __future__ import annotations
 
+import collections.abc as cabc
+import dataclasses
 import inspect
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +16,8 @@ from ..errors import ArgumentError, ConfigError
 from .argspec import Arg, Limits, parse_arg_spec
 from .callables import resolve_callable
 from .config import FunConfig, ResponseType, fun_config_problems, normalize_retry
+from .depends import Depends, dependency_problems
+from .hints import is_plain, result_encoder, unsupported
 from .inference import Signature, inspect_function
 from .permissions import PermissionRule, parse_permission
 from .validation import ArgsValidator, CallMode, compile_args
@@ -42,7 +47,11 @@ class Route:
     """A registered function, compiled.
 
     ``disabled`` and ``config`` change when the registry enables or disables it; every
-    other field is fixed at registration.
+    other field is fixed at registration. ``result_type`` and ``chunk_type`` are the
+    declared types of results and stream chunks (None: undeclared); ``encode_result`` and
+    ``encode_chunk`` turn values of them into JSON data (None: nothing to do).
+    ``depends`` are the parameters genapi resolves with dependencies, ``overrides`` the
+    registry's :attr:`~genapi.Registry.dependency_overrides`.
     """
 
     config: FunConfig
@@ -65,7 +74,14 @@ class Route:
     hook_timeout_s: float = 5.0
     disabled: bool = False
     plain_call: bool = False  # no function_args, request info or injection: args as bound
-    wants_context: bool = False  # a parameter receives the CallContext
+    wants_context: bool = False  # a parameter (or a dependency) receives the CallContext
+    result_type: Any = None
+    chunk_type: Any = None
+    encode_result: Callable[[Any], Any] | None = None
+    encode_chunk: Callable[[Any], Any] | None = None
+    depends: dict[str, Depends] = field(default_factory=dict)
+    overrides: Mapping[Callable[..., Any], Callable[..., Any]] = field(default_factory=dict)
+    doc: str | None = None
 
     @property
     def is_local(self) -> bool:
@@ -113,8 +129,39 @@ def _signature(fn: Callable[..., Any], skip: int) -> Signature | None:
     if skip:
         order = sig.order[skip:]
         specs = {k: v for k, v in sig.specs.items() if k in order}
-        sig = Signature(order, specs, sig.mode, sig.inject, sig.problems)
+        sig = dataclasses.replace(sig, order=order, specs=specs)
     return sig
+
+
+_ITERATORS = frozenset({cabc.AsyncIterator, cabc.AsyncIterable, cabc.AsyncGenerator,
+                        cabc.Iterator, cabc.Iterable, cabc.Generator})
+
+
+def _declared_types(function: Callable[..., Any], response_type: ResponseType,
+                    sig: Signature | None) -> tuple[Any, Any, list[str]]:
+    """The declared result and chunk types of a local function, and problems with them."""
+    try:
+        hints = typing.get_type_hints(function, include_extras=True)
+    except Exception:  # unresolvable hints were reported for the parameters already
+        hints = {}
+    declared = hints.get("return")
+    if declared is type(None):
+        declared = None
+    result_type = chunk_type = None
+    if response_type is ResponseType.STREAM:
+        origin = typing.get_origin(declared)
+        if origin in _ITERATORS and typing.get_args(declared):
+            chunk_type = typing.get_args(declared)[0]
+        elif sig is not None:
+            chunk_type = sig.stream_item
+    else:
+        result_type = declared
+    problems = []
+    for what, hint in (("return type", result_type), ("stream chunk type", chunk_type)):
+        problem = unsupported(hint) if hint is not None and not is_plain(hint) else None
+        if problem is not None:
+            problems.append(f"the {what} {hint!r} cannot be encoded ({problem})")
+    return result_type, chunk_type, problems
 
 
 def _arguments(
@@ -150,8 +197,13 @@ def compile_route(
     config: FunConfig,
     limits: Limits | None = None,
     allowlist: Iterable[str] | None = None,
+    overrides: Mapping[Callable[..., Any], Callable[..., Any]] | None = None,
 ) -> Route:
-    """Validate ``config`` and compile it; raise :class:`~genapi.ConfigError`."""
+    """Validate ``config`` and compile it; raise :class:`~genapi.ConfigError`.
+
+    ``overrides`` (the registry's dependency overrides) are read at each call, so tests
+    may change them after registration.
+    """
     subject = f"FunConfig {config.service}.{config.request_type}"
     problems = fun_config_problems(config)
     if problems:
@@ -169,6 +221,15 @@ def compile_route(
     except ArgumentError as exc:  # raised while checking a default value
         raise ConfigError(subject, [f"invalid default value: {exc}"]) from exc
     inject = dict(sig.inject) if sig is not None else {}
+    depends = dict(sig.depends) if sig is not None else {}
+    response_type = ResponseType(config.response_type)
+    result_type = chunk_type = None
+    problems, depends_want_call = dependency_problems(depends)
+    if function is not None:
+        result_type, chunk_type, type_problems = _declared_types(function, response_type, sig)
+        problems += type_problems
+    if problems:
+        raise ConfigError(subject, problems)
     callback = (
         resolve_callable(config.permission_callback, allowlist)
         if config.permission_callback is not None
@@ -179,7 +240,7 @@ def compile_route(
     return Route(
         config=config,
         key=(config.service, config.request_type, config.normalized_version),
-        response_type=ResponseType(config.response_type),
+        response_type=response_type,
         validator=validator,
         permission=parse_permission(config.check_permission, map_args=mode is CallMode.MAP),
         function=function,
@@ -189,8 +250,8 @@ def compile_route(
         function_args=tuple(config.function_args),
         inject=inject,
         append_request_info=append_request_info,
-        plain_call=not (config.function_args or append_request_info or inject),
-        wants_context="call" in inject.values(),
+        plain_call=not (config.function_args or append_request_info or inject or depends),
+        wants_context="call" in inject.values() or depends_want_call,
         permission_callback=callback,
         before_hook=_resolve_hook(config.before_execute, allowlist),
         after_hook=_resolve_hook(config.after_execute, allowlist),
@@ -198,6 +259,13 @@ def compile_route(
         timeout_s=None if timeout is None else timeout / 1000,
         hook_timeout_s=config.hook_timeout / 1000,
         disabled=config.disabled,
+        result_type=result_type,
+        chunk_type=chunk_type,
+        encode_result=result_encoder(result_type),
+        encode_chunk=result_encoder(chunk_type),
+        depends=depends,
+        overrides=overrides if overrides is not None else {},
+        doc=inspect.getdoc(function) if function is not None else None,
     )
 
 

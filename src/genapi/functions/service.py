@@ -26,6 +26,7 @@ from typing import Any, TypeVar, overload
 
 from ..errors import ConfigError, UnknownOption
 from .config import FunConfig
+from .refs import FunctionRef, mark
 
 __all__ = ["Service"]
 
@@ -61,6 +62,10 @@ class Service:
             **{**self.defaults, **options},
         )
         self._configs.append(config)
+        if callable(function):  # so that clients can call it by object
+            response_type = config.response_type
+            mark(function, FunctionRef(self.name, request_type, config.normalized_version,
+                                       str(getattr(response_type, "value", response_type))))
         return config
 
     @overload
@@ -75,7 +80,8 @@ class Service:
         """Decorator declaring a function; usable bare or with options.
 
         The first positional argument, if a string, is the request type. The decorated
-        function is returned unchanged, so it stays callable and testable directly.
+        function is returned unchanged, so it stays callable and testable directly (it
+        only learns where it is served, so ``client.call(fn, ...)`` can address it).
         """
         if callable(arg):
             self.add(arg, arg.__name__)

@@ -1,9 +1,14 @@
 """Argument validators, compiled once per function config.
 
 :func:`compile_args` turns a function's argument specs into one callable that checks a
-request's ``args`` and returns the values to call the function with. Checks run in the
-declared order and stop at the first problem, raising :class:`~genapi.ArgumentError` with
-a message a client can act on:
+request's ``args`` and returns the values to call the function with. Spec types are
+checked by the checkers below; typed arguments (:mod:`genapi.functions.hints`) are
+converted strictly by msgspec (or pydantic), in the same validator. Every argument is
+checked and *every* problem collected: :class:`~genapi.ArgumentError`'s message is the
+first one (unknown arguments first, then in the declared order), and
+``details["errors"]`` lists them all, each as ``{"path": [...], "message": ...}`` (the
+path starts with the argument's name and goes down into typed values). Messages a client
+can act on:
 
 * ``Missing required argument: user_id``
 * ``Invalid argument age: expected num``
@@ -14,6 +19,9 @@ a message a client can act on:
 * ``Invalid argument metadata: unexpected keys: age``
 * ``Invalid argument status: must not be null``
 * ``Unknown argument: city`` (or ``Unknown arguments: a, b``)
+* ``Invalid argument age: expected int, got float`` (typed arguments, in msgspec's words)
+* ``Invalid argument user.address.zip: expected str of length <= 10`` (nested)
+* ``Invalid argument user.name: missing required field``
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import Any, Final
 
 from ..errors import ArgumentError
 from .argspec import MISSING, Arg, ArgType, Limits
+from .hints import IMMUTABLE, Path, converter, label
 
 __all__ = ["ArgsValidator", "BoundArgs", "CallMode", "compile_arg", "compile_args"]
 
@@ -81,6 +90,8 @@ def _parse_datetime(value: str) -> datetime | None:
 
 def compile_arg(name: str, arg: Arg, limits: Limits) -> Checker:
     """Build the checker for one argument: returns the (converted) value or raises."""
+    if arg.hint is not None:
+        return _typed_checker(name, arg, limits)
     t = arg.type
     if t is ArgType.ANY:
         return _identity
@@ -116,6 +127,65 @@ def compile_arg(name: str, arg: Arg, limits: Limits) -> Checker:
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def typed_error(name: str, problems: Sequence[tuple[Path, str]]) -> ArgumentError:
+    """The ArgumentError of a typed argument's problems (message: the first one)."""
+    errors: list[dict[str, Any]] = [
+        {"path": [name, *path], "message": f"Invalid argument {label(name, path)}: {problem}"}
+        for path, problem in problems]
+    if not errors:
+        errors = [{"path": [name], "message": f"Invalid argument {name}: invalid value"}]
+    return ArgumentError(errors[0]["message"], details={"errors": errors})
+
+
+def _typed_checker(name: str, arg: Arg, limits: Limits) -> Checker:
+    """A typed argument: first its family's spec check (the wording clients know, and the
+    global size caps), then the strict conversion to its type."""
+    spec_check = compile_arg(name, Arg(arg.type, max_bytes=arg.max_bytes,
+                                       max_items=arg.max_items), limits)
+    hint = arg.hint
+    if hint is int:  # the most common typed argument: no conversion call when valid
+        def check_int(value: Any) -> Any:
+            if type(value) is int:
+                return value
+            value = spec_check(value)  # "expected num" for what is no number at all
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            raise typed_error(name, converter(int).problems(value))
+        return check_int
+    conv = converter(hint)
+    convert, errors = conv.convert, conv.errors
+    if arg.type is ArgType.MAP:  # Structs, dataclasses, models: the map check inlined
+        max_items = arg.max_items if arg.max_items is not None else limits.map_max_items
+
+        def check_object(value: Any) -> Any:
+            if type(value) is not dict or len(value) > max_items:
+                spec_check(value)  # raises the spec's message
+            try:
+                return convert(value)
+            except errors:
+                raise typed_error(name, conv.problems(value)) from None
+        return check_object
+
+    def check_typed(value: Any) -> Any:
+        try:
+            return convert(spec_check(value))
+        except errors:
+            raise typed_error(name, conv.problems(value)) from None
+    return check_typed
+
+
+def _check_default(name: str, arg: Arg, check: Checker, default: Any) -> Any:
+    """A default value, checked (and converted) as a client's value would be; a typed
+    argument's default may also be an instance of its type (a Struct, an Enum member)."""
+    if arg.hint is None:
+        return check(default)
+    conv = converter(arg.hint)
+    try:
+        return conv.convert(default)
+    except conv.errors:
+        raise typed_error(name, conv.problems(default)) from None
 
 
 def _string_checker(name: str, max_bytes: int) -> Checker:
@@ -224,6 +294,19 @@ class ArgsValidator:
         self.bind = _build(self.specs, self.names, mode, limits)
 
 
+def _problem(name: str, exc: ArgumentError) -> list[dict[str, Any]]:
+    """The ``details["errors"]`` entries of one argument's error."""
+    errors = exc.details.get("errors")
+    if isinstance(errors, list):
+        return errors
+    return [{"path": [name], "message": exc.message}]
+
+
+def _fails(entries: list[dict[str, Any]], first: str | None = None) -> ArgumentError:
+    return ArgumentError(first if first is not None else entries[0]["message"],
+                         details={"errors": entries})
+
+
 def _build(
     specs: Mapping[str, Arg], order: Sequence[str], mode: CallMode, limits: Limits
 ) -> Callable[[Mapping[str, Any]], BoundArgs]:
@@ -234,15 +317,16 @@ def _build(
         check = compile_arg(name, arg, limits)
         default = arg.default_value
         if default is not MISSING and default is not None:
-            default = check(default)  # also proves the default valid
-        mutable = isinstance(default, list | dict)
+            default = _check_default(name, arg, check, default)  # proves it valid
+        mutable = not isinstance(default, IMMUTABLE)
         entries.append((name, check, default, arg.allow_nil, mutable))
     frozen_entries = tuple(entries)
 
     def unknown(args: Mapping[str, Any]) -> ArgumentError:
         extra = [str(k) for k in args if k not in declared]
-        label = "Unknown argument: " if len(extra) == 1 else "Unknown arguments: "
-        return ArgumentError(label + ", ".join(extra))
+        label_ = "Unknown argument: " if len(extra) == 1 else "Unknown arguments: "
+        return _fails([{"path": [k], "message": f"Unknown argument: {k}"} for k in extra],
+                      label_ + ", ".join(extra))
 
     if not frozen_entries:
         def validate_none(args: Mapping[str, Any]) -> BoundArgs:
@@ -252,25 +336,35 @@ def _build(
         return validate_none
 
     def values(args: Mapping[str, Any]) -> list[Any]:
+        found: ArgumentError | None = None
         for key in args:
             if key not in declared:
-                raise unknown(args)
+                found = unknown(args)
+                break
         out = []
         for name, check, default, allow_nil, mutable in frozen_entries:
             value = args.get(name, MISSING)
-            if value is MISSING:
-                if default is not MISSING:
-                    value = copy.deepcopy(default) if mutable else default
-                elif not allow_nil:
-                    raise ArgumentError(f"Missing required argument: {name}")
+            try:
+                if value is MISSING:
+                    if default is not MISSING:
+                        value = copy.deepcopy(default) if mutable else default
+                    elif not allow_nil:
+                        raise ArgumentError(f"Missing required argument: {name}")
+                    else:
+                        value = None
+                elif value is None:
+                    if not allow_nil:
+                        raise _fail(name, "must not be null")
                 else:
-                    value = None
-            elif value is None:
-                if not allow_nil:
-                    raise _fail(name, "must not be null")
-            else:
-                value = check(value)
+                    value = check(value)
+            except ArgumentError as exc:  # keep going: the client hears every problem
+                if found is None:
+                    found = exc if "errors" in exc.details else _fails(_problem(name, exc))
+                else:
+                    found.details["errors"].extend(_problem(name, exc))
             out.append(value)
+        if found is not None:
+            raise found
         return out
 
     if mode is CallMode.POSITIONAL:

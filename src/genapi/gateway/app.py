@@ -6,10 +6,11 @@
     # uvicorn module:gateway    |   genapi serve module:gateway   (graceful drain)
 
 Routes: ``{socket_path}/websocket`` (Phoenix Channels v2, what phoenix.js connects to),
-``POST {api_prefix}/{service}/{request_type}`` and ``GET /healthz``. The gateway can be
-mounted inside a Starlette or FastAPI app (``app.mount("/rt", gateway)``); its background
-work then starts with the first request, or explicitly with ``async with gateway.running():``
-inside the host app's lifespan.
+``POST {api_prefix}/{service}/{request_type}`` and ``GET /healthz``; a WebSocket on any
+other path is answered 404 naming the right one. The gateway can be mounted inside a
+Starlette or FastAPI app (``app.mount("/rt", gateway)``); its background work then starts
+with the first request, or explicitly with ``async with gateway.running():`` inside the
+host app's lifespan. It can be started and stopped any number of times (tests do).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
+import json
 import logging
 import time
 from collections.abc import (
@@ -39,7 +41,7 @@ from starlette.responses import Response as HttpResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from ..durable import DurableCalls, DurableSettings, DurableStore
-from ..errors import ShuttingDown, UsageError
+from ..errors import AuthenticationFailed, ShuttingDown, UsageError
 from ..execution.executor import Executor
 from ..functions.registry import Registry
 from ..functions.service import Service
@@ -48,10 +50,10 @@ from ..ratelimit import RateLimiter
 from ..security import AdminAction, AdminGate
 from .admin import AdminConsole
 from .admission import Admission
-from .auth import authenticate
+from .auth import identify
 from .connection import Connection
 from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
-from .host import Admitted
+from .host import Admitted, Refusal
 from .http import call_endpoint, health_endpoint
 from .jobs import DurablePart
 from .longpoll import LongPoll
@@ -178,6 +180,7 @@ class Gateway:
                 Route("/healthz", self._health, methods=["GET"]),
                 *(route for part in self._parts for route in part.routes()),
                 *routes,
+                WebSocketRoute("/{path:path}", _WrongSocketPath(settings.socket_route)),
             ],
             lifespan=self._lifespan,
         )
@@ -232,6 +235,8 @@ class Gateway:
         if self._started:
             return
         self._started = True
+        self.draining = False  # again, after an aclose()
+        self.executor.reopen()
         for part in self._parts:
             part.start()  # again, after an aclose()
         self._sweeper = asyncio.get_running_loop().create_task(
@@ -359,7 +364,8 @@ class Gateway:
         peer = scope.get("client")
         admitted = await self.admit(params, headers, peer[0] if peer else None)
         if not isinstance(admitted, Admitted):
-            await _refuse(scope, send, admitted)
+            await _refuse(scope, send, admitted.status, {"reason": admitted.reason},
+                          admitted.headers)
             return
         accept: dict[str, Any] = {"type": "websocket.accept"}
         if "phoenix" in scope.get("subprotocols", []):
@@ -372,20 +378,27 @@ class Gateway:
         await self.serve_connection(connection, runner)
 
     async def admit(self, params: Mapping[str, str], headers: Mapping[str, str],
-                    peer: str | None) -> Admitted | int:
+                    peer: str | None) -> Admitted | Refusal:
         """Check a new connection (WebSocket or long poll): the admission rate, draining,
-        the protocol version, the authentication. What it is admitted as, or the HTTP
-        status that refuses it (the refusal is counted and reported)."""
+        the protocol version, the authentication. What it is admitted as, or the refusal
+        (its HTTP status and the reason a client may see; counted and reported)."""
         ip = self.client_ip(peer, headers)
         if not self.admission.connect(ip):
             self.stats.connects_throttled += 1
             return self._refused(429, ip, "connect rate")
         serializer = serializer_for_vsn(params.get("vsn"))
         if serializer is None or self.draining:
-            return self._refused(403, ip, "draining" if self.draining else "unsupported vsn")
-        identity = await authenticate(self.authenticator, params, headers)
-        if identity is None or (identity.is_anonymous and not self.allow_anonymous):
-            return self._refused(403, ip, "authentication")
+            if self.draining:
+                return self._refused(403, ip, "draining")
+            return self._refused(403, ip, "unsupported vsn",
+                                 f"unsupported vsn: {params.get('vsn')}")
+        try:
+            identity = await identify(self.authenticator, params, headers,
+                                      allow_anonymous=self.allow_anonymous,
+                                      peer=f"a connection from {ip}")
+        except AuthenticationFailed as exc:
+            return self._refused(401, ip, "authentication", exc.reason,
+                                 ((b"www-authenticate", _www_authenticate(exc.reason)),))
         return Admitted(identity, serializer, ip)
 
     async def serve_connection(self, connection: Connection,
@@ -413,12 +426,13 @@ class Gateway:
                      "reason": "server" if connection.close_code else "client"},
                 )
 
-    def _refused(self, status: int, ip: str | None, reason: str) -> int:
+    def _refused(self, status: int, ip: str | None, reason: str, detail: str | None = None,
+                 headers: tuple[tuple[bytes, bytes], ...] = ()) -> Refusal:
         self.stats.connections_refused += 1
         telemetry = self.executor.telemetry
         if telemetry.has_handlers(CONNECTION_REFUSED):
             telemetry.emit(CONNECTION_REFUSED, {}, {"ip_address": ip, "reason": reason})
-        return status
+        return Refusal(status, detail or reason, headers)
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -431,14 +445,44 @@ class Gateway:
         return await health_endpoint(self, request)
 
 
-async def _refuse(scope: Scope, send: Send, status: int) -> None:
-    """Refuse a WebSocket upgrade with ``status`` (403 where the server cannot say more)."""
-    if status != 403 and "websocket.http.response" in scope.get("extensions", {}):
+def _www_authenticate(reason: str) -> bytes:
+    """RFC 6750's challenge: ``invalid_token`` with the reason, unless none was given."""
+    if reason == "missing token":
+        return b"Bearer"
+    return f'Bearer error="invalid_token", error_description="{reason}"'.encode()
+
+
+async def _refuse(scope: Scope, send: Send, status: int, body: Mapping[str, Any],
+                  headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Refuse a WebSocket upgrade with ``status`` and a JSON body saying why, where the
+    server supports ``websocket.http.response`` (else the server answers 403, bare)."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        payload = json.dumps(body).encode()
         await send({"type": "websocket.http.response.start", "status": status,
-                    "headers": [(b"content-length", b"0")]})
-        await send({"type": "websocket.http.response.body", "body": b""})
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload)).encode()), *headers]})
+        await send({"type": "websocket.http.response.body", "body": payload})
         return
     await send({"type": "websocket.close", "code": 1008})  # HTTP 403 at the upgrade
+
+
+class _WrongSocketPath:
+    """Any other WebSocket path: 404, naming the socket's path (a wrong path must not look
+    like an authentication failure)."""
+
+    def __init__(self, socket_route: str) -> None:
+        self.socket_route = socket_route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        right = scope.get("root_path", "") + self.socket_route
+        asked = scope.get("path", "")
+        await _refuse(scope, send, 404, {
+            "reason": f"no WebSocket endpoint at {asked}; connect to {right} "
+                      f"(phoenix.js: new Socket(\"{right.removesuffix('/websocket')}\"))",
+            "socket_path": right})
 
 
 class _SocketEndpoint:

@@ -2,8 +2,17 @@
 
 An authenticator is called once per connection (and once per HTTP call) with the connect
 parameters and the request headers. It returns an :class:`Identity` — possibly
-:data:`ANONYMOUS` — or ``None`` to refuse (the upgrade is answered with HTTP 403). The
-identity is the only source of ``Request.user_id`` and ``Request.user_roles``.
+:data:`ANONYMOUS` — or refuses: by raising :class:`~genapi.AuthenticationFailed` with a
+reason a client may see (``token expired``), or by returning ``None`` (reason
+``refused``). The identity is the only source of ``Request.user_id`` and
+``Request.user_roles``.
+
+Refusals are answered with HTTP 401 and the reason — at the WebSocket upgrade as a JSON
+body ``{"reason": "token expired"}`` (where the ASGI server supports
+``websocket.http.response``, as uvicorn does; browsers show scripts only a failed
+connect, other clients can read it), for HTTP calls in the Response's ``error``
+(``Authentication failed: token expired``) — and logged at WARNING on ``genapi.auth``
+(never with the token).
 
 Built in:
 
@@ -24,16 +33,18 @@ from typing import Any, Protocol, runtime_checkable
 
 import jwt
 
-from ..errors import ConfigError
+from ..errors import AuthenticationFailed, ConfigError
 
 __all__ = [
     "ANONYMOUS",
+    "AuthenticationFailed",
     "Authenticator",
     "Identity",
     "InsecureDemoAuthenticator",
     "JWTAuthenticator",
     "authenticate",
     "bearer_token",
+    "identify",
 ]
 
 logger = logging.getLogger("genapi.auth")
@@ -74,20 +85,56 @@ async def authenticate(
     params: Mapping[str, str],
     headers: Mapping[str, str],
 ) -> Identity | None:
-    """Run an authenticator (sync or async); an exception refuses the connection."""
+    """Run an authenticator (sync or async); None when it refuses (see :func:`identify`
+    for the reason)."""
+    try:
+        return await _run(authenticator, params, headers)
+    except AuthenticationFailed:
+        return None
+
+
+async def _run(authenticator: Callable[..., Any] | None, params: Mapping[str, str],
+               headers: Mapping[str, str]) -> Identity:
     if authenticator is None:
         return ANONYMOUS
+    # An authenticator that can say why it refuses offers identify() (JWTAuthenticator).
+    check = getattr(authenticator, "identify", None) or authenticator
     try:
-        result = authenticator(params, headers)
+        result = check(params, headers)
         if inspect.isawaitable(result):
             result = await result
+    except AuthenticationFailed:
+        raise
     except Exception:
-        logger.warning("authenticator raised; refusing the connection", exc_info=True)
-        return None
-    if result is not None and not isinstance(result, Identity):
+        logger.warning("authenticator raised; refusing", exc_info=True)
+        raise AuthenticationFailed("authenticator error") from None
+    if result is None:
+        raise AuthenticationFailed("refused")
+    if not isinstance(result, Identity):
         logger.error("authenticator returned %r, not an Identity; refusing", type(result))
-        return None
+        raise AuthenticationFailed("authenticator error")
     return result
+
+
+async def identify(
+    authenticator: Callable[..., Any] | None,
+    params: Mapping[str, str],
+    headers: Mapping[str, str],
+    *,
+    allow_anonymous: bool,
+    peer: str = "a client",
+) -> Identity:
+    """The caller's identity, or :class:`~genapi.AuthenticationFailed` with the reason
+    (``missing token`` for an anonymous caller where anonymous ones are refused). Each
+    refusal is logged at WARNING on ``genapi.auth`` with ``peer`` (never the token)."""
+    try:
+        identity = await _run(authenticator, params, headers)
+        if identity.is_anonymous and not allow_anonymous:
+            raise AuthenticationFailed("missing token")
+    except AuthenticationFailed as exc:
+        logger.warning("refused %s: %s", peer, exc.reason)
+        raise
+    return identity
 
 
 def bearer_token(params: Mapping[str, str], headers: Mapping[str, str],
@@ -121,14 +168,36 @@ def _roles(value: Any) -> tuple[str, ...]:
     return ()
 
 
+def _jwt_reason(exc: jwt.PyJWTError) -> str:
+    """What is wrong with a token, in words safe to show its bearer."""
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "token expired"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "invalid signature"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"missing claim: {exc.claim}"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "invalid audience"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "invalid issuer"
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return "token not yet valid"
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return "algorithm not allowed"
+    if isinstance(exc, jwt.DecodeError):
+        return "malformed token"
+    return "invalid token"
+
+
 class JWTAuthenticator:
     """Authenticate with a signed JWT.
 
     ``key`` is the HS256 secret or the RS256 public key (PEM). Claim names are
     configurable; ``roles`` may be a list or a comma-separated string. Tokens must carry
     the ``required_claims`` (``exp`` by default, so no token is valid forever). A connection
-    without a token is anonymous (the gateway refuses it unless anonymous connections
-    are allowed); an invalid or expired token is refused.
+    without a token is anonymous (the gateway refuses it — ``missing token`` — unless
+    anonymous connections are allowed); an invalid or expired token is refused, with the
+    reason (:meth:`identify`). Make a token for development with ``genapi token``.
     """
 
     def __init__(
@@ -159,7 +228,15 @@ class JWTAuthenticator:
         self.required_claims = tuple(required_claims)
 
     def __call__(self, params: Mapping[str, str], headers: Mapping[str, str]) -> Identity | None:
-        """Verify the token and map its claims to an Identity."""
+        """Verify the token and map its claims to an Identity (None: refused)."""
+        try:
+            return self.identify(params, headers)
+        except AuthenticationFailed:
+            return None
+
+    def identify(self, params: Mapping[str, str], headers: Mapping[str, str]) -> Identity:
+        """Like calling it, but a refusal raises :class:`~genapi.AuthenticationFailed`
+        saying why (what the gateway uses)."""
         token = bearer_token(params, headers, self.token_param)
         if token is None:
             return ANONYMOUS
@@ -174,11 +251,10 @@ class JWTAuthenticator:
                 options={"require": list(self.required_claims)},
             )
         except jwt.PyJWTError as exc:
-            logger.info("refusing a connection: invalid token (%s)", exc)
-            return None
+            raise AuthenticationFailed(_jwt_reason(exc)) from None
         user_id = claims.get(self.user_id_claim)
         if not isinstance(user_id, str) or not user_id:
-            return None
+            raise AuthenticationFailed(f"missing claim: {self.user_id_claim}")
         device_id = claims.get(self.device_id_claim)
         return Identity(
             user_id=user_id,

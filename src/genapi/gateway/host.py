@@ -15,7 +15,7 @@ from .admission import Admission
 from .auth import Identity
 from .settings import ConnectionLimits, GatewayStats, JoinAuthorizer
 
-__all__ = ["Admitted", "GatewayHost"]
+__all__ = ["Admitted", "GatewayHost", "Refusal"]
 
 
 class Admitted(NamedTuple):
@@ -24,6 +24,15 @@ class Admitted(NamedTuple):
     identity: Identity
     serializer: Serializer
     ip: str | None
+
+
+class Refusal(NamedTuple):
+    """A connection the gateway refuses: the HTTP status, the reason a client may see (an
+    authentication refusal's: ``token expired``…), and headers to send with it."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 class GatewayHost(Protocol):

@@ -9,6 +9,10 @@ for it); stream functions answer ``application/x-ndjson``, one Response per line
 Durable functions answer 202 with their ack once the call is stored (``result.durable``
 is ``"stored"``), without waiting for it to run; ``Idempotency-Key`` names the call (a
 repeated key answers the stored call instead of running it again).
+
+An error with machine-readable details (every argument problem of a 422, a rate limit's
+``retry_after_ms``, a relay error's ``code``…) adds them as an eighth key, ``details``
+— what the WebSocket sends in the ``phx_reply`` error payload.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from starlette.responses import Response as HttpResponse
 from ..errors import (
     ApiError,
     ArgumentError,
+    AuthenticationFailed,
     AuthenticationRequired,
     CallTimeout,
     FunctionDisabled,
@@ -39,7 +44,7 @@ from ..errors import (
     error_from_wire,
 )
 from ..messages import MAX_IDEMPOTENCY_KEY_CHARS, Request, Response, encode_response
-from .auth import authenticate
+from .auth import identify
 from .host import GatewayHost
 
 __all__ = ["call_endpoint", "health_endpoint", "status_for"]
@@ -80,10 +85,14 @@ def status_for(error: ApiError | None) -> int:
     return 500
 
 
-def _json(response: Response, status: int, headers: Mapping[str, str] | None = None
-          ) -> HttpResponse:
+def _json(response: Response, status: int, headers: Mapping[str, str] | None = None,
+          details: Mapping[str, Any] | None = None) -> HttpResponse:
     try:
-        body = encode_response(response)
+        if details:
+            body = msgspec.json.encode({**msgspec.to_builtins(response),
+                                        "details": dict(details)})
+        else:
+            body = encode_response(response)
     except (TypeError, msgspec.EncodeError, RecursionError):
         logger.exception("the result of request %s cannot be encoded", response.request_id)
         body = encode_response(Response.fail(response.request_id, "Internal Server Error"))
@@ -110,10 +119,17 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
     request_id = http.headers.get("x-request-id") or uuid.uuid4().hex
     limit = gateway.executor.limits.max_payload_bytes
     params = dict(http.query_params)
-    identity = await authenticate(gateway.authenticator, params, dict(http.headers))
-    if identity is None or (identity.is_anonymous and not gateway.allow_anonymous):
-        response = Response.fail(request_id, "Authentication required")
-        return _json(response, 401, {"WWW-Authenticate": "Bearer"})
+    client = http.client
+    ip = gateway.client_ip(client.host if client else None, http.headers)
+    try:
+        identity = await identify(gateway.authenticator, params, dict(http.headers),
+                                  allow_anonymous=gateway.allow_anonymous,
+                                  peer=f"an HTTP call from {ip}")
+    except AuthenticationFailed as exc:
+        challenge = ("Bearer" if exc.reason == "missing token" else
+                     f'Bearer error="invalid_token", error_description="{exc.reason}"')
+        return _json(Response.fail(request_id, exc.message), 401,
+                     {"WWW-Authenticate": challenge})
     body = await _read_body(http, limit)
     if body is None:
         error = f"Invalid request: Request payload exceeds maximum size of {limit} bytes"
@@ -127,7 +143,6 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
         error = (f"Invalid request: Idempotency-Key has more than "
                  f"{MAX_IDEMPOTENCY_KEY_CHARS} characters")
         return _json(Response.fail(request_id, error), 400)
-    client = http.client
     request = Request(
         request_id=request_id,
         service=http.path_params["service"],
@@ -137,7 +152,7 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
         device_id=identity.device_id or http.headers.get("x-device-id") or None,
         user_id=identity.user_id,
         user_roles=identity.roles,
-        ip_address=gateway.client_ip(client.host if client else None, http.headers),
+        ip_address=ip,
         idempotency_key=key,
     )
     later: asyncio.Queue[Response] = asyncio.Queue(maxsize=_STREAM_BUFFER)
@@ -156,7 +171,8 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
     headers: dict[str, str] = {}
     if isinstance(failure, RateLimited):
         headers["Retry-After"] = str(max(1, -(-failure.retry_after_ms // 1000)))
-    return _json(result, status_for(failure), headers)
+    return _json(result, status_for(failure), headers,
+                 failure.details if failure is not None else None)
 
 
 def _durable_ack(response: Response) -> bool:

@@ -7,7 +7,8 @@ Plain ``uvicorn`` closes every WebSocket (code 1012) before the application hear
 the shutdown, so calls in flight lose their answers. :func:`serve` stops accepting first,
 lets the gateway drain (in-flight calls finish up to ``ConnectionLimits.drain_timeout``,
 then sockets close with 1012 and phoenix.js reconnects), and only then lets uvicorn
-finish.
+finish. Its logs redact tokens (the access log's ``?token=…`` included) and show genapi's
+own warnings (:mod:`genapi.gateway.logs`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import uvicorn
 
 from .app import Gateway
+from .logs import log_config
 
 __all__ = ["serve"]
 
@@ -67,15 +69,32 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 4000,
     log_level: str = "info",
+    reuse_port: bool = False,
     **uvicorn_options: Any,
 ) -> None:
-    """Serve ``app`` (a :class:`~genapi.Gateway` or any ASGI app) until interrupted."""
+    """Serve ``app`` (a :class:`~genapi.Gateway` or any ASGI app) until interrupted.
+
+    ``reuse_port`` binds with ``SO_REUSEPORT``: several processes serve one port, the
+    kernel spreading connections over them (``genapi serve --workers``).
+    """
     from .wsserver import GenapiWebSocketProtocol
 
     gateway = app if isinstance(app, Gateway) else None
     options: dict[str, Any] = {"ws_max_size": 16 * 1024 * 1024, "ws": GenapiWebSocketProtocol}
     if gateway is not None:
         options["ws_max_size"] = gateway.limits.max_frame_bytes
+    options["log_config"] = log_config(log_level)
     options.update(uvicorn_options)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, **options)
-    _DrainingServer(config, gateway).run()
+    sockets = [_reuse_port_socket(host, port)] if reuse_port else None
+    _DrainingServer(config, gateway).run(sockets=sockets)
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock

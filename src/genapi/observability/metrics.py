@@ -31,8 +31,10 @@ genapi_connections_total,                 counter    — (likewise, one per fiel
 genapi_slow_consumers_closed_total, …                :class:`~genapi.gateway.GatewayStats`)
 ========================================  =========  ==================================
 
-Durations are measured by the executor up to a request's *first* answer (the result, the
-error, an async ack or a stream's init). ``success`` is ``"true"`` or ``"false"``. Calls to
+Durations are measured by the executor up to a request's answer: the result or error of a
+sync call; for async and stream calls their *terminal* Response (the final result, the
+last chunk or end, or the error — a cancelled stream counts as ``success="false"``); a
+fire-and-forget call's acceptance. ``success`` is ``"true"`` or ``"false"``. Calls to
 functions the registry does not know are counted under ``service="_unknown"`` (clients
 choose those names: they must not mint series), and past ``max_series`` functions new
 ones go to ``"_other"``.

@@ -98,6 +98,11 @@ class RateLimiter:
         self._failures = _FailureLog()
         self._install(config if config is not None else RateLimitConfig())
 
+    @property
+    def shared(self) -> bool:
+        """Whether the counts live outside this process (every gateway sees the same)."""
+        return not isinstance(self._store, MemoryStore)
+
     def _install(self, config: RateLimitConfig) -> None:
         # Each function with API limits gets its whole rule list (globals first) compiled
         # in, so a check is one dict walk and one loop.

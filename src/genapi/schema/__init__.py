@@ -9,7 +9,9 @@
     typescript_module(catalog)                   # `genapi schema --typescript api.ts`
 
 Everything is generated from the *catalog* (:func:`function_catalog`), plain data that a
-gateway also serves, so the exports are the same from an app object and from a server.
+gateway also serves, so the exports are the same from an app object and from a server. The
+types come from the code: typed arguments, declared results and stream chunks, and
+docstrings (see :mod:`.catalog`).
 """
 
 from __future__ import annotations

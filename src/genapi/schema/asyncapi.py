@@ -4,7 +4,9 @@ The socket speaks Phoenix Channels v2: every WebSocket frame is the JSON array
 ``[join_ref, ref, topic, event, payload]``. The document models each topic pattern as a
 channel (``api:*`` becomes the address ``api:{subtopic}``) and each event as a message
 whose payload is the frame's ``payload``: ``phx_join``, the ``api`` request envelope (one
-variant per function, with its typed ``args``), the ``api`` Response, and ``cancel``.
+variant per function, with its typed ``args``, its docstring as description, and its
+declared result and stream chunk schemas under ``x-genapi-result`` / ``x-genapi-chunk``),
+the ``api`` Response, and ``cancel``. Named types are components ``Type_<name>``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 
 from .catalog import function_key
 from .json_schema import args_schema
+from .types import relocate
 
 __all__ = ["asyncapi_document"]
 
@@ -56,7 +59,11 @@ def _response_schema() -> dict[str, Any]:
     }
 
 
-def _request_variant(function: dict[str, Any], ref: str, *, by_default: bool) -> dict[str, Any]:
+_TYPES = "#/components/schemas/Type_"
+
+
+def _request_variant(function: dict[str, Any], ref: str, *, by_default: bool,
+                     answers: dict[str, Any]) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "service": {"const": function["service"]},
         "request_type": {"const": function["request_type"]},
@@ -66,14 +73,16 @@ def _request_variant(function: dict[str, Any], ref: str, *, by_default: bool) ->
     }
     variant: dict[str, Any] = {"type": "object", "required": [
         "service", "request_type", "request_id", "args"]}
+    about = f": {function['description']}" if function.get("description") else ""
     if by_default:
-        variant["description"] = f"{function_key(function)} (no version: the default)"
+        variant["description"] = f"{function_key(function)} (no version: the default){about}"
         variant["not"] = {"required": ["version"]}
     else:
-        variant["description"] = function_key(function)
+        variant["description"] = function_key(function) + about
         properties["version"] = {"const": function["version"]}
         variant["required"].append("version")
     variant["properties"] = properties
+    variant.update(answers)
     return variant
 
 
@@ -99,17 +108,28 @@ def asyncapi_document(catalog: dict[str, Any], *, server_url: str | None = None,
         "description": "Cancels an in-flight call of this connection (a stream or a "
                        "running sync/async call); its terminal Response still arrives.",
     }}
+    for type_name, definition in catalog.get("definitions", {}).items():
+        schemas["Type_" + type_name] = relocate(definition, _TYPES)
     taken: set[str] = set()
     variants = []
     for function in catalog["functions"]:
         name = _component_name(function_key(function), taken)
         schemas[name] = args_schema(function["arguments"], title=function_key(function),
-                                    dialect=False)
+                                    dialect=False, description=function.get("description"),
+                                    refs=_TYPES)
         ref = f"#/components/schemas/{name}"
+        answers: dict[str, Any] = {}
+        for part in ("result", "chunk"):
+            if function.get(part) is not None:
+                part_name = name.replace("Args_", part.title() + "_", 1)
+                schemas[part_name] = relocate(function[part], _TYPES)
+                answers[f"x-genapi-{part}"] = {"$ref": f"#/components/schemas/{part_name}"}
         if function["version"] is not None:
-            variants.append(_request_variant(function, ref, by_default=False))
+            variants.append(_request_variant(function, ref, by_default=False,
+                                             answers=answers))
         if function["default"]:
-            variants.append(_request_variant(function, ref, by_default=True))
+            variants.append(_request_variant(function, ref, by_default=True,
+                                             answers=answers))
     schemas["Request"] = {
         "description": "The call envelope. user_id and roles come from the authenticated "
                        "socket, never from here. At most "

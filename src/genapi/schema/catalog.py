@@ -4,6 +4,14 @@ The catalog is what the other exports are generated from, so they work the same 
 app object (:func:`function_catalog`) and from a running gateway (``GET /admin/schema``
 serves the catalog). Argument limits are the *effective* ones: where a spec sets no size,
 the registry's global :class:`~genapi.Limits` apply, and the catalog says so.
+
+Types come from the code: a typed argument carries the JSON Schema of its Python type
+(``schema``); each function the schemas of its declared ``result`` and, for streams, of its
+``chunk`` (None where undeclared); its ``description`` is the config's or else the
+function's docstring. Named types (Structs, dataclasses, TypedDicts, enums, pydantic
+models) are defined once under the catalog's ``definitions`` and referred to as
+``#/definitions/<name>``. (A function served by a node is known to a gateway by its pushed
+specs: no result types, and typed arguments by their family.)
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from ..functions.registry import Registry, semver_key
 from ..functions.routes import Route
 from ..messages import CANCEL_EVENT
 from .plain import plain
+from .types import TypeSchemas
 
 __all__ = ["CATALOG_FORMAT", "ApiSurface", "describe_arg", "function_catalog", "function_key"]
 
@@ -88,20 +97,33 @@ def _route_order(route: Route) -> tuple[Any, ...]:
             semver_key(route.version or ""))
 
 
-def _describe_route(route: Route, registry: Registry) -> dict[str, Any]:
+Pending = list[tuple[dict[str, Any], str, int]]
+
+
+def _describe_route(route: Route, registry: Registry, types: TypeSchemas,
+                    pending: Pending) -> dict[str, Any]:
     try:
         default = registry.resolve(route.service, route.request_type) is route
     except (FunctionNotFound, FunctionDisabled):
         default = False
     specs = route.validator.specs
-    return {
+    arguments = []
+    for name in route.validator.names:
+        described = describe_arg(name, specs[name], registry.limits)
+        if specs[name].hint is not None:
+            pending.append((described, "schema", types.add(specs[name].hint)))
+        arguments.append(described)
+    entry: dict[str, Any] = {
         "service": route.service, "request_type": route.request_type,
         "version": route.version, "default": default, "disabled": route.disabled,
         "response_type": route.response_type.value,
-        "description": route.config.description,
-        "arguments": [describe_arg(name, specs[name], registry.limits)
-                      for name in route.validator.names],
+        "description": route.config.description or route.doc,
+        "arguments": arguments, "result": None, "chunk": None,
     }
+    for key, hint in (("result", route.result_type), ("chunk", route.chunk_type)):
+        if hint is not None:
+            pending.append((entry, key, types.add(hint, output=True)))
+    return entry
 
 
 def function_catalog(source: ApiSurface | Registry, *,
@@ -109,22 +131,28 @@ def function_catalog(source: ApiSurface | Registry, *,
     """The catalog of ``source`` (a :class:`~genapi.Gateway` or a :class:`~genapi.Registry`).
 
     ``{"format", "genapi_version", "socket_path", "event", "cancel_event", "topics",
-    "max_payload_bytes", "functions": [...]}``; each function has ``service``,
-    ``request_type``, ``version``, ``default`` (what a request without version gets),
-    ``disabled``, ``response_type``, ``description`` and ``arguments``
-    (:func:`describe_arg`, in call order). Disabled functions are left out unless asked.
+    "max_payload_bytes", "functions": [...], "definitions": {...}}``; each function has
+    ``service``, ``request_type``, ``version``, ``default`` (what a request without
+    version gets), ``disabled``, ``response_type``, ``description``, ``arguments``
+    (:func:`describe_arg`, in call order, typed ones with their ``schema``), ``result``
+    and ``chunk`` (JSON Schema, or None). Disabled functions are left out unless asked.
     """
     if isinstance(source, Registry):
         registry, socket_path, event, topics = source, "/socket", "api", ["api:*"]
     else:
         registry, socket_path, event = source.registry, source.socket_path, source.event
         topics = list(source.topics)
-    functions = [_describe_route(route, registry)
+    types = TypeSchemas()
+    pending: Pending = []
+    functions = [_describe_route(route, registry, types, pending)
                  for route in sorted(registry.routes(), key=_route_order)
                  if include_disabled or not route.disabled]
+    types.build()
+    for target, key, index in pending:
+        target[key] = types.get(index)
     return {
         "format": CATALOG_FORMAT, "genapi_version": __version__,
         "socket_path": socket_path, "event": event, "cancel_event": CANCEL_EVENT,
         "topics": topics, "max_payload_bytes": registry.limits.max_payload_bytes,
-        "functions": functions,
+        "functions": functions, "definitions": plain(types.definitions),
     }

@@ -1,11 +1,12 @@
-"""JSON Schema (draft 2020-12) of each function's ``args`` object.
+"""JSON Schema (draft 2020-12) of each function's ``args`` object, result and stream chunks.
 
-The schemas describe what the gateway's validator accepts, with two documented
+The argument schemas describe what the gateway's validator accepts, with two documented
 approximations: a string's limit is in UTF-8 *bytes* while ``maxLength`` counts
 characters, so ``maxLength`` is set to the byte limit (a necessary condition; the exact
 limit is in ``x-genapi-max-bytes``); and ``naive_datetime`` is only described (ISO 8601
-without an offset), not pattern-checked. Only draft-07-compatible keywords are used, so the
-same schemas can sit inside an AsyncAPI document.
+without an offset), not pattern-checked. A typed argument's schema is its Python type's
+(msgspec's or pydantic's generator). Only draft-07-compatible keywords are used by genapi
+itself, so the same schemas can sit inside an AsyncAPI document.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from .catalog import function_key
+from .types import relocate
 
 __all__ = ["SCHEMA_DIALECT", "UUID_PATTERN", "args_schema", "json_schemas"]
 
@@ -81,8 +83,16 @@ def _value_schema(arg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def arg_schema(arg: dict[str, Any]) -> dict[str, Any]:
-    """The schema of one described argument (``null`` allowed with ``allow_nil``)."""
+def arg_schema(arg: dict[str, Any], refs: str = "#/$defs/") -> dict[str, Any]:
+    """The schema of one described argument (``null`` allowed with ``allow_nil``); a typed
+    argument's named types are referred to under ``refs``."""
+    if "schema" in arg:
+        out = dict(relocate(arg["schema"], refs))
+        if arg.get("allow_nil"):
+            out = {"anyOf": [out, {"type": "null"}]}
+        if "default" in arg:
+            out["default"] = arg["default"]
+        return out
     out = _value_schema(arg)
     if arg["type"] == "any" and not arg.get("allow_nil"):
         out = {"not": {"type": "null"}}  # any value, but null only with allow_nil
@@ -96,15 +106,18 @@ def arg_schema(arg: dict[str, Any]) -> dict[str, Any]:
 
 
 def args_schema(arguments: Iterable[dict[str, Any]], *, title: str | None = None,
-                dialect: bool = True) -> dict[str, Any]:
+                dialect: bool = True, description: str | None = None,
+                refs: str = "#/$defs/") -> dict[str, Any]:
     """The schema of a function's ``args`` object: unknown arguments are refused."""
     arguments = list(arguments)
     out: dict[str, Any] = {"$schema": SCHEMA_DIALECT} if dialect else {}
     if title is not None:
         out["title"] = title
+    if description:
+        out["description"] = description
     out.update({
         "type": "object",
-        "properties": {a["name"]: arg_schema(a) for a in arguments},
+        "properties": {a["name"]: arg_schema(a, refs) for a in arguments},
         "required": [a["name"] for a in arguments if a["required"]],
         "additionalProperties": False,
     })
@@ -112,15 +125,24 @@ def args_schema(arguments: Iterable[dict[str, Any]], *, title: str | None = None
 
 
 def json_schemas(catalog: dict[str, Any]) -> dict[str, Any]:
-    """One document holding every function's args schema under ``$defs``.
+    """One document holding every function's schemas and the named types under ``$defs``.
 
-    Keys are ``service.request_type`` (``@version`` added for versioned configs); refer to
-    one as ``{"$ref": "#/$defs/user_service.get_user"}`` or take it out as it is.
+    A function's args schema is keyed ``service.request_type`` (``@version`` added for
+    versioned configs), its result's ``….result`` and a stream's chunks' ``….chunk`` (when
+    declared); refer to one as ``{"$ref": "#/$defs/user_service.get_user"}``. Named types
+    (``User``…) sit beside them.
     """
+    defs: dict[str, Any] = {name: relocate(schema, "#/$defs/")
+                            for name, schema in catalog.get("definitions", {}).items()}
+    for function in catalog["functions"]:
+        key = function_key(function)
+        defs[key] = args_schema(function["arguments"], title=key, dialect=False,
+                                description=function.get("description"))
+        for part in ("result", "chunk"):
+            if function.get(part) is not None:
+                defs[f"{key}.{part}"] = relocate(function[part], "#/$defs/")
     return {
         "$schema": SCHEMA_DIALECT,
-        "title": "genapi function arguments",
-        "$defs": {function_key(f): args_schema(f["arguments"], title=function_key(f),
-                                               dialect=False)
-                  for f in catalog["functions"]},
+        "title": "genapi function arguments, results and stream chunks",
+        "$defs": defs,
     }

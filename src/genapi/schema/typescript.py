@@ -1,11 +1,15 @@
 """TypeScript types for a gateway's functions, and a typed ``callApi`` for phoenix.js.
 
-The output is one self-contained ``.ts`` file (no imports): an interface per function's
-args, ``Response<T>``, the mapped type ``ApiFunctions`` (service → request type → args of
-the default version), ``ApiVersions`` (… → version → args) and ``callApi`` /
-``callApiVersion``, which push the envelope on a joined phoenix.js channel and resolve
-with the call's final Response. The channel is typed structurally (``PhoenixChannel``), so
-the ``phoenix`` package's ``Channel`` fits whether or not its typings are installed.
+The output is one self-contained ``.ts`` file (no imports): the named types of the API
+(Structs, dataclasses, TypedDicts, enums, pydantic models: an interface or type each), an
+interface per function's args, ``Response<T>``, the mapped types ``ApiFunctions`` (service
+→ request type → args of the default version), ``ApiResults`` and ``ApiChunks`` (→ the
+declared result and stream chunk types, ``unknown`` where undeclared), their ``ApiVersion*``
+counterparts (… → version → …), and ``callApi`` / ``callApiVersion``, which push the
+envelope on a joined phoenix.js channel and resolve with the call's final Response, typed by
+the result (``onChunk`` by the chunk type). Docstrings become doc comments. The channel is
+typed structurally (``PhoenixChannel``), so the ``phoenix`` package's ``Channel`` fits
+whether or not its typings are installed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import re
 from typing import Any, Final
 
 from .catalog import function_key
+from .tstypes import TypeNames, declarations, ts_type
 
 __all__ = ["typescript_module"]
 
@@ -46,6 +51,24 @@ _RUNTIME = '''\
 export type ServiceName = keyof ApiFunctions;
 export type RequestTypeOf<S extends ServiceName> = keyof ApiFunctions[S] & string;
 export type ArgsOf<S extends ServiceName, R extends RequestTypeOf<S>> = ApiFunctions[S][R];
+/** The declared result (a stream's: its chunk type, the last chunk being the result). */
+export type ResultOf<S extends ServiceName, R extends RequestTypeOf<S>> =
+  S extends keyof ApiResults ? R extends keyof ApiResults[S] ? ApiResults[S][R] : unknown
+  : unknown;
+/** The declared type of a stream's chunks. */
+export type ChunkOf<S extends ServiceName, R extends RequestTypeOf<S>> =
+  S extends keyof ApiChunks ? R extends keyof ApiChunks[S] ? ApiChunks[S][R] : unknown
+  : unknown;
+/** The declared result of one version. */
+export type VersionResultOf<S, R, V> =
+  S extends keyof ApiVersionResults ? R extends keyof ApiVersionResults[S]
+  ? V extends keyof ApiVersionResults[S][R] ? ApiVersionResults[S][R][V] : unknown
+  : unknown : unknown;
+/** The declared chunk type of one version. */
+export type VersionChunkOf<S, R, V> =
+  S extends keyof ApiVersionChunks ? R extends keyof ApiVersionChunks[S]
+  ? V extends keyof ApiVersionChunks[S][R] ? ApiVersionChunks[S][R][V] : unknown
+  : unknown : unknown;
 
 /** The envelope pushed on the {event} event (user_id comes from the socket, never from here). */
 export interface ApiRequest<S extends ServiceName, R extends RequestTypeOf<S>> {{
@@ -66,13 +89,13 @@ export interface PhoenixChannel {{
   off(event: string, ref?: number): void;
 }}
 
-export interface CallOptions {{
+export interface CallOptions<C = unknown> {{
   /** Defaults to a fresh id. */
   requestId?: string;
   /** Milliseconds to wait for the push to be acknowledged (phoenix.js default otherwise). */
   timeout?: number;
   /** Streams: called with each chunk's result (the final chunk's too, when it has one). */
-  onChunk?: (chunk: unknown) => void;
+  onChunk?: (chunk: C) => void;
 }}
 
 export const API_EVENT = {event_literal};
@@ -84,9 +107,9 @@ function nextRequestId(): string {{
   return `ts-${{Date.now().toString(36)}}-${{lastId}}`;
 }}
 
-function send<T>(
+function send<T, C>(
   channel: PhoenixChannel, service: string, requestType: string, version: string | undefined,
-  args: unknown, responseType: ResponseType, options: CallOptions,
+  args: unknown, responseType: ResponseType, options: CallOptions<C>,
 ): Promise<Response<T>> {{
   const requestId = options.requestId ?? nextRequestId();
   const payload: Record<string, unknown> = {{ service, request_type: requestType,
@@ -112,7 +135,7 @@ function send<T>(
       if (responseType === "async" && isFirst && message.async) return; // the acknowledgement
       if (responseType === "stream") {{
         if (isFirst && message.has_more && message.result === "init") return;
-        if (message.result !== null) options.onChunk?.(message.result);
+        if (message.result !== null) options.onChunk?.(message.result as unknown as C);
         if (message.has_more) return;
       }}
       finish(message);
@@ -137,26 +160,27 @@ function send<T>(
 }}
 
 /** Call a function's default version; resolves with its final Response. */
-export function callApi<S extends ServiceName, R extends RequestTypeOf<S>, T = unknown>(
+export function callApi<S extends ServiceName, R extends RequestTypeOf<S>,
+                        T = ResultOf<S, R>>(
   channel: PhoenixChannel, service: S, requestType: R, args: ArgsOf<S, R>,
-  options: CallOptions = {{}},
+  options: CallOptions<ChunkOf<S, R>> = {{}},
 ): Promise<Response<T>> {{
   const kinds = RESPONSE_TYPES[service] as Record<string, ResponseType>;
-  return send<T>(channel, service, requestType, undefined, args, kinds[requestType] ?? "sync",
-                 options);
+  return send<T, ChunkOf<S, R>>(channel, service, requestType, undefined, args,
+                                kinds[requestType] ?? "sync", options);
 }}
 
 /** Call one version of a function; resolves with its final Response. */
 export function callApiVersion<
   S extends keyof ApiVersions, R extends keyof ApiVersions[S] & string,
-  V extends keyof ApiVersions[S][R] & string, T = unknown,
+  V extends keyof ApiVersions[S][R] & string, T = VersionResultOf<S, R, V>,
 >(
   channel: PhoenixChannel, service: S, requestType: R, version: V,
-  args: ApiVersions[S][R][V], options: CallOptions = {{}},
+  args: ApiVersions[S][R][V], options: CallOptions<VersionChunkOf<S, R, V>> = {{}},
 ): Promise<Response<T>> {{
   const kinds = VERSION_RESPONSE_TYPES[service] as Record<string, Record<string, ResponseType>>;
-  return send<T>(channel, service, requestType, version, args,
-                 kinds[requestType]?.[version] ?? "sync", options);
+  return send(channel, service, requestType, version, args,
+              kinds[requestType]?.[version] ?? "sync", options);
 }}
 
 /** Ask the gateway to cancel an in-flight call of this channel's socket. */
@@ -164,6 +188,17 @@ export function cancelCall(channel: PhoenixChannel, requestId: string): void {{
   channel.push(CANCEL_EVENT, {{ request_id: requestId }});
 }}
 '''
+
+
+#: Names the module declares itself: named types of the API get other names.
+_RESERVED: Final = frozenset({
+    "Response", "ResponseType", "ServiceName", "RequestTypeOf", "ArgsOf", "ResultOf",
+    "ChunkOf", "VersionResultOf", "VersionChunkOf", "ApiRequest", "PhoenixPush",
+    "PhoenixChannel", "CallOptions", "API_EVENT",
+    "CANCEL_EVENT", "ApiFunctions", "ApiVersions", "ApiResults", "ApiChunks",
+    "ApiVersionResults", "ApiVersionChunks", "RESPONSE_TYPES", "VERSION_RESPONSE_TYPES",
+    "callApi", "callApiVersion", "cancelCall", "send", "nextRequestId", "lastId",
+})
 
 
 def _literal(value: str) -> str:
@@ -184,7 +219,10 @@ def _pascal(*parts: str) -> str:
     return "_" + name if name[0].isdigit() else name
 
 
-def _arg_type(arg: dict[str, Any]) -> str:
+def _arg_type(arg: dict[str, Any], names: TypeNames) -> str:
+    if "schema" in arg:
+        text = ts_type(arg["schema"], names, "  ")
+        return text + " | null" if arg.get("allow_nil") else text
     t = arg["type"]
     if t == "map":
         keys: list[str] = list(arg.get("accept") or arg.get("required_keys") or [])
@@ -218,7 +256,7 @@ def _arg_doc(arg: dict[str, Any]) -> str:
     return _comment(", ".join(parts))
 
 
-def _interface(name: str, function: dict[str, Any]) -> str:
+def _interface(name: str, function: dict[str, Any], names: TypeNames) -> str:
     head = f"{function_key(function)} ({function['response_type']})"
     if function.get("description"):
         head += ": " + function["description"]
@@ -226,7 +264,7 @@ def _interface(name: str, function: dict[str, Any]) -> str:
     for arg in function["arguments"]:
         optional = "" if arg["required"] else "?"
         lines.append(f"  /** {_arg_doc(arg)} */")
-        lines.append(f"  {_prop(arg['name'])}{optional}: {_arg_type(arg)};")
+        lines.append(f"  {_prop(arg['name'])}{optional}: {_arg_type(arg, names)};")
     lines.append("}")
     return "\n".join(lines)
 
@@ -254,11 +292,16 @@ def typescript_module(catalog: dict[str, Any]) -> str:
            "`genapi schema --typescript` again.", "",
            _PRELUDE.format(event=_comment(_literal(event)))]
     names: dict[str, str] = {}
-    taken: set[str] = set()
+    taken: set[str] = set(_RESERVED)
+    interfaces: list[tuple[str, dict[str, Any]]] = []
     defaults: dict[str, dict[str, Any]] = {}
     versions: dict[str, dict[str, Any]] = {}
     kinds: dict[str, dict[str, Any]] = {}
     version_kinds: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, Any]] = {}
+    chunks: dict[str, dict[str, Any]] = {}
+    version_results: dict[str, dict[str, Any]] = {}
+    version_chunks: dict[str, dict[str, Any]] = {}
     for function in catalog["functions"]:
         key = function_key(function)
         version = function["version"]
@@ -269,17 +312,40 @@ def typescript_module(catalog: dict[str, Any]) -> str:
             name, n = f"{base}{n}", n + 1
         taken.add(name)
         names[key] = name
-        out.extend([_interface(name, function), ""])
+        interfaces.append((name, function))
+    types = TypeNames(catalog.get("definitions", {}), taken)
+    out.extend(declarations(catalog.get("definitions", {}), types))
+    for name, function in interfaces:
+        out.extend([_interface(name, function, types), ""])
+        version = function["version"]
         service, request_type = function["service"], function["request_type"]
         kind = _literal(function["response_type"])
+        stream = function["response_type"] == "stream"
+        chunk = ts_type(function.get("chunk"), types, "    ")
+        result = chunk if stream else ts_type(function.get("result"), types, "    ")
         if function["default"]:
             defaults.setdefault(service, {})[request_type] = name
             kinds.setdefault(service, {})[request_type] = kind
+            results.setdefault(service, {})[request_type] = result
+            chunks.setdefault(service, {})[request_type] = chunk
         if version is not None:
             versions.setdefault(service, {}).setdefault(request_type, {})[version] = name
             version_kinds.setdefault(service, {}).setdefault(request_type, {})[version] = kind
+            version_results.setdefault(service, {}).setdefault(request_type, {})[version] = (
+                result)
+            version_chunks.setdefault(service, {}).setdefault(request_type, {})[version] = (
+                chunk)
     out += ["/** Args of each function's default version, by service and request type. */",
             "export interface ApiFunctions {", *_nested(defaults), "}", "",
+            "/** The declared result of each function's default version (unknown where the "
+            "function declares none; a stream's: its chunk type). */",
+            "export interface ApiResults {", *_nested(results), "}", "",
+            "/** The declared chunk type of each stream (unknown elsewhere). */",
+            "export interface ApiChunks {", *_nested(chunks), "}", "",
+            "/** Results of each versioned config, by service, request type and version. */",
+            "export interface ApiVersionResults {", *_nested(version_results), "}", "",
+            "/** Chunk types of each versioned config. */",
+            "export interface ApiVersionChunks {", *_nested(version_chunks), "}", "",
             "/** Args of each versioned config, by service, request type and version. */",
             "export interface ApiVersions {", *_nested(versions), "}", "",
             "export const RESPONSE_TYPES: { readonly [S in keyof ApiFunctions]: "

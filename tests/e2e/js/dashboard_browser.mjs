@@ -30,6 +30,7 @@ try {
   // A wrong token brings the login form back with the gateway's refusal.
   const wrong = await open(await browser.newContext());
   out({ first_state: await wrong.getAttribute("body", "data-state") });
+  out({ board_visible_before_login: await wrong.isVisible("#board") });
   await login(wrong, "not-the-token");
   await wrong.waitForSelector("#login-error:not([hidden])");
   out({ wrong_token: await wrong.textContent("#login-error") });

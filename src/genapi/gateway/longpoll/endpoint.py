@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 import msgspec
 
 from ..connection import Connection
-from ..host import Admitted, GatewayHost
+from ..host import Admitted, GatewayHost, Refusal
 from ..settings import ConnectionLimits, LongPollSettings
 from .session import LongPollSession
 from .tokens import SessionTokens
@@ -57,7 +57,7 @@ class LongPollHost(GatewayHost, Protocol):
         """Per-connection bounds (a session's waiting frames use the outgoing queue's)."""
 
     async def admit(self, params: Mapping[str, str], headers: Mapping[str, str],
-                    peer: str | None) -> Admitted | int:
+                    peer: str | None) -> Admitted | Refusal:
         """Admission, version and authentication of a new connection."""
 
     async def serve_connection(self, connection: Connection,

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Final
 
 import msgspec
 
+from ...messages import encode_fallback
 from . import binary
 from .errors import LocalProtocolError, ProtocolError
 from .message import PHX_REPLY, Message, Ref
@@ -102,7 +103,7 @@ class Serializer(ABC):
     """The version this serializer speaks, as phoenix.js sends it in ``vsn``."""
 
     def __init__(self) -> None:
-        self._encoder = msgspec.json.Encoder()
+        self._encoder = msgspec.json.Encoder(enc_hook=encode_fallback)
 
     def _json(self, obj: Any) -> str:
         try:

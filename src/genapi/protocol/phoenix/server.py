@@ -14,6 +14,7 @@ messages (``reply``, possibly much later) and pushes (``push``, ``send_broadcast
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -54,6 +55,14 @@ CLOSE_INTERNAL_ERROR: Final = 1011
 CLOSE_GOING_AWAY: Final = 1001
 
 UNMATCHED_TOPIC: Final = msgspec.Raw(b'{"reason":"unmatched topic"}')
+
+
+@functools.lru_cache(maxsize=64)
+def unmatched_join(patterns: tuple[str, ...]) -> msgspec.Raw:
+    """The refusal of a join no pattern matches: Phoenix's reason (clients match on it),
+    and under ``topics`` the patterns that would have matched."""
+    return msgspec.Raw(msgspec.json.encode({"reason": "unmatched topic",
+                                            "topics": list(patterns)}))
 TOO_MANY_CHANNELS: Final = msgspec.Raw(b'{"reason":"too many channels joined"}')
 JOIN_CRASHED: Final = msgspec.Raw(b'{"reason":"join crashed"}')
 CHANNEL_CRASH: Final = msgspec.Raw(b'{"reason":"channel_crash"}')
@@ -90,6 +99,7 @@ class ServerConnection:
         "_router",
         "_serializer",
         "_state",
+        "_unmatched_join",
     )
 
     def __init__(
@@ -105,6 +115,7 @@ class ServerConnection:
             raise ConfigError("max_channels must be at least 1")
         self._serializer = serializer
         self._router = topics if isinstance(topics, TopicRouter) else TopicRouter(topics)
+        self._unmatched_join = unmatched_join(self._router.patterns)
         self._max_channels = max_channels
         self._idle_timeout = idle_timeout
         self._clock = clock
@@ -203,7 +214,7 @@ class ServerConnection:
             events.append(ChannelClosed(topic, old.join_ref, "duplicate join"))
         pattern = self._router.match(topic)
         if pattern is None:
-            self._reply(None, message.ref, topic, "error", UNMATCHED_TOPIC)
+            self._reply(None, message.ref, topic, "error", self._unmatched_join)
             return events
         if len(self._channels) >= self._max_channels:
             self._reply(message.join_ref, message.ref, topic, "error", TOO_MANY_CHANNELS)

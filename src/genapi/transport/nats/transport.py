@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -49,7 +49,6 @@ __all__ = ["NatsTransport"]
 
 logger = logging.getLogger("genapi.cluster")
 
-_NO_LIMIT = 24 * 3600.0  # "no timeout" still needs a number for a NATS request
 _HANDSHAKE_TIMEOUT = 5.0
 _reply_decoder = msgspec.json.Decoder(ReplyMessage)
 _chunk_decoder = msgspec.json.Decoder(ChunkMessage)
@@ -95,9 +94,15 @@ class NatsTransport:
         self.stream_window = stream_window
         self.stream_idle = stream_idle
         self._inbox: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the link's, once it is used
         self._mux: Any = None
         self._mux_lock = asyncio.Lock()
         self._tokens = itertools.count()
+        # Call ids are unique across gateways (a node keys its in-flight work by them) and
+        # cheaper than a uuid4 per call: a random prefix per transport, then a counter.
+        self._call_prefix = secrets.token_hex(8) + "-"
+        self._call_ids = itertools.count(1)
+        self._call_subjects: dict[str, str] = {}
         self._waiting: dict[str, _Waiter] = {}
         self._streams: dict[str, _Stream] = {}
         link.on_lost(self._link_lost)
@@ -135,7 +140,7 @@ class NatsTransport:
 
     async def call(self, node: str, request: Request, *, timeout: float | None) -> Any:
         """Run ``request`` on ``node``; see :class:`~genapi.transport.Transport`."""
-        call_id = uuid.uuid4().hex
+        call_id = self._new_call_id()
         message = CallMessage(call_id=call_id, request=request,
                               timeout_ms=None if timeout is None else int(timeout * 1000))
         try:
@@ -148,20 +153,31 @@ class NatsTransport:
             raise
         return self._result(reply.data)
 
+    def _new_call_id(self) -> str:
+        return f"{self._call_prefix}{next(self._call_ids)}"
+
+    def _call_subject(self, node: str) -> str:
+        subject = self._call_subjects.get(node)
+        if subject is None:  # validated once per node, not per call
+            subject = self._call_subjects[node] = self.subjects.call(node)
+        return subject
+
     async def _request(self, node: str, payload: bytes, timeout: float | None) -> Msg:
         """Publish a call to ``node`` and await its reply on the shared inbox."""
         inbox = self._inbox or await self._reply_inbox()
         token = str(next(self._tokens))
-        future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+        loop = self._loop or asyncio.get_running_loop()
+        future: asyncio.Future[Msg] = loop.create_future()
         self._waiting[token] = _Waiter(future, node)
+        # A timer on the future, not asyncio.timeout(): no task bookkeeping per call.
+        timer = loop.call_later(timeout, _expire, future, timeout) if timeout is not None else None
         try:
-            await self.link.publish(self.subjects.call(node), payload, reply=inbox + token)
-            async with asyncio.timeout(timeout if timeout is not None else _NO_LIMIT):
-                reply = await future
-        except TimeoutError:
-            raise CallTimeout(int((timeout or _NO_LIMIT) * 1000)) from None
+            await self.link.publish(self._call_subject(node), payload, reply=inbox + token)
+            reply = await future
         finally:
             self._waiting.pop(token, None)
+            if timer is not None:
+                timer.cancel()
         # With no subscriber the server answers at once with an empty 503 status.
         if not reply.data and reply.headers and reply.headers.get("Status") == "503":
             raise NoResponders(f"no responders for node {node}")
@@ -173,6 +189,8 @@ class NatsTransport:
                 prefix = self.link.client().new_inbox()
                 self._mux = await self.link.subscribe(prefix + ".*", self._on_reply)
                 self._inbox = prefix + "."
+                # Asked once: on 3.11 every get_running_loop() is a getpid() system call.
+                self._loop = asyncio.get_running_loop()
         return self._inbox
 
     async def _on_reply(self, msg: Msg) -> None:
@@ -201,7 +219,7 @@ class NatsTransport:
                      ) -> AsyncIterator[Any]:
         """Run a stream function on ``node``; yield its chunks in order."""
         nc = self.link.client()
-        call_id = uuid.uuid4().hex
+        call_id = self._new_call_id()
         inbox = nc.new_inbox()
         stream = self._streams[call_id] = _Stream(node)
         subscription = None
@@ -266,6 +284,11 @@ class NatsTransport:
 
 def _gap(node: str, expected: int) -> StreamInterrupted:
     return StreamInterrupted(details={"node": node, "reason": f"chunk {expected} lost"})
+
+
+def _expire(future: asyncio.Future[Msg], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(CallTimeout(int(timeout * 1000)))
 
 
 def _fail(waiters: list[_Waiter], error: Exception) -> int:

@@ -1,21 +1,8 @@
-"""An asyncio Python client for genapi gateways (any Phoenix-protocol gateway, really).
+"""The asyncio client: one connection to a gateway's Phoenix socket, one joined topic.
 
-::
-
-    async with genapi.Client("ws://localhost:4000/socket", params={"user_id": "1"}) as c:
-        user = await c.call("user_service", "get_user", {"user_id": "1"})
-
-``call`` returns the result or raises the typed error behind the Response (for example
-:class:`~genapi.PermissionDenied`), carrying its message and ``can_retry``. The client
-sends heartbeats, reconnects with jittered exponential backoff and rejoins its topic; calls
-in flight when the connection drops fail with :class:`ConnectionLost` (``can_retry``), since
-the client cannot know whether they ran.
-
-Responses that answer none of this client's calls — relay messages and presence notices,
-pushed by the server — go to ``on_push`` and to :meth:`Client.pushes`::
-
-    async for response in client.pushes():
-        print(response.result["from_user_id"], response.result["message"])
+See :mod:`genapi.client` for a tour. The connection loop (connect, heartbeats,
+reconnect with jittered backoff, rejoin) lives here; which Response ends which call in
+:mod:`.calls`; the WebSocket itself behind :mod:`.wire`'s connector.
 """
 
 from __future__ import annotations
@@ -25,26 +12,22 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, ParamSpec, TypeVar, overload
 from urllib.parse import urlencode
 
 import msgspec
-from websockets.asyncio.client import ClientConnection as WebSocket
-from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
-from .errors import (
+from ..errors import (
     CallTimeout,
     ConnectionLost,
     NotConnected,
-    TransportError,
     UsageError,
-    error_from_wire,
 )
-from .messages import Response
-from .protocol.phoenix import (
+from ..functions.refs import bind_arguments, decoder, function_ref
+from ..messages import Response
+from ..protocol.phoenix import (
     V2_JSON,
     ChannelClosed,
     ChannelErrored,
@@ -55,27 +38,18 @@ from .protocol.phoenix import (
     ReplyReceived,
     ReplyTimedOut,
 )
+from ..security import redact
+from .calls import Calls, PendingCall, is_stream_init
+from .wire import Connector, WireSocket, websockets_connector
 
-__all__ = ["Client", "ConnectionLost", "NotConnected"]
+__all__ = ["Client"]
 
 logger = logging.getLogger("genapi.client")
 
 _response_decoder = msgspec.json.Decoder(Response)
-
-
-def _future() -> asyncio.Future[Any]:
-    return asyncio.get_running_loop().create_future()
-
-
-@dataclass(eq=False)
-class _Call:
-    """A call waiting for its Responses."""
-
-    request_id: str
-    ref: str | None = None
-    done: asyncio.Future[Any] = field(default_factory=_future)
-    chunks: asyncio.Queue[Response | BaseException] | None = None
-    acked: bool = False
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 class Client:
@@ -86,6 +60,8 @@ class Client:
     authenticator reads them). ``timeout`` bounds each call in seconds by default.
     ``on_push`` is called with every unsolicited Response; the last ``max_pushes`` of them
     also wait in :meth:`pushes` (older ones are dropped and counted in ``pushes_dropped``).
+    ``connector`` opens the WebSocket (default: a real one; ``genapi.testing`` passes an
+    in-process one).
     """
 
     def __init__(
@@ -104,6 +80,7 @@ class Client:
         rng: random.Random | None = None,
         on_push: Callable[[Response], object] | None = None,
         max_pushes: int = 1000,
+        connector: Connector | None = None,
     ) -> None:
         base = url.rstrip("/")
         if not base.endswith("/websocket"):
@@ -118,11 +95,11 @@ class Client:
         self.max_backoff = max_backoff
         self._headers = dict(headers or {})
         self._rng = rng or random.Random()
+        self._connector = connector or websockets_connector
         self._core = ClientConnection(V2_JSON, timeout=timeout)
         self._core.join(topic, dict(join_params or {}))
-        self._ws: WebSocket | None = None
-        self._calls: dict[str, _Call] = {}
-        self._by_ref: dict[str, _Call] = {}
+        self._ws: WireSocket | None = None
+        self._calls = Calls()
         self._runner: asyncio.Task[None] | None = None
         self._joined = asyncio.Event()
         self._wakeup = asyncio.Event()
@@ -161,7 +138,7 @@ class Client:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
             self._runner = None
-        self._fail_all(ConnectionLost("client closed"))
+        self._calls.fail_all(ConnectionLost("client closed"))
 
     @property
     def connected(self) -> bool:
@@ -175,7 +152,51 @@ class Client:
 
     # -- calls --------------------------------------------------------------------------
 
-    async def call(
+    @overload
+    async def call(self, function: Callable[P, Awaitable[R]], /,
+                   *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    @overload
+    async def call(self, function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    @overload
+    async def call(self, service: str, request_type: str, /,
+                   args: Mapping[str, Any] | None = None, *, version: str | None = None,
+                   timeout: float | None = None, request_id: str | None = None) -> Any: ...
+
+    async def call(self, target: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Call a function and return its result (for async functions: the final result).
+
+        Two forms::
+
+            user = await client.call(get_user, user_id="1")        # typed by get_user
+            user = await client.call("user_service", "get_user", {"user_id": "1"})
+
+        The first takes the function object declared with ``Service.function``: mypy checks
+        the arguments against its signature, and the result is converted back to its
+        declared return type (a Struct, dataclass or pydantic model comes back as one).
+        Parameters genapi fills itself (``CallContext``, ``StreamHelper``, ``RequestInfo``)
+        must have defaults for mypy to let callers omit them; otherwise use the second
+        form. The second form takes ``version``, ``timeout`` and ``request_id``.
+
+        Raises the typed :class:`~genapi.ApiError` of an error Response (with the
+        ``details`` of its reply: every argument problem…), :class:`~genapi.CallTimeout`
+        when no answer comes in time, :class:`ConnectionLost`, or
+        :class:`~genapi.UsageError` for a stream function (use :meth:`stream`; the
+        stream is cancelled on the server).
+        """
+        if isinstance(target, str):
+            return await self._call(target, *args, **kwargs)
+        ref = function_ref(target)
+        if ref.response_type == "stream":
+            raise UsageError(f"{ref.service}.{ref.request_type} is a stream function: "
+                             "iterate client.stream(...) instead of awaiting client.call(...)")
+        result = await self._call(ref.service, ref.request_type,
+                                  bind_arguments(target, args, kwargs), version=ref.version)
+        convert = decoder(target)
+        return result if convert is None or result is None else convert.convert(result)
+
+    async def _call(
         self,
         service: str,
         request_type: str,
@@ -185,24 +206,51 @@ class Client:
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> Any:
-        """Call a function and return its result (for async functions: the final result).
-
-        Raises the typed :class:`~genapi.ApiError` of an error Response,
-        :class:`~genapi.CallTimeout` when no answer comes in time, or
-        :class:`ConnectionLost`.
-        """
         limit = self.timeout if timeout is None else timeout
-        call = self._start(service, request_type, args, version, request_id, stream=False)
+        call = self._start(service, request_type, args, version, request_id, queue=False)
         await self._flush()
         try:
             async with asyncio.timeout(limit):
                 return await call.done
         except TimeoutError:
             raise CallTimeout(int(limit * 1000)) from None
+        except UsageError:
+            if call.stream_refused:
+                await self.cancel(call.request_id)
+            raise
         finally:
-            self._forget(call)
+            self._calls.forget(call)
 
-    async def stream(
+    @overload
+    def stream(self, function: Callable[P, AsyncIterator[T]], /,
+               *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]: ...
+
+    @overload
+    def stream(self, function: Callable[P, Iterator[T]], /,
+               *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]: ...
+
+    @overload
+    def stream(self, service: str, request_type: str, /,
+               args: Mapping[str, Any] | None = None, *, version: str | None = None,
+               timeout: float | None = None, request_id: str | None = None,
+               ) -> AsyncIterator[Any]: ...
+
+    def stream(self, target: Any, /, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """Call a stream function and yield its chunks until the stream ends.
+
+        Like :meth:`call`, by function object (an ``AsyncIterator[T]``/``Iterator[T]``
+        generator; chunks come back as ``T``) or by name (``timeout`` bounds the wait for
+        each chunk). Leaving the loop early cancels the stream on the server.
+        """
+        if isinstance(target, str):
+            return self._stream(target, *args, **kwargs)
+        ref = function_ref(target)
+        convert = decoder(target, streaming=True)
+        chunks = self._stream(ref.service, ref.request_type,
+                              bind_arguments(target, args, kwargs), version=ref.version)
+        return chunks if convert is None else _converted(chunks, convert.convert)
+
+    async def _stream(
         self,
         service: str,
         request_type: str,
@@ -212,43 +260,61 @@ class Client:
         timeout: float | None = None,
         request_id: str | None = None,
     ) -> AsyncIterator[Any]:
-        """Call a stream function and yield its chunks until the stream ends.
+        async for response in self.responses(service, request_type, args, version=version,
+                                             timeout=timeout, request_id=request_id):
+            if is_stream_init(response):
+                continue
+            if response.async_ and not response.has_more and response.result is None:
+                continue  # an async function's ack, or a stream's end
+            if response.result is not None or response.has_more:
+                yield response.result
 
-        ``timeout`` bounds the wait for each chunk. Leaving the loop early cancels the
-        stream on the server.
+    async def responses(
+        self,
+        service: str,
+        request_type: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
+    ) -> AsyncIterator[Response]:
+        """Every Response of one call as it arrives — an async ack and the result, a
+        stream's init, chunks and end, a sync result — for any response type (tools use it:
+        ``genapi call``). Fire-and-forget calls yield nothing. An error raises its typed
+        :class:`~genapi.ApiError`. ``timeout`` bounds the wait for each Response; leaving
+        the loop early cancels the call on the server.
         """
         limit = self.timeout if timeout is None else timeout
-        call = self._start(service, request_type, args, version, request_id, stream=True)
-        chunks = call.chunks
-        if chunks is None:
-            raise UsageError("stream calls always have a chunk queue")
+        call = self._start(service, request_type, args, version, request_id, queue=True)
+        queue = call.queue
+        if queue is None:
+            raise UsageError("calls started for their Responses always have a queue")
         await self._flush()
         finished = False
+        streaming = False
         try:
             while True:
                 try:
                     async with asyncio.timeout(limit):
-                        response = await chunks.get()
+                        item = await queue.get()
                 except TimeoutError:
                     raise CallTimeout(int(limit * 1000)) from None
-                if isinstance(response, BaseException):
+                if item is None:  # fire-and-forget: acknowledged, nothing follows
                     finished = True
-                    raise response
-                if not response.success:
+                    return
+                if isinstance(item, BaseException):
                     finished = True
-                    raise error_from_wire(response.error or "", can_retry=response.can_retry)
-                if response.result == "init" and response.has_more and not call.acked:
-                    call.acked = True
-                    continue
-                if response.has_more:
-                    yield response.result
-                    continue
-                finished = True
-                if response.result is not None:
-                    yield response.result
-                return
+                    raise item
+                streaming = streaming or is_stream_init(item)
+                # an async ack (a durable call's carries a result); a stream's end is not
+                ack = item.async_ and not item.has_more and not streaming
+                finished = not (item.has_more or ack)
+                yield item
+                if finished:
+                    return
         finally:
-            self._forget(call)
+            self._calls.forget(call)
             if not finished:
                 await self.cancel(call.request_id)
 
@@ -267,8 +333,8 @@ class Client:
         version: str | None,
         request_id: str | None,
         *,
-        stream: bool,
-    ) -> _Call:
+        queue: bool,
+    ) -> PendingCall:
         if self._closed or self._runner is None or self._runner.done():
             raise NotConnected("the client is not connected")
         rid = request_id or uuid.uuid4().hex
@@ -278,16 +344,11 @@ class Client:
         }
         if version is not None:
             payload["version"] = version
-        call = _Call(rid, chunks=asyncio.Queue() if stream else None)
-        self._calls[rid] = call
+        call = PendingCall(rid, f"{service}.{request_type}",
+                           queue=asyncio.Queue() if queue else None)
         call.ref = self._core.push(self.topic, self.event, payload)
-        self._by_ref[call.ref] = call
+        self._calls.add(call)
         return call
-
-    def _forget(self, call: _Call) -> None:
-        self._calls.pop(call.request_id, None)
-        if call.ref is not None:
-            self._by_ref.pop(call.ref, None)
 
     # -- connection loop ----------------------------------------------------------------
 
@@ -296,8 +357,7 @@ class Client:
         while not self._closed:
             opened = False
             try:
-                async with connect(self.url, additional_headers=self._headers,
-                                   max_size=None) as ws:
+                async with self._connector(self.url, self._headers) as ws:
                     attempt = 0
                     opened = True
                     self._ws = ws
@@ -308,15 +368,16 @@ class Client:
                 raise
             except (OSError, WebSocketException, ProtocolError, TimeoutError) as exc:
                 if not ready.done():
-                    ready.set_exception(NotConnected(f"cannot connect to {self.url}: {exc}"))
+                    ready.set_exception(NotConnected(
+                        f"cannot connect to {redact(self.url)}: {exc}"))
                     return
-                logger.info("connection to %s lost: %s", self.url, exc)
+                logger.info("connection to %s lost: %s", redact(self.url), exc)
             finally:
                 self._ws = None
                 self._joined.clear()
                 if opened and not self._closed:
                     self._core.disconnected()
-                    self._fail_all(ConnectionLost("connection lost"))
+                    self._calls.fail_all(ConnectionLost("connection lost"))
             if not self.reconnect or self._closed:
                 return
             attempt += 1
@@ -326,7 +387,7 @@ class Client:
         delay = min(self.max_backoff, 0.05 * 2 ** (attempt - 1))
         return float(delay * self._rng.uniform(0.5, 1.5))
 
-    async def _session(self, ws: WebSocket, ready: asyncio.Future[None]) -> None:
+    async def _session(self, ws: WireSocket, ready: asyncio.Future[None]) -> None:
         heartbeat = asyncio.create_task(self._heartbeats(ws), name="genapi-client-heartbeat")
         writer = asyncio.create_task(self._writer(), name="genapi-client-writer")
         try:
@@ -348,7 +409,7 @@ class Client:
                 self._core.rejoin(self.topic)
             await self._flush()
 
-    async def _heartbeats(self, ws: WebSocket) -> None:
+    async def _heartbeats(self, ws: WireSocket) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_interval)
             if self._core.pending_heartbeat_ref is not None:
@@ -364,7 +425,7 @@ class Client:
             if event.event == self.event and event.topic == self.topic:
                 self._on_response(event.message.payload_raw, event.payload)
         elif isinstance(event, ReplyReceived):
-            self._on_reply(event)
+            self._calls.on_reply(str(event.ref), event.status, event.response)
         elif isinstance(event, ChannelJoined):
             self._joined.set()
             if not ready.done():
@@ -378,7 +439,7 @@ class Client:
                 asyncio.get_running_loop().call_later(1.0, self._request_rejoin)
         elif isinstance(event, ChannelClosed):
             self._joined.clear()
-            self._fail_all(ConnectionLost(f"the server closed {self.topic}"))
+            self._calls.fail_all(ConnectionLost(f"the server closed {self.topic}"))
         elif isinstance(event, ReplyTimedOut):
             self._handle_timeout(event)
 
@@ -389,9 +450,7 @@ class Client:
 
     def _handle_timeout(self, event: object) -> None:
         if isinstance(event, ReplyTimedOut):
-            call = self._by_ref.pop(str(event.ref), None)
-            if call is not None and not call.done.done() and call.chunks is None:
-                call.done.set_exception(CallTimeout(int(self.timeout * 1000)))
+            self._calls.on_timeout(str(event.ref), int(self.timeout * 1000))
 
     def _on_response(self, raw: bytes | None, payload: Any) -> None:
         try:
@@ -402,25 +461,8 @@ class Client:
         except (msgspec.DecodeError, msgspec.ValidationError):
             logger.warning("ignoring a malformed api push: %r", payload)
             return
-        call = self._calls.get(response.request_id)
-        if call is None:
+        if not self._calls.on_response(response):
             self._on_push(response)
-            return
-        if call.chunks is not None:
-            call.chunks.put_nowait(response)
-            return
-        if call.done.done():
-            return
-        if not response.success:
-            call.done.set_exception(
-                error_from_wire(response.error or "", can_retry=response.can_retry)
-            )
-        elif response.async_ and not response.has_more:
-            # An async ack (a durable call's carries {"durable": "stored", …}): the final
-            # Response, which has async false, comes later.
-            call.acked = True
-        else:
-            call.done.set_result(response.result)
 
     def _on_push(self, response: Response) -> None:
         if self.on_push is not None:
@@ -443,35 +485,19 @@ class Client:
         while True:
             yield await self._pushes.get()
 
-    def _on_reply(self, event: ReplyReceived) -> None:
-        call = self._by_ref.pop(str(event.ref), None)
-        if call is None or call.done.done():
-            return
-        response = event.response if isinstance(event.response, Mapping) else {}
-        if event.status != "ok":
-            details = {k: v for k, v in response.items() if k != "reason"}
-            error = error_from_wire(str(response.get("reason", "error")),
-                                    can_retry=bool(details.get("can_retry", False)),
-                                    details=details)
-            if call.chunks is not None:
-                call.chunks.put_nowait(error)
-            else:
-                call.done.set_exception(error)
-        elif call.chunks is None and not call.acked:
-            call.done.set_result(None)  # fire-and-forget: the reply is all there is
-
-    def _fail_all(self, error: TransportError) -> None:
-        for call in list(self._calls.values()):
-            if call.chunks is not None:
-                call.chunks.put_nowait(error)
-            elif not call.done.done():
-                call.done.set_exception(error)
-        self._calls.clear()
-        self._by_ref.clear()
-
     async def _flush(self) -> None:
         ws = self._ws
         frames = self._core.data_to_send() if ws is not None else []
         for frame in frames:
             with contextlib.suppress(WebSocketException, OSError):
                 await ws.send(frame)  # type: ignore[union-attr]
+
+
+async def _converted(chunks: AsyncIterator[Any], convert: Callable[[Any], Any]
+                     ) -> AsyncIterator[Any]:
+    """``chunks`` converted to their declared type (closing the source when left early)."""
+    try:
+        async for chunk in chunks:
+            yield convert(chunk)
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
