@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import msgspec
 import pytest
 
-from genapi import Arg, ArgType, MaxBytes, MaxItemBytes, MaxItems, RequestInfo
+from genapi import Arg, ArgType, CallContext, MaxBytes, MaxItemBytes, MaxItems, RequestInfo
 from genapi.execution.streams import StreamHelper
 from genapi.functions.argspec import MISSING
 from genapi.functions.inference import inspect_function
@@ -136,3 +136,19 @@ def test_injected_parameter_first_switches_to_keywords() -> None:
     assert sig.order == ("interval_ms",)
     assert sig.inject == {"stream": "stream"}
     assert sig.mode is CallMode.KEYWORDS
+
+
+def test_injected_parameter_between_client_arguments_switches_to_keywords() -> None:
+    """An injected parameter between two client arguments makes the call use keywords
+    (positionally the second argument would land in the injected parameter)."""
+
+    def fn(a: str, call: CallContext, b: str = "x") -> None:
+        ...
+
+    sig = inspect_function(fn)
+    assert sig.order == ("a", "b") and sig.mode is CallMode.KEYWORDS
+
+    def last(a: str, b: str, call: CallContext) -> None:
+        ...
+
+    assert inspect_function(last).mode is CallMode.POSITIONAL

@@ -268,12 +268,12 @@ def inspect_function(fn: Callable[..., Any]) -> Signature:
             specs[param.name] = spec
     mode = CallMode.POSITIONAL
     # keywords when any parameter is keyword-only, or when an injected parameter comes
-    # before a client argument (positions would then shift)
-    first_client = next((i for i, n in enumerate(sig.parameters) if n in order), None)
+    # before any client argument (positions would then shift: ``f(a, call, b)`` too)
+    last_client = max((i for i, n in enumerate(sig.parameters) if n in order), default=None)
     first_injected = next((i for i, n in enumerate(sig.parameters)
                            if n in inject or n in depends), None)
-    injected_first = (first_injected is not None and first_client is not None
-                      and first_injected < first_client)
+    injected_first = (first_injected is not None and last_client is not None
+                      and first_injected < last_client)
     if inspect.Parameter.KEYWORD_ONLY in kinds or injected_first:
         mode = CallMode.KEYWORDS
         if inspect.Parameter.POSITIONAL_ONLY in kinds:
