@@ -34,8 +34,8 @@ async def test_error_reply_carries_reason(raw_client: Any) -> None:
         await client.join()
         push, reply = await client.call({"request_id": "r1", "service": "nope",
                                          "request_type": "x"})
-        unknown = ("Unknown service: nope (known: blog_service, event_service, relay, "
-                   "report_service, search_service, user_service)")
+        unknown = ("Unknown service: nope (known: blog_service, durable, event_service, "
+                   "relay, report_service, search_service, signup_service, user_service)")
         assert push["error"] == unknown
         assert reply == {"status": "error", "response": {"reason": unknown}}
 
