@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +17,7 @@ from genapi.durable import (
     DurableStore,
     Lease,
     Settle,
+    SqliteStore,
     retry_at,
 )
 from genapi.errors import CallNotFound, StateConflict
@@ -492,3 +495,20 @@ async def test_a_closed_store_opens_again(store: DurableStore) -> None:
     await store.open()
     assert await store.get(stored.id) == stored
     assert (await store.enqueue(new_call("r2")))[1] is True
+
+
+async def test_a_sqlite_store_whose_opening_is_cancelled_stops_its_thread(tmp_path: Any) -> None:
+    """Cancelling open() (a gateway stopped while starting) ends the store's thread at
+    once, and the store opens again afterwards."""
+    store = SqliteStore(str(tmp_path / "cancelled.db"))
+    opening = asyncio.ensure_future(store.open())
+    await asyncio.sleep(0)
+    opening.cancel()
+    started = time.monotonic()
+    with contextlib.suppress(asyncio.CancelledError):
+        await opening
+    assert time.monotonic() - started < 2.0
+    await store.open()
+    await store.migrate()
+    assert await store.counts()
+    await store.aclose()

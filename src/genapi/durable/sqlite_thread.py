@@ -60,6 +60,7 @@ class SqliteThread:
         if self._thread is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._queue = queue.SimpleQueue()  # nothing left over from a start given up
         opened: asyncio.Future[None] = self._loop.create_future()
         self._thread = threading.Thread(
             target=self._main, args=(opened,), name=f"genapi-sqlite:{self.path}", daemon=True
@@ -68,6 +69,9 @@ class SqliteThread:
         try:
             await opened
         except BaseException:
+            # Failed, or cancelled while opening: the thread may have its connection by
+            # now and be waiting for work, so tell it to stop before joining it.
+            self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
             raise
