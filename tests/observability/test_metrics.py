@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from genapi import Client, Executor, Gateway, MetricsSettings, Registry, Request
+from genapi import (
+    Client,
+    DurableSettings,
+    Executor,
+    Gateway,
+    MetricsSettings,
+    Registry,
+    Request,
+    Service,
+)
 from genapi.observability import CONTENT_TYPE, PrometheusExporter
 from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
 from genapi.telemetry.events import Telemetry
@@ -322,3 +333,41 @@ async def test_async_and_stream_calls_count_their_terminal_outcome() -> None:
     assert value(found, "genapi_requests_total", **later_labels, success="false") == 1
     exporter.close()
     await executor.aclose()
+
+
+async def test_durable_calls_are_counted_and_the_queue_read_at_scrape(tmp_path: Path) -> None:
+    """A gateway with durable calls and metrics counts each call's steps by service and
+    shows the queue's gauges (as last sampled)."""
+    jobs = Service("jobs", response_type="async", durable=True)
+
+    @jobs.function()
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    gateway = Gateway([jobs], metrics=True,
+                      registry=Registry(telemetry=Telemetry()),
+                      durable=DurableSettings(url=f"sqlite:///{tmp_path / 'jobs.db'}",
+                                              stats_interval=0.05, poll_interval=0.05))
+    async with running_app(gateway) as url:
+        socket = url.replace("http://", "ws://") + "/socket"
+        async with Client(socket, params={"user_id": "u1"}) as client, \
+                httpx.AsyncClient(base_url=url) as http:
+            assert await client.call("jobs", "add", {"a": 1, "b": 2}) == 3
+            found: Samples = {}
+            for _ in range(100):  # the exporter counts off the loop; the queue is sampled
+                found = samples(text=(await http.get("/metrics")).text)
+                if value(found, "genapi_durable_calls_total", outcome="succeeded",
+                         service="jobs") == 1 and value(
+                        found, "genapi_durable_queue", state="succeeded") == 1:
+                    break
+                await asyncio.sleep(0.05)
+        assert value(found, "genapi_durable_calls_total", outcome="enqueued",
+                     service="jobs") == 1
+        assert value(found, "genapi_durable_calls_total", outcome="started",
+                     service="jobs") == 1
+        assert value(found, "genapi_durable_calls_total", outcome="succeeded",
+                     service="jobs") == 1
+        assert value(found, "genapi_durable_queue", state="succeeded") == 1
+        assert value(found, "genapi_durable_queue", state="pending") == 0
+        assert value(found, "genapi_durable_deliveries_total") == 1
+        assert value(found, "genapi_durable_running") == 0

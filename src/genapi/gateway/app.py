@@ -172,6 +172,8 @@ class Gateway:
                                gate=lambda: self.admin)
             self._durable_part, self.durable = part, part.calls
             self._parts.insert(0, part)  # its /admin/jobs routes before the console's /admin
+            if self.metrics is not None:
+                self.metrics.durable_queue = part.calls.queue_stats
         self.app = Starlette(
             routes=[
                 WebSocketRoute(settings.socket_route, _SocketEndpoint(self)),

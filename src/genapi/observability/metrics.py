@@ -75,6 +75,7 @@ from prometheus_client.core import (
     Metric,
 )
 
+from ..durable import events as durable_events
 from ..execution.breaker import BreakerState
 from ..telemetry.events import EXECUTOR_STOP, Telemetry, default_telemetry
 from ..telemetry.handlers import OffloadSlot
@@ -154,12 +155,21 @@ class PrometheusExporter:
         self._relay_messages = 0
         self._relay_deliveries = 0
         self._nodes: dict[str, int] = {}
+        self._durable: dict[tuple[str, str], int] = {}  # (outcome, service) -> count
+        self._durable_delivered = 0
+        self._webhooks: dict[str, int] = {}
+        #: The durable queue's gauges (a gateway's ``durable.queue_stats``), read at scrape.
+        self.durable_queue: Callable[[], Mapping[str, float]] | None = None
         self._handlers: dict[str, Callable[[str, Mapping[str, Any], Mapping[str, Any]], None]] = {
             EXECUTOR_STOP: self._on_request,
             RATE_LIMITED: self._on_rate_limited,
             RELAY_SENT: self._on_relay_sent,
             NODE_UP: self._on_node,
             NODE_DOWN: self._on_node,
+            **dict.fromkeys(_DURABLE_OUTCOMES, self._on_durable_call),
+            durable_events.DELIVERED: self._on_durable_delivered,
+            durable_events.WEBHOOK_SENT: self._on_webhook,
+            durable_events.WEBHOOK_FAILED: self._on_webhook,
         }
         self.offload = offload
         self._offload = OffloadSlot(self._dispatch, name="genapi-prometheus")
@@ -244,6 +254,22 @@ class PrometheusExporter:
         else:
             self._nodes[node] = 0
 
+    def _on_durable_call(self, event: str, measurements: Mapping[str, Any],
+                         metadata: Mapping[str, Any]) -> None:
+        # Stored calls name registered functions only (checked at submission): the
+        # services are as few as the registry's.
+        key = (_DURABLE_OUTCOMES[event], str(metadata.get("service")))
+        self._durable[key] = self._durable.get(key, 0) + 1
+
+    def _on_durable_delivered(self, event: str, measurements: Mapping[str, Any],
+                              metadata: Mapping[str, Any]) -> None:
+        self._durable_delivered += int(measurements.get("count", 1))
+
+    def _on_webhook(self, event: str, measurements: Mapping[str, Any],
+                    metadata: Mapping[str, Any]) -> None:
+        outcome = "sent" if event == durable_events.WEBHOOK_SENT else "failed"
+        self._webhooks[outcome] = self._webhooks.get(outcome, 0) + 1
+
     def _dispatch(self, event: str, measurements: Mapping[str, Any],
                   metadata: Mapping[str, Any]) -> None:
         self._handlers[event](event, measurements, metadata)
@@ -270,6 +296,7 @@ class PrometheusExporter:
         yield nodes
         if self.executor is not None:
             yield from self._collect_pools(self.executor.pool_status())
+        yield from self._collect_durable()
         if self.stats is not None:
             yield from _collect_stats(self.stats.as_dict())
         if self.offload:
@@ -293,6 +320,39 @@ class PrometheusExporter:
                                  sum_value=series[0] / 1e9)
         yield total
         yield durations
+
+    def _collect_durable(self) -> Iterator[Metric]:
+        calls = CounterMetricFamily("genapi_durable_calls", "Durable calls by what happened "
+                                    "to them (enqueued, started, succeeded, failed, retry, "
+                                    "dead, cancelled, lease_lost) and service.",
+                                    labels=["outcome", "service"])
+        for (outcome, service), count in list(self._durable.items()):
+            calls.add_metric([outcome, service], count)
+        yield calls
+        yield CounterMetricFamily("genapi_durable_deliveries", "Terminal responses of "
+                                  "durable calls that reached their callers.",
+                                  value=self._durable_delivered)
+        webhooks = CounterMetricFamily("genapi_durable_webhooks", "Completion webhook "
+                                       "deliveries by outcome.", labels=["outcome"])
+        for outcome, count in list(self._webhooks.items()):
+            webhooks.add_metric([outcome], count)
+        yield webhooks
+        if self.durable_queue is None:
+            return
+        stats = dict(self.durable_queue())
+        oldest = stats.pop("oldest_due_age_s", 0.0)
+        running_here = stats.pop("running_here", 0.0)
+        queue = GaugeMetricFamily("genapi_durable_queue", "Durable calls in the store by "
+                                  "state (retrying: pending after a failed attempt), as "
+                                  "last sampled.", labels=["state"])
+        for state, in_state in stats.items():
+            queue.add_metric([state], in_state)
+        yield queue
+        yield GaugeMetricFamily("genapi_durable_oldest_due_age_seconds", "How long the "
+                                "oldest due call has waited to be claimed (0: none due).",
+                                value=oldest)
+        yield GaugeMetricFamily("genapi_durable_running", "Durable calls this gateway's "
+                                "workers run now.", value=running_here)
 
     def _collect_pools(self, status: Mapping[str, Any]) -> Iterator[Metric]:
         gauges = {field: GaugeMetricFamily(f"genapi_pool_{field}", help_, labels=["pool"])
@@ -320,6 +380,14 @@ class PrometheusExporter:
         yield tasks
         yield failures
         yield breakers
+
+
+_DURABLE_OUTCOMES: Final = {
+    event: event.rsplit(".", 1)[1]
+    for event in (durable_events.ENQUEUED, durable_events.STARTED, durable_events.SUCCEEDED,
+                  durable_events.FAILED, durable_events.RETRY, durable_events.DEAD,
+                  durable_events.CANCELLED, durable_events.LEASE_LOST)
+}
 
 
 def _collect_stats(stats: Mapping[str, int]) -> Iterator[Metric]:
