@@ -6,11 +6,21 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from genapi import AdminSettings, Gateway, GatewaySettings, InsecureDemoAuthenticator
+from genapi import (
+    AdminSettings,
+    ApiError,
+    Client,
+    DurableSettings,
+    Gateway,
+    GatewaySettings,
+    InsecureDemoAuthenticator,
+    Service,
+)
 from genapi.demo import SERVICES
 from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
 from tests.e2e.conftest import by_key, run_browser_script
@@ -75,6 +85,39 @@ async def test_dashboard_shows_services_and_live_calls(node: str, chromium: str)
     assert "rate_limit" in seen["flow_phases"]
     [usage] = seen["usage_rows"]
     assert usage[0] == "global" and usage[1] == "user_id" and int(usage[2]) > 0
+    assert seen["durable_panel"] is False
     assert seen["after_reload"] == "live"
     assert seen["token_in_page"] is False
     assert seen["after_logout"] == 0
+
+
+async def test_dashboard_shows_durable_calls(node: str, chromium: str, tmp_path: Path) -> None:
+    """With durable calls the board shows the queue by state and the dead calls."""
+    jobs = Service("jobs", response_type="async", durable=True, max_attempts=1)
+
+    @jobs.function()
+    async def fine(n: int) -> int:
+        return n
+
+    @jobs.function()
+    async def broken(n: int) -> int:
+        raise ApiError(f"no good: {n}")
+
+    gateway = Gateway([jobs], authenticator=InsecureDemoAuthenticator(),
+                      admin=AdminSettings(token=TOKEN),
+                      durable=DurableSettings(url=f"sqlite:///{tmp_path / 'jobs.db'}",
+                                              poll_interval=0.05))
+    async with running_app(gateway) as url:
+        socket = url.replace("http://", "ws://") + "/socket"
+        async with Client(socket, params={"user_id": "alice"}) as client:
+            assert await client.call("jobs", "fine", {"n": 1}) == 1
+            with pytest.raises(ApiError, match="no good: 2"):
+                await client.call("jobs", "broken", {"n": 2})
+        lines = await run_browser_script(node, "durable_browser.mjs", url, TOKEN, chromium)
+    assert not [line for line in lines if "page_error" in line], lines
+    seen = by_key(lines)
+    assert seen["states"]["succeeded"] == 1 and seen["states"]["dead"] == 1
+    assert seen["states"]["pending"] == 0
+    [dead] = seen["dead"]
+    assert dead[1] == "jobs.broken" and dead[2] == "alice" and dead[3] == "1/1"
+    assert dead[4] == "no good: 2"

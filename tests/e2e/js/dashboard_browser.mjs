@@ -80,6 +80,9 @@ try {
   out({ usage_rows: await page.$$eval("#rl-usage tbody tr",
     (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent))) });
 
+  // A gateway without durable calls shows no durable panel.
+  out({ durable_panel: await page.isVisible("#durable") });
+
   // The token stays for the tab: a reload goes straight to the board.
   await page.reload();
   await page.waitForSelector('body[data-state="live"]');

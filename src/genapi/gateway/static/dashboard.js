@@ -197,6 +197,39 @@ function renderStatus(s) {
   renderConnections(s.connections);
 }
 
+// -- durable calls (every STATUS_EVERY_MS, when the gateway has them) -------------------
+
+async function pollDurable() {
+  const response = await fetch("admin/jobs/counts", {
+    headers: { Authorization: "Bearer " + token }, cache: "no-store", credentials: "omit",
+  });
+  if (response.status === 404) return false;  // no durable calls here: no panel
+  if (response.status === 401) throw new Unauthorized("the gateway refused the token");
+  if (!response.ok) throw new Error("admin/jobs/counts: HTTP " + response.status);
+  const counts = await response.json();
+  const dead = await api("admin/jobs?state=dead&limit=10");
+  renderDurable(counts, dead.calls || []);
+  return true;
+}
+
+function renderDurable(counts, dead) {
+  $("durable").hidden = false;
+  const states = Object.entries(counts.by_state);
+  states.push(["retrying", counts.retrying], ["running here", counts.running_here]);
+  fill($("durable-states"), ["State", "Calls"],
+       states.map(([state, n]) => ({ cells: [state, n], data: { state, count: n } })));
+  const wait = counts.oldest_due_age_s;
+  $("durable-text").textContent = "worker " + counts.worker_id +
+    (wait ? ", oldest due call waiting " + fixed(wait, 1) + " s" : "");
+  fill($("durable-dead"), ["Id", "Function", "User", "Attempts", "Error", "Finished"],
+       dead.map((c) => ({
+         cells: [c.id, c.service + "." + c.request_type, c.user_id || "(anonymous)",
+                 c.attempts + "/" + c.max_attempts, c.last_error,
+                 c.finished_at ? new Date(c.finished_at * 1000).toLocaleString() : ""],
+         data: { callId: c.id } })),
+       "No dead calls.");
+}
+
 // -- live calls (every CALLS_EVERY_MS) -----------------------------------------------
 
 function renderCalls(c) {
@@ -312,6 +345,8 @@ function start() {
   $("logout").hidden = false;
   every(CALLS_EVERY_MS, async () => renderCalls(await api("admin/calls?seconds=60")));
   every(STATUS_EVERY_MS, async () => renderStatus(await api("admin/status")));
+  let durable = true;  // until the gateway says it has none
+  every(STATUS_EVERY_MS, async () => { if (durable) durable = await pollDurable(); });
 }
 
 function logout(message) {
@@ -328,6 +363,7 @@ function logout(message) {
   $("health").textContent = "…";
   $("health").className = "badge";
   $("status-text").textContent = "";
+  $("durable").hidden = true;
 }
 
 document.addEventListener("DOMContentLoaded", () => {
