@@ -23,6 +23,7 @@ from genapi import (
 )
 from genapi.demo import SERVICES
 from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
+from genapi.security import AdminAction, AdminGate
 from tests.e2e.conftest import by_key, run_browser_script
 from tests.support.servers import running_app
 
@@ -91,9 +92,13 @@ async def test_dashboard_shows_services_and_live_calls(node: str, chromium: str)
     assert seen["after_logout"] == 0
 
 
-async def test_dashboard_shows_durable_calls(node: str, chromium: str, tmp_path: Path) -> None:
-    """With durable calls the board shows the queue by state and the dead calls."""
+@pytest.mark.parametrize("manage", [True, False], ids=["manage_durable", "read_only"])
+async def test_dashboard_shows_durable_calls(node: str, chromium: str, tmp_path: Path,
+                                             manage: bool) -> None:
+    """With durable calls the board shows the queue by state and the dead calls; a dead
+    call's Retry button, confirmed, runs it again when the gate allows manage_durable."""
     jobs = Service("jobs", response_type="async", durable=True, max_attempts=1)
+    actions = {AdminAction.VIEW_DIAGNOSTICS} | ({AdminAction.MANAGE_DURABLE} if manage else set())
 
     @jobs.function()
     async def fine(n: int) -> int:
@@ -104,7 +109,7 @@ async def test_dashboard_shows_durable_calls(node: str, chromium: str, tmp_path:
         raise ApiError(f"no good: {n}")
 
     gateway = Gateway([jobs], authenticator=InsecureDemoAuthenticator(),
-                      admin=AdminSettings(token=TOKEN),
+                      admin=AdminSettings(token=TOKEN, gate=AdminGate(actions)),
                       durable=DurableSettings(url=f"sqlite:///{tmp_path / 'jobs.db'}",
                                               poll_interval=0.05))
     async with running_app(gateway) as url:
@@ -121,3 +126,8 @@ async def test_dashboard_shows_durable_calls(node: str, chromium: str, tmp_path:
     [dead] = seen["dead"]
     assert dead[1] == "jobs.broken" and dead[2] == "alice" and dead[3] == "1/1"
     assert dead[4] == "no good: 2"
+    assert seen["dialog"] == f"Run durable call {dead[0]} again?"
+    if manage:
+        assert seen["action"] == f"call {dead[0]} is pending again"
+    else:
+        assert seen["action"] == "retry refused: the admin gate does not allow manage_durable"

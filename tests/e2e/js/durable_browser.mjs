@@ -16,6 +16,11 @@ try {
     (rows) => Object.fromEntries(rows.map((r) => [r.dataset.state, Number(r.dataset.count)]))) });
   out({ dead: await page.$$eval("#durable-dead tbody tr",
     (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent))) });
+  // Retry the dead call: confirmed in a dialog, refused or done as the gate says.
+  page.on("dialog", (dialog) => { out({ dialog: dialog.message() }); dialog.accept(); });
+  await page.click("#durable-dead tbody tr button.retry");
+  await page.waitForFunction(() => document.getElementById("durable-action").textContent);
+  out({ action: await page.textContent("#durable-action") });
 } finally {
   await browser.close();
 }

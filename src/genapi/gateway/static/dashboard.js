@@ -221,13 +221,36 @@ function renderDurable(counts, dead) {
   const wait = counts.oldest_due_age_s;
   $("durable-text").textContent = "worker " + counts.worker_id +
     (wait ? ", oldest due call waiting " + fixed(wait, 1) + " s" : "");
-  fill($("durable-dead"), ["Id", "Function", "User", "Attempts", "Error", "Finished"],
+  const rows = fill($("durable-dead"), ["Id", "Function", "User", "Attempts", "Error",
+                                        "Finished", ""],
        dead.map((c) => ({
          cells: [c.id, c.service + "." + c.request_type, c.user_id || "(anonymous)",
                  c.attempts + "/" + c.max_attempts, c.last_error,
                  c.finished_at ? new Date(c.finished_at * 1000).toLocaleString() : ""],
          data: { callId: c.id } })),
        "No dead calls.");
+  for (const row of rows) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = "Retry";
+    button.className = "retry";
+    button.addEventListener("click", () => retryCall(row.dataset.callId));
+    row.insertCell().appendChild(button);
+  }
+}
+
+// A write: confirmed first; the gateway's admin gate must allow manage_durable.
+async function retryCall(callId) {
+  if (!window.confirm("Run durable call " + callId + " again?")) return;
+  const response = await fetch("admin/jobs/" + encodeURIComponent(callId) + "/retry", {
+    method: "POST", headers: { Authorization: "Bearer " + token }, cache: "no-store",
+    credentials: "omit",
+  });
+  const answer = await response.json().catch(() => ({}));
+  $("durable-action").textContent = response.ok
+    ? "call " + callId + " is " + answer.state + " again"
+    : "retry refused: " + (answer.error || "HTTP " + response.status);
+  if (response.ok) await pollDurable();
 }
 
 // -- live calls (every CALLS_EVERY_MS) -----------------------------------------------
