@@ -7,6 +7,7 @@
     │   ├── CallableDenied             a configured callable is denied (deny / allow list)
     │   └── UnknownOption (TypeError)  an option that does not exist was given
     ├── UsageError (RuntimeError)      an API was used at a time or in a way it does not allow
+    ├── ConfigSourceNotFound (LookupError)  no pull source / pushed config for that service
     ├── DependencyMissing (RuntimeError)  a feature needs something that is not installed
     │   ├── TracingUnavailable         ``tracing=True`` without OpenTelemetry
     │   └── NatsServerMissing          no nats-server binary
@@ -85,6 +86,7 @@ __all__ = [
     "CallableDenied",
     "Cancelled",
     "ConfigError",
+    "ConfigSourceNotFound",
     "ConnectionLost",
     "DecodeError",
     "DependencyMissing",
@@ -171,6 +173,10 @@ class UnknownOption(ConfigError, TypeError):
 
 class UsageError(GenApiError, RuntimeError):
     """An API was used at a time or in a way it does not allow (a bug in the caller)."""
+
+
+class ConfigSourceNotFound(GenApiError, LookupError):
+    """A gateway has no pull source, or no pushed config, for the service named."""
 
 
 class DependencyMissing(GenApiError, RuntimeError):
