@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from genapi import ConfigSourceNotFound, FunConfig, PushConfig, ServiceConfig
+from genapi import AdminActionDenied, ConfigSourceNotFound, FunConfig, PushConfig, ServiceConfig
 from genapi.cluster.sync import ConfigSync
+from genapi.security import AdminGate
 from genapi.transport.nats.wire import ConfigsMessage
 
 from .test_sync import make_sync, push
@@ -41,7 +42,7 @@ def test_a_disabled_function_survives_a_same_version_push() -> None:
 
 def test_get_and_delete_pushed_service() -> None:
     """The pushed record (no token), every pushed service, and forgetting one."""
-    sync = make_sync()
+    sync = make_sync(gate=AdminGate({"push_config", "manage_functions"}))
     assert sync.get_pushed_config("data_service") is None
     sync.apply_push(push(node="n1"))
     sync.apply_push(push(node="n2"))
@@ -60,6 +61,23 @@ def test_get_and_delete_pushed_service() -> None:
     assert len(sync.registry) == 0
     with pytest.raises(ConfigSourceNotFound, match="no pushed config"):
         sync.delete_pushed_service("data_service")
+
+
+def test_changes_need_the_admin_gate() -> None:
+    """push_config for pull sources and pushed services; manage_functions to remove
+    functions."""
+    sync = make_sync()
+    sync.apply_push(push())
+    with pytest.raises(AdminActionDenied, match="manage_functions"):
+        sync.delete_pushed_service("data_service", remove_functions=True)
+    sync.gate = AdminGate()
+    with pytest.raises(AdminActionDenied, match="push_config"):
+        sync.delete_pushed_service("data_service")
+    with pytest.raises(AdminActionDenied, match="push_config"):
+        sync.add_pull(ServiceConfig(service="data_service", nodes=["n1"]))
+    with pytest.raises(AdminActionDenied, match="push_config"):
+        sync.remove_pull("data_service")
+    assert sync.get_pushed_config("data_service") is not None
 
 
 def test_refused_push_is_a_warning_and_takes_the_node_out(

@@ -428,7 +428,11 @@ class ConfigSync:
         pushed again applies), the pull source it registered; with ``remove_functions``
         its functions leave the registry too (else they stay, as pushed). Returns how many
         functions were removed; raises :class:`~genapi.errors.ConfigSourceNotFound` when
-        nothing of ``service`` was pushed."""
+        nothing of ``service`` was pushed. Needs ``push_config`` (and ``manage_functions``
+        to remove functions) of the admin gate."""
+        self.gate.require(AdminAction.PUSH_CONFIG)
+        if remove_functions:
+            self.gate.require(AdminAction.MANAGE_FUNCTIONS)
         pushed = self.pushed.pop(service, None)
         if pushed is None:
             raise ConfigSourceNotFound(f"no pushed config for service {service!r}")
@@ -496,7 +500,8 @@ class ConfigSync:
     def add_pull(self, source: ServiceConfig, *, now: bool = True) -> None:
         """Pull ``source.service`` from ``source.nodes`` from now on (replacing a source of
         the same service); with ``now`` the first pull runs at once, else at the next
-        round."""
+        round. Needs the admin gate's ``push_config``, as every change below does."""
+        self.gate.require(AdminAction.PUSH_CONFIG)
         self.pull_configs[source.service] = source
         if self._started:
             self._ensure_pull_loop()
@@ -507,6 +512,7 @@ class ConfigSync:
         """Stop pulling ``service``: its source and pulled version are forgotten (the
         functions it registered stay; delete them from the registry to remove them).
         Raises :class:`~genapi.errors.ConfigSourceNotFound` for an unknown service."""
+        self.gate.require(AdminAction.PUSH_CONFIG)
         source = self.pull_configs.pop(service, None)
         if source is None:
             raise ConfigSourceNotFound(f"no pull source for service {service!r}")
@@ -518,6 +524,7 @@ class ConfigSync:
     async def force_pull(self, service: str | None = None) -> dict[str, str]:
         """Pull now, ignoring stored versions: ``service``'s source, or every source.
         ``{service: "applied" | "failed"}``."""
+        self.gate.require(AdminAction.PUSH_CONFIG)
         if service is not None and service not in self.pull_configs:
             raise ConfigSourceNotFound(f"no pull source for service {service!r}")
         sources = ([self.pull_configs[service]] if service is not None
