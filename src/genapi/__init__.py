@@ -16,7 +16,7 @@ from . import telemetry
 from ._version import __version__
 from .client import Client
 from .cluster.embedded import EmbeddedNats
-from .diagnostics import CallStats, Diagnostics
+from .diagnostics import CallStats, Diagnostics, HealthSettings
 from .durable.settings import DurableSettings, WebhookSettings
 from .errors import (
     AdminActionDenied,
@@ -148,6 +148,7 @@ __all__ = [
     "Gateway",
     "GatewaySettings",
     "GenApiError",
+    "HealthSettings",
     "HookRejected",
     "IdempotencyConflict",
     "Identity",

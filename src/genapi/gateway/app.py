@@ -40,6 +40,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from ..diagnostics.process import ProcessHealth
 from ..durable import DurableCalls, DurableSettings, DurableStore
 from ..errors import AuthenticationFailed, ShuttingDown, UsageError
 from ..execution.executor import Executor
@@ -148,6 +149,8 @@ class Gateway:
         self.limits = settings.limits
         self.trusted_proxies = settings.trusted_proxies
         self.stats = GatewayStats()
+        #: Process health: memory, CPU, loop lag (a timer while running), fds, tasks, GC.
+        self.process_health = ProcessHealth(settings.health)
         self.admission = Admission(settings.admission, self.executor.telemetry)
         self.connections: set[Connection] = set()
         self.draining = False
@@ -163,6 +166,8 @@ class Gateway:
         self._sweeper: asyncio.Task[None] | None = None
         self.metrics, self.tracer, self.admin_console, self._parts = self._build_parts(
             MetricsSettings.of(metrics), TracingSettings.of(tracing), admin_settings.token)
+        if self.metrics is not None:
+            self.metrics.process = self.process_health.snapshot
         if self.longpoll is not None:
             self._parts.append(self.longpoll)
         #: Durable calls (``durable=``), None without them.
@@ -242,6 +247,7 @@ class Gateway:
         self._started = True
         self.draining = False  # again, after an aclose()
         self.executor.reopen()
+        self.process_health.start()
         for part in self._parts:
             part.start()  # again, after an aclose()
         self._sweeper = asyncio.get_running_loop().create_task(
@@ -268,6 +274,7 @@ class Gateway:
         await self.executor.aclose()
         for part in self._parts:
             part.stop()
+        self.process_health.stop()
         self._started = False
 
     def set_detail_error(self, enabled: bool) -> None:

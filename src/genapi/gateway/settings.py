@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..diagnostics.process import HealthSettings
 from ..errors import ConfigError
 from ..functions.config import ServiceConfig
 from ..security import AdminAction, AdminGate
@@ -125,7 +126,9 @@ class GatewaySettings:
     * ``trusted_proxies`` — addresses whose ``X-Forwarded-For`` is believed;
     * ``detail_error`` — add internal reasons to ``Internal Server Error`` (off: internals
       never reach clients);
-    * ``longpoll`` — the long-poll transport (:class:`LongPollSettings`; None: off).
+    * ``longpoll`` — the long-poll transport (:class:`LongPollSettings`; None: off);
+    * ``health`` — process-health thresholds and the loop-lag timer
+      (:class:`~genapi.diagnostics.process.HealthSettings`).
     """
 
     socket_path: str = "/socket"
@@ -139,6 +142,7 @@ class GatewaySettings:
     trusted_proxies: frozenset[str] = frozenset()
     detail_error: bool = False
     longpoll: LongPollSettings | None = field(default_factory=LongPollSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
 
     def __post_init__(self) -> None:
         # Accept any iterable for the collections; keep them immutable.
