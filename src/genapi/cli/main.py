@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from .._version import __version__
-from . import admin, jobs, ops, tokens
+from . import admin, config_admin, jobs, ops, tokens
 from .loading import load_app
 
 __all__ = ["app", "main"]
@@ -232,6 +232,7 @@ admin.register(app)  # status, call-flow, schema
 ops.register(app)  # call, top
 tokens.register(app)  # token
 jobs.register(app)  # jobs list|show|retry|cancel|purge|counts, db upgrade
+config_admin.register(app)  # admin pull|pushed …, report (after any other admin group)
 
 
 def main(argv: list[str] | None = None) -> None:

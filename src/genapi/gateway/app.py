@@ -40,6 +40,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from ..diagnostics.errorlog import install_recent_errors
 from ..diagnostics.process import ProcessHealth
 from ..durable import DurableCalls, DurableSettings, DurableStore
 from ..errors import AuthenticationFailed, ShuttingDown, UsageError
@@ -73,6 +74,8 @@ from .settings import (
 
 # Modules adding /admin routes through admin.admin_routes are imported below for that
 # effect, one line each, marked noqa F401 (imported for its registration).
+# isort: split
+from . import admin_config  # noqa: F401  (config distribution routes, /admin/report)
 
 if TYPE_CHECKING:
     from ..observability.metrics import PrometheusExporter
@@ -248,6 +251,7 @@ class Gateway:
         self.draining = False  # again, after an aclose()
         self.executor.reopen()
         self.process_health.start()
+        install_recent_errors()  # the debug report's recent warnings and errors
         for part in self._parts:
             part.start()  # again, after an aclose()
         self._sweeper = asyncio.get_running_loop().create_task(
