@@ -1,0 +1,136 @@
+"""Config distribution over the admin endpoint and the CLI, against real node processes:
+pushed services shown and deleted, pull sources added, forced and removed, refusals,
+audit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from genapi import AdminSettings, Gateway
+from genapi.cluster.embedded import EmbeddedNats
+from genapi.gateway import ClusterOptions
+from genapi.security import AdminAction, AdminGate
+from tests.integration.conftest import TOKEN, Nodes, wait_for
+from tests.integration.test_cluster import served
+from tests.support.servers import running_app
+
+pytestmark = pytest.mark.integration
+
+ADMIN = "admin-config-token-0123456789"
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
+ALL = {AdminAction.VIEW_DIAGNOSTICS, AdminAction.PUSH_CONFIG, AdminAction.MANAGE_FUNCTIONS}
+
+
+def make_gateway(url: str, actions: set[AdminAction]) -> Gateway:
+    return Gateway(cluster=ClusterOptions(nats=url, push_token=TOKEN, node_grace=1.5),
+                   admin=AdminSettings(token=ADMIN, gate=AdminGate(actions)))
+
+
+@pytest.fixture
+async def served_gateway(nats_server: EmbeddedNats) -> AsyncIterator[tuple[Gateway, str]]:
+    gateway = make_gateway(nats_server.url, ALL)
+    async with running_app(gateway) as url:
+        assert gateway.cluster is not None
+        await gateway.cluster.ready(15)
+        yield gateway, url
+
+
+async def genapi(url: str, *args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "GENAPI_ADMIN_TOKEN": ADMIN, "COLUMNS": "200"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "genapi", "admin", *args, "--url", url, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_pushed_services_over_http_and_cli(
+        served_gateway: tuple[Gateway, str], nodes: Nodes,
+        caplog: pytest.LogCaptureFixture) -> None:
+    gateway, url = served_gateway
+    caplog.set_level(logging.INFO, logger="genapi.audit")
+    nodes.start("p1")
+    await wait_for(lambda: served(gateway, "p1"))
+    async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+        listed = (await http.get("/admin/config/pushed")).json()["services"]
+        assert list(listed) == ["data_service"]
+        shown = (await http.get("/admin/config/pushed/data_service")).json()
+        assert shown["nodes"] == ["p1"] and shown["config_version"] == listed["data_service"]
+        assert "get_data" in {f["request_type"] for f in shown["functions"]}
+        assert (await http.get("/admin/config/pushed/nope")).status_code == 404
+    code, out, _ = await genapi(url, "pushed", "show", "data_service")
+    assert code == 0 and "get_data" in out and "p1" in out
+    code, out, _ = await genapi(url, "pushed", "delete", "data_service")
+    assert (code, out.strip()) == (0, "pushed config deleted: data_service")
+    assert gateway.cluster is not None
+    assert gateway.cluster.sync.get_pushed_config("data_service") is None
+    assert gateway.registry.get_route("data_service", "get_data") is not None  # kept
+    assert any("pushed.delete" in r.getMessage() and "data_service" in r.getMessage()
+               for r in caplog.records)
+    # The node pushes the same version again (on the gateway's request): it applies.
+    await gateway.cluster.link.publish(gateway.cluster.subjects.config_request, b"{}")
+    await wait_for(lambda: gateway.cluster.sync.get_pushed_config("data_service"))  # type: ignore[union-attr]
+    code, _, _ = await genapi(url, "pushed", "delete", "data_service", "--functions")
+    assert code == 0
+    assert gateway.registry.get_route("data_service", "get_data") is None
+    code, _, err = await genapi(url, "pushed", "delete", "data_service")
+    assert code == 1 and "no pushed config for service 'data_service'" in err
+
+
+async def test_pull_sources_over_http_and_cli(
+        served_gateway: tuple[Gateway, str], nodes: Nodes) -> None:
+    gateway, url = served_gateway
+    nodes.start("src", token="not-the-token")  # its pushes are refused: only pulls work
+    assert gateway.cluster is not None
+    await wait_for(lambda: gateway.cluster.directory.alive("src"))  # type: ignore[union-attr]
+    assert gateway.registry.get_route("data_service", "get_data") is None
+    code, out, err = await genapi(url, "pull", "add", "data_service", "src")
+    assert (code, out.strip()) == (0, "pull source added: data_service from src"), err
+    await wait_for(lambda: gateway.registry.get_route("data_service", "get_data"))
+    code, out, _ = await genapi(url, "pull", "list")
+    assert code == 0 and "data_service" in out and "src" in out
+    code, out, _ = await genapi(url, "pull", "force", "data_service")
+    assert (code, out.strip()) == (0, "data_service: applied")
+    code, out, _ = await genapi(url, "pull", "remove", "data_service")
+    assert code == 0
+    assert gateway.cluster.sync.pull_configs == {}
+    code, _, err = await genapi(url, "pull", "force", "data_service")
+    assert code == 1 and "no pull source for service 'data_service'" in err
+    async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+        bad = await http.post("/admin/config/pull", json={"service": "x", "nodes": []})
+        assert (bad.status_code, bad.json()) == (
+            400, {"error": "nodes must be a non-empty list of node names"})
+
+
+async def test_changes_are_refused_without_the_actions(nats_server: EmbeddedNats) -> None:
+    """view_diagnostics reads; push_config changes; manage_functions removes functions."""
+    gateway = make_gateway(nats_server.url, {AdminAction.VIEW_DIAGNOSTICS})
+    async with running_app(gateway) as url:
+        assert gateway.cluster is not None
+        await gateway.cluster.ready(15)
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            assert (await http.get("/admin/config/pull")).status_code == 200
+            refused = await http.post("/admin/config/pull",
+                                      json={"service": "s", "nodes": ["n"]})
+            assert (refused.status_code, refused.json()) == (
+                403, {"error": "Admin action denied: push_config"})
+            assert gateway.cluster.sync.pull_configs == {}
+        code, _, err = await genapi(url, "pull", "force")
+        assert code == 1 and "Admin action denied: push_config" in err
+    gateway = make_gateway(nats_server.url, {AdminAction.VIEW_DIAGNOSTICS,
+                                             AdminAction.PUSH_CONFIG})
+    async with running_app(gateway) as url:
+        assert gateway.cluster is not None
+        await gateway.cluster.ready(15)
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            refused = await http.delete("/admin/config/pushed/s?functions=true")
+            assert (refused.status_code, refused.json()) == (
+                403, {"error": "Admin action denied: manage_functions"})
