@@ -10,9 +10,9 @@ from ..gateway import (
     GatewaySettings,
     InsecureDemoAuthenticator,
 )
-from ..relay import add_relay
+from ..relay import add_relay, relay_service
 from ..security import AdminAction, AdminGate
-from .chat import chat_routes, lobby
+from .chat import chat_routes, lobby, room_1
 from .signup import demo_durable, outbox_path, signup_service, use_outbox
 from .walkthrough import SERVICES
 
@@ -25,7 +25,9 @@ def build_demo_gateway(cluster: ClusterOptions | None = None, *,
     """A gateway serving the demo services; identities come from connect params.
 
     With ``cluster`` it also reaches the demo's service nodes (and accepts their pushes).
-    It also serves the relay functions (with the persistent group ``lobby``) and the
+    It also serves the relay functions as ``relay`` and, as in the walkthrough's section
+    12, as ``chat_service`` (with the persistent public groups ``lobby`` and ``room_1``,
+    and topics ``api:*`` and ``chat:*``) and the
     chat page at ``/demo/chat``, and Prometheus metrics at ``/metrics`` (for
     ``genapi top``). With ``admin_token`` it serves the admin endpoints and the dashboard
     at ``/dashboard``. The durable ``signup_service.welcome`` keeps its calls in
@@ -40,12 +42,17 @@ def build_demo_gateway(cluster: ClusterOptions | None = None, *,
     gateway = Gateway(
         [*SERVICES, signup_service],
         authenticator=InsecureDemoAuthenticator(),
-        settings=GatewaySettings(allow_anonymous=True),
+        # "chat:*" too: the walkthrough's relay section (12) talks on "chat:room_1".
+        settings=GatewaySettings(allow_anonymous=True, topics=("api:*", "chat:*")),
         cluster=cluster,
         admin=AdminSettings(token=admin_token, gate=AdminGate(actions)),
         routes=chat_routes(),
         metrics=True,
         durable=durable,
     )
-    add_relay(gateway, seed=[lobby()])  # shared through NATS when in a cluster
+    # shared through NATS when in a cluster
+    hub = add_relay(gateway, seed=[lobby(), room_1()])
+    # the walkthrough's section 12 serves the relay's send_message as chat_service's; the
+    # same hub, so the groups and the cleanup on disconnect are shared
+    gateway.registry.add_service(relay_service(hub, name="chat_service"))
     return gateway
