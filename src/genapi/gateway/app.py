@@ -70,6 +70,9 @@ from .settings import (
     TracingSettings,
 )
 
+# Modules adding /admin routes through admin.admin_routes are imported below for that
+# effect, one line each, marked noqa F401 (imported for its registration).
+
 if TYPE_CHECKING:
     from ..observability.metrics import PrometheusExporter
     from ..observability.tracing import RequestTracer
