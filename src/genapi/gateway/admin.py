@@ -169,7 +169,7 @@ class AdminConsole:
     """
 
     def __init__(self, gateway: ConsoleHost, token: str, *,
-                 calls: CallStats | None = None) -> None:
+                 calls: CallStats | None = None, name: str = "admin") -> None:
         if not isinstance(token, str) or not token.strip():
             raise ConfigError("admin_token must be a non-empty string")
         if len(token) < 16:
@@ -177,6 +177,8 @@ class AdminConsole:
                            "secrets.token_urlsafe() for one that cannot be guessed", len(token))
         self.gateway = gateway
         self._token = token  # never logged, never served
+        #: Who holds the token, in the audit of admin actions.
+        self.name = name
         self.calls = calls if calls is not None else CallStats(registry=gateway.registry)
         self.diagnostics = Diagnostics(gateway, calls=self.calls)
 
