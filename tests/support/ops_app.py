@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from genapi import AdminGate, AdminSettings, Gateway, Service
-from genapi.gateway.ops import Change, Operations
+from genapi.gateway.ops import AdminChange, Operations
 from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
 from genapi.security import AdminAction
 
@@ -70,7 +70,7 @@ class Case:
     action: str
     needs: str
     request: Step
-    python: Callable[[Operations], Awaitable[Change]]
+    python: Callable[[Operations], Awaitable[AdminChange]]
     #: Done first, on the gateway the action is asked of (HTTP, through admin actions).
     prepare: tuple[Step, ...] = ()
     #: Done first on the gateway that must see the change (counts are per gateway).

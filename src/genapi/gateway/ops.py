@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from ..transport.nats.link import Msg
     from .cluster import GatewayCluster
 
-__all__ = ["ADMIN_ACTION", "Change", "Operations", "OpsHost"]
+__all__ = ["ADMIN_ACTION", "AdminChange", "Operations", "OpsHost"]
 
 logger = logging.getLogger("genapi.gateway.ops")
 #: One line per admin action (applied, refused or failed): who, what, before, after.
@@ -78,7 +78,7 @@ class OpsHost(Protocol):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Change:
+class AdminChange:
     """What an admin action did (the audit record, also its answer)."""
 
     action: str
@@ -171,20 +171,23 @@ class Operations:
     # -- functions ------------------------------------------------------------------------
 
     async def disable_function(self, service: str, request_type: str,
-                               version: str | None = None, *, who: str | None = None) -> Change:
+                               version: str | None = None, *,
+                               who: str | None = None) -> AdminChange:
         """Disable one version (calls answer ``disabled function``); ``version`` None: the
         unversioned one. FunctionNotFound (naming what exists) when there is none."""
         return await self.run("disable_function", {
             "service": service, "request_type": request_type, "version": version}, who=who)
 
     async def enable_function(self, service: str, request_type: str,
-                              version: str | None = None, *, who: str | None = None) -> Change:
+                              version: str | None = None, *,
+                              who: str | None = None) -> AdminChange:
         """Enable a disabled version again."""
         return await self.run("enable_function", {
             "service": service, "request_type": request_type, "version": version}, who=who)
 
     async def delete_function(self, service: str, request_type: str,
-                              version: str | None = None, *, who: str | None = None) -> Change:
+                              version: str | None = None, *,
+                              who: str | None = None) -> AdminChange:
         """Remove a version (calls in flight finish). A node's next push of a new
         config version brings it back; a re-push of the same version does not."""
         return await self.run("delete_function", {
@@ -193,7 +196,7 @@ class Operations:
     # -- rate limits ----------------------------------------------------------------------
 
     async def set_rate_limit(self, limit: RateLimit | Mapping[str, Any], *,
-                             who: str | None = None) -> Change:
+                             who: str | None = None) -> AdminChange:
         """Add a limit, or replace the one with the same scope, key and window. Global
         without ``service``/``request_type``; standard keys only (a custom key is code,
         which cannot travel to the other gateways: set those in code)."""
@@ -207,7 +210,7 @@ class Operations:
 
     async def clear_rate_limit(self, key: str, *, service: str | None = None,
                                request_type: str | None = None, window_ms: int | None = None,
-                               who: str | None = None) -> Change:
+                               who: str | None = None) -> AdminChange:
         """Remove the limits of a scope on ``key`` (one window, or all of them)."""
         return await self.run("clear_rate_limit", {
             "key": key, "service": service, "request_type": request_type,
@@ -215,7 +218,7 @@ class Operations:
 
     async def reset_rate_limit(self, value: str, *, key: str | None = None,
                                service: str | None = None, request_type: str | None = None,
-                               who: str | None = None) -> Change:
+                               who: str | None = None) -> AdminChange:
         """Forget what ``value`` (a user id, …) has used under a scope's limits (on
         ``key`` only, if given)."""
         return await self.run("reset_rate_limit", {
@@ -224,7 +227,7 @@ class Operations:
 
     async def check_rate_limit(self, value: str, *, key: str | None = None,
                                service: str | None = None, request_type: str | None = None,
-                               who: str | None = None) -> Change:
+                               who: str | None = None) -> AdminChange:
         """Count one request of ``value`` against a scope's limits, on this gateway.
         ``after["allowed"]`` says whether it fit (then it was counted), with the usage
         after it, or ``retry_after_ms`` when it did not."""
@@ -232,14 +235,14 @@ class Operations:
             "value": value, "key": key, "service": service, "request_type": request_type},
             who=who)
 
-    async def clear_rate_limit_counts(self, *, who: str | None = None) -> Change:
+    async def clear_rate_limit_counts(self, *, who: str | None = None) -> AdminChange:
         """Forget every key value's usage under every limit (the limits stay)."""
         return await self.run("clear_rate_limit_counts", {}, who=who)
 
     # -- running an action ----------------------------------------------------------------
 
     async def run(self, action: str, args: Mapping[str, Any], *,
-                  who: str | None = None) -> Change:
+                  who: str | None = None) -> AdminChange:
         """Run ``action`` (a name from the module docs) with JSON ``args``: here, then
         on the other gateways of the cluster. Raises AdminActionDenied when the gate
         does not allow it, FunctionNotFound / ConfigError when the arguments are wrong."""
@@ -255,7 +258,7 @@ class Operations:
         return change
 
     async def _apply(self, spec: _Spec, action: str, args: dict[str, Any], who: str,
-                     origin: str) -> Change:
+                     origin: str) -> AdminChange:
         if not self.gateway.admin.allows(spec.needs):
             self.audit(who, action, args, None, None, "denied", origin)
             raise AdminActionDenied(f"Admin action denied: {spec.needs.value}")
@@ -265,7 +268,7 @@ class Operations:
             self.audit(who, action, args, None, str(exc), "failed", origin)
             raise
         self.audit(who, action, target, before, after, "applied", origin)
-        return Change(action, target, before, after, who, self.name, origin)
+        return AdminChange(action, target, before, after, who, self.name, origin)
 
     def audit(self, who: str, action: str, target: Mapping[str, Any], before: Any,
               after: Any, outcome: str, origin: str | None = None) -> None:
