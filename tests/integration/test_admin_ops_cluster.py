@@ -223,3 +223,57 @@ async def test_a_gateway_applies_only_what_its_own_gate_allows(
         assert (await _read_state(a, client))["price_v1"] == "disabled"
         assert (await _read_state(b, client))["price_v1"] == "enabled"
         assert any("admin disable_function denied by ops" in line for line in b.audit())
+
+
+async def test_published_actions_need_the_cluster_push_token(
+        nats_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """With a push token, an action published on NATS without it (a forged one) is
+    refused and audited; with it, applied; a malformed one is ignored."""
+    import logging
+    import uuid
+
+    import msgspec
+    import nats as nats_py
+
+    from genapi import ClusterOptions
+    from tests.support.ops_app import build
+
+    caplog.set_level(logging.INFO, "genapi.admin.audit")
+    prefix = f"ops{uuid.uuid4().hex[:8]}"
+    gateway = build(cluster=ClusterOptions(nats=nats_url, prefix=prefix, name="gw-x",
+                                           push_token="cluster-secret"))
+    async with gateway.running():
+        assert gateway.cluster is not None
+        await gateway.cluster.ready(15)
+        await gateway.ops.ready(15)
+        client = await nats_py.connect(nats_url)
+        try:
+            def message(token: str | None) -> bytes:
+                return msgspec.json.encode({
+                    "action": "disable_function", "who": "mallory", "origin": "gw-evil",
+                    "token": token,
+                    "args": {"service": "shop", "request_type": "price",
+                             "version": "1.0.0"}})
+
+            subject = f"{prefix}.admin.ops"
+            await client.publish(subject, b"{not json")
+            await client.publish(subject, message(None))
+            await client.publish(subject, message("wrong"))
+            await client.flush()
+            await asyncio.sleep(0.3)
+            route = gateway.registry.get_route("shop", "price", "1.0.0")
+            assert route is not None and not route.disabled
+            await client.publish(subject, message("cluster-secret"))
+            await client.flush()
+            await _until(lambda: _disabled(gateway), True, within=2.0)
+        finally:
+            await client.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "genapi.admin.audit"]
+    denied = [line for line in lines if "denied by mallory" in line]
+    assert len(denied) == 2 and all("invalid cluster token" in line for line in denied)
+    assert any("applied by mallory" in line and "from gw-evil" in line for line in lines)
+
+
+async def _disabled(gateway: Any) -> bool:
+    route = gateway.registry.get_route("shop", "price", "1.0.0")
+    return route is not None and route.disabled

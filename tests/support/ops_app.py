@@ -41,11 +41,14 @@ def shop_service() -> Service:
     return shop
 
 
-def build(*, token: str = TOKEN, actions: frozenset[str] = ALL, name: str = "ops") -> Gateway:
-    """The gateway: ``user_id`` 5 a minute globally, the given admin actions allowed."""
+def build(*, token: str = TOKEN, actions: frozenset[str] = ALL, name: str = "ops",
+          **options: Any) -> Gateway:
+    """The gateway: ``user_id`` 5 a minute globally, the given admin actions allowed
+    (``options`` go to :class:`Gateway`)."""
     limiter = RateLimiter(RateLimitConfig(global_limits=[RateLimit("user_id", 5, 60_000)]))
     return Gateway([shop_service()], rate_limiter=limiter,
-                   admin=AdminSettings(token=token, gate=AdminGate(actions), name=name))
+                   admin=AdminSettings(token=token, gate=AdminGate(actions), name=name),
+                   **options)
 
 
 def _env_actions() -> frozenset[str]:
