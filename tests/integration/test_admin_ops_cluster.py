@@ -38,11 +38,12 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 class GatewayProcess:
     """``genapi serve tests.support.ops_app:gateway --nats URL`` with its log in a file."""
 
-    def __init__(self, nats: str, log: Path, actions: frozenset[str] = ALL) -> None:
+    def __init__(self, nats: str, log: Path, actions: frozenset[str] = ALL,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        env = {**os.environ, "OPS_ACTIONS": ",".join(sorted(actions)),
+        env = {**os.environ, **(env or {}), "OPS_ACTIONS": ",".join(sorted(actions)),
                "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}
         self._out = log.open("wb")
         self.process = subprocess.Popen(
@@ -82,11 +83,12 @@ def nats() -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def two_gateways(nats: str, tmp_path: Path, b_actions: frozenset[str] = ALL
+async def two_gateways(nats: str, tmp_path: Path, b_actions: frozenset[str] = ALL,
+                       env: dict[str, str] | None = None
                        ) -> AsyncIterator[tuple[GatewayProcess, GatewayProcess,
                                                 httpx.AsyncClient]]:
-    a = GatewayProcess(nats, tmp_path / "a.log")
-    b = GatewayProcess(nats, tmp_path / "b.log", b_actions)
+    a = GatewayProcess(nats, tmp_path / "a.log", env=env)
+    b = GatewayProcess(nats, tmp_path / "b.log", b_actions, env=env)
     try:
         async with httpx.AsyncClient(headers=AUTH, timeout=10) as client:
             await a.up(client)
@@ -208,6 +210,24 @@ async def _restore(a: GatewayProcess, b: GatewayProcess, client: httpx.AsyncClie
     for gw in (a, b):
         await _on(gw, client, ("POST", "/admin/rate-limits/clear", None, None))
     await _wait_b_matches_a(a, b, client)
+
+
+async def test_a_check_is_seen_by_gateways_sharing_a_redis_store(
+        nats: str, redis_url: str, tmp_path: Path) -> None:
+    """check counts on the gateway asked; with the counts in Redis, B sees it within 1 s
+    (and a reset asked of B shows on A)."""
+    import uuid
+
+    env = {"OPS_REDIS": redis_url, "OPS_REDIS_PREFIX": f"ops:{uuid.uuid4().hex}:"}
+    async with two_gateways(nats, tmp_path, env=env) as (a, b, client):
+        [check] = [case for case in CASES if case.action == "check_rate_limit"]
+        assert (await _on(a, client, check.request)).status_code == 200
+        took = await _until(lambda: _part(b, client, {"u1_used": 0}), {"u1_used": [1]},
+                            within=1.0)
+        assert took < 1.0
+        step: Step = ("POST", "/admin/rate-limits/reset", None, {"value": "u1"})
+        assert (await _on(b, client, step)).status_code == 200
+        await _until(lambda: _part(a, client, {"u1_used": 0}), {"u1_used": [0]}, within=1.0)
 
 
 async def test_a_gateway_applies_only_what_its_own_gate_allows(

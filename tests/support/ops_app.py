@@ -1,7 +1,8 @@
 """A gateway for the admin-action tests: a small versioned service, a rate limit, and
 an admin token. ``python -m genapi serve tests.support.ops_app:gateway --nats URL`` runs it
-as a process; the environment gives the token (``OPS_TOKEN``) and the admin actions the
-gate allows (``OPS_ACTIONS``, comma separated; default: all of them)."""
+as a process; the environment gives the token (``OPS_TOKEN``), the admin actions the
+gate allows (``OPS_ACTIONS``, comma separated; default: all of them) and a Redis for the
+rate-limit counts (``OPS_REDIS``, ``OPS_REDIS_PREFIX``; default: in memory)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import httpx
 
 from genapi import AdminGate, AdminSettings, Gateway, Service
 from genapi.gateway.ops import AdminChange, Operations
-from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter
+from genapi.ratelimit import RateLimit, RateLimitConfig, RateLimiter, RedisStore
 from genapi.security import AdminAction
 
 TOKEN = "ops-test-token-0123456789"
@@ -45,7 +46,11 @@ def build(*, token: str = TOKEN, actions: frozenset[str] = ALL, name: str = "ops
           **options: Any) -> Gateway:
     """The gateway: ``user_id`` 5 a minute globally, the given admin actions allowed
     (``options`` go to :class:`Gateway`)."""
-    limiter = RateLimiter(RateLimitConfig(global_limits=[RateLimit("user_id", 5, 60_000)]))
+    redis = os.environ.get("OPS_REDIS")  # counts shared by the gateways of a test
+    store = (RedisStore(redis, prefix=os.environ.get("OPS_REDIS_PREFIX", "ops:"))
+             if redis else None)
+    limiter = RateLimiter(RateLimitConfig(global_limits=[RateLimit("user_id", 5, 60_000)]),
+                          store=store)
     return Gateway([shop_service()], rate_limiter=limiter,
                    admin=AdminSettings(token=token, gate=AdminGate(actions), name=name),
                    **options)
