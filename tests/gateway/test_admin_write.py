@@ -153,3 +153,28 @@ async def test_a_gateway_without_a_limiter_gets_one() -> None:
     assert gateway.executor.rate_limiter is not None
     assert (await gateway.ops.check_rate_limit("a")).after["allowed"] is True
     assert (await gateway.ops.check_rate_limit("a")).after["allowed"] is False
+
+
+async def test_other_modules_add_actions(events: list[Mapping[str, Any]]) -> None:
+    """admin_action: an action defined elsewhere runs through the same gate and audit."""
+    from genapi import AdminAction
+    from genapi.gateway import ops as ops_module
+
+    touched: list[dict[str, Any]] = []
+
+    @ops_module.admin_action(AdminAction.PUSH_CONFIG, name="test_touch")
+    async def touch(ops: Any, args: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:
+        touched.append(args)
+        return {"what": args["what"]}, 0, 1
+
+    try:
+        change = await build().ops.run("test_touch", {"what": "x"}, who="carol")
+        assert (change.target, change.before, change.after, change.who) == (
+            {"what": "x"}, 0, 1, "carol")
+        with pytest.raises(AdminActionDenied, match="push_config"):
+            await build(actions=ALL - {"push_config"}).ops.run("test_touch", {"what": "y"})
+        assert touched == [{"what": "x"}]
+        assert [(e["action"], e["outcome"]) for e in events] == [
+            ("test_touch", "applied"), ("test_touch", "denied")]
+    finally:
+        del ops_module._SPECS["test_touch"]

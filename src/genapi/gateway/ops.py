@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from ..transport.nats.link import Msg
     from .cluster import GatewayCluster
 
-__all__ = ["ADMIN_ACTION", "AdminChange", "Operations", "OpsHost"]
+__all__ = ["ADMIN_ACTION", "AdminChange", "Operations", "OpsHost", "admin_action"]
 
 logger = logging.getLogger("genapi.gateway.ops")
 #: One line per admin action (applied, refused or failed): who, what, before, after.
@@ -110,10 +110,18 @@ class _Spec:
 _SPECS: dict[str, _Spec] = {}
 
 
-def _action(needs: AdminAction, *, cluster_wide: bool = True
-            ) -> Callable[[_Handler], _Handler]:
+def admin_action(needs: AdminAction, *, name: str | None = None, cluster_wide: bool = True
+                 ) -> Callable[[_Handler], _Handler]:
+    """Register an admin action run by :meth:`Operations.run` (a decorator).
+
+    The handler is ``async def handler(ops, args) -> (target, before, after)`` with JSON
+    ``args``; its name (less a ``_do_`` prefix) is the action's unless ``name`` is given.
+    :meth:`Operations.run` checks ``needs`` against the gate, audits, and (with
+    ``cluster_wide``) publishes it so the other gateways run the same handler: how other
+    modules add actions that are gated, audited and shared like these.
+    """
     def register(run: _Handler) -> _Handler:
-        _SPECS[run.__name__.removeprefix("_do_")] = _Spec(needs, run, cluster_wide)
+        _SPECS[name or run.__name__.removeprefix("_do_")] = _Spec(needs, run, cluster_wide)
         return run
     return register
 
@@ -301,12 +309,12 @@ class Operations:
                               "not a genapi RateLimiter: change its limits in code")
         return limiter
 
-    @_action(AdminAction.MANAGE_FUNCTIONS)
+    @admin_action(AdminAction.MANAGE_FUNCTIONS)
     async def _do_disable_function(self, args: dict[str, Any]
                                    ) -> tuple[dict[str, Any], Any, Any]:
         return self._switch(args, disabled=True)
 
-    @_action(AdminAction.MANAGE_FUNCTIONS)
+    @admin_action(AdminAction.MANAGE_FUNCTIONS)
     async def _do_enable_function(self, args: dict[str, Any]
                                   ) -> tuple[dict[str, Any], Any, Any]:
         return self._switch(args, disabled=False)
@@ -323,7 +331,7 @@ class Operations:
         target = {"service": service, "request_type": request_type, "version": version}
         return target, {"disabled": before}, {"disabled": disabled}
 
-    @_action(AdminAction.MANAGE_FUNCTIONS)
+    @admin_action(AdminAction.MANAGE_FUNCTIONS)
     async def _do_delete_function(self, args: dict[str, Any]
                                   ) -> tuple[dict[str, Any], Any, Any]:
         service, request_type, version = _function_target(args)
@@ -333,7 +341,7 @@ class Operations:
         target = {"service": service, "request_type": request_type, "version": version}
         return target, {"disabled": before}, None
 
-    @_action(AdminAction.UPDATE_RATE_LIMIT_CONFIG)
+    @admin_action(AdminAction.UPDATE_RATE_LIMIT_CONFIG)
     async def _do_set_rate_limit(self, args: dict[str, Any]
                                  ) -> tuple[dict[str, Any], Any, Any]:
         limit = RateLimit.from_mapping({k: v for k, v in args.items() if v is not None})
@@ -349,7 +357,7 @@ class Operations:
                   "window_ms": limit.window_ms}
         return target, old, limit.to_dict()
 
-    @_action(AdminAction.UPDATE_RATE_LIMIT_CONFIG)
+    @admin_action(AdminAction.UPDATE_RATE_LIMIT_CONFIG)
     async def _do_clear_rate_limit(self, args: dict[str, Any]
                                    ) -> tuple[dict[str, Any], Any, Any]:
         key, window_ms, scope = args.get("key"), args.get("window_ms"), _scope(args)
@@ -378,7 +386,7 @@ class Operations:
         key = str(key) if key else None
         return value, key, scope, {"scope": _scope_name(scope), "key": key, "value": value}
 
-    @_action(AdminAction.UPDATE_RATE_LIMIT_CONFIG)
+    @admin_action(AdminAction.UPDATE_RATE_LIMIT_CONFIG)
     async def _do_reset_rate_limit(self, args: dict[str, Any]
                                    ) -> tuple[dict[str, Any], Any, Any]:
         value, key, scope, target = self._value_args(args)
@@ -390,7 +398,7 @@ class Operations:
         after = _usage(await limiter.status(value, scope=scope, key=key))
         return target, before, after
 
-    @_action(AdminAction.UPDATE_RATE_LIMIT_CONFIG, cluster_wide=False)
+    @admin_action(AdminAction.UPDATE_RATE_LIMIT_CONFIG, cluster_wide=False)
     async def _do_check_rate_limit(self, args: dict[str, Any]
                                    ) -> tuple[dict[str, Any], Any, Any]:
         value, key, scope, target = self._value_args(args)
@@ -405,7 +413,7 @@ class Operations:
                                     "limits": before}
         return target, before, {"allowed": True, "limits": after}
 
-    @_action(AdminAction.UPDATE_RATE_LIMIT_CONFIG)
+    @admin_action(AdminAction.UPDATE_RATE_LIMIT_CONFIG)
     async def _do_clear_rate_limit_counts(self, args: dict[str, Any]
                                           ) -> tuple[dict[str, Any], Any, Any]:
         limiter = self._limiter()
