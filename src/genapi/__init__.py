@@ -91,6 +91,7 @@ from .gateway import (
     MetricsSettings,
     TracingSettings,
 )
+from .gateway.ops import AdminChange, Operations
 from .messages import (
     DurableInfo,
     Request,
@@ -112,6 +113,7 @@ __all__ = [
     "MISSING",
     "AdminAction",
     "AdminActionDenied",
+    "AdminChange",
     "AdminGate",
     "AdminSettings",
     "ApiError",
@@ -168,6 +170,7 @@ __all__ = [
     "NodeSelectionError",
     "NotConnected",
     "OffloadingHandler",
+    "Operations",
     "OutboxOverflow",
     "PermissionDenied",
     "PoolSettings",

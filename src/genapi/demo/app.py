@@ -30,13 +30,16 @@ def build_demo_gateway(cluster: ClusterOptions | None = None, *,
     and topics ``api:*`` and ``chat:*``) and the
     chat page at ``/demo/chat``, and Prometheus metrics at ``/metrics`` (for
     ``genapi top``). With ``admin_token`` it serves the admin endpoints and the dashboard
-    at ``/dashboard``. The durable ``signup_service.welcome`` keeps its calls in
-    ``durable`` (default: a SQLite file in the temp directory, see
+    at ``/dashboard``, and allows the write actions (``genapi admin …``, the dashboard's
+    buttons: a demo is for trying them). The durable ``signup_service.welcome`` keeps its
+    calls in ``durable`` (default: a SQLite file in the temp directory, see
     :mod:`genapi.demo.signup`); ``genapi jobs`` operates them with the admin token.
     """
     actions = {AdminAction.PUSH_CONFIG} if cluster is not None else set()
     if admin_token is not None:
-        actions.update((AdminAction.VIEW_DIAGNOSTICS, AdminAction.MANAGE_DURABLE))
+        # the dashboard's buttons and `genapi admin …` work on the demo
+        actions.update((AdminAction.VIEW_DIAGNOSTICS, AdminAction.MANAGE_DURABLE,
+                        AdminAction.MANAGE_FUNCTIONS, AdminAction.UPDATE_RATE_LIMIT_CONFIG))
     durable = durable or demo_durable()
     use_outbox(outbox_path(durable.url))
     gateway = Gateway(

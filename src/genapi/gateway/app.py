@@ -48,6 +48,10 @@ from ..functions.service import Service
 from ..protocol.phoenix import TopicRouter, serializer_for_vsn
 from ..ratelimit import RateLimiter
 from ..security import AdminAction, AdminGate
+
+# Modules adding /admin routes through admin.admin_routes are imported here for that
+# effect, one line each, marked noqa F401 (imported for its registration).
+from . import admin_write  # noqa: F401
 from .admin import AdminConsole
 from .admission import Admission
 from .auth import identify
@@ -57,6 +61,7 @@ from .host import Admitted, Refusal
 from .http import call_endpoint, health_endpoint
 from .jobs import DurablePart
 from .longpoll import LongPoll
+from .ops import Operations
 from .parts import GatewayPart, MetricsPart, TracingPart
 from .settings import (
     CLOSE_GOING_AWAY,
@@ -154,6 +159,9 @@ class Gateway:
                          if settings.longpoll is not None else None)
         self.cluster: GatewayCluster | None = None
         self._on_cluster: list[Callable[[GatewayCluster], object]] = []
+        #: The admin write actions (:class:`~genapi.gateway.ops.Operations`).
+        self.ops = Operations(self, who=admin_settings.name)
+        self._on_cluster.append(self.ops.join)
         if cluster is not None:
             self._join(ClusterOptions.of(cluster))
         self._started = False
@@ -162,6 +170,7 @@ class Gateway:
             MetricsSettings.of(metrics), TracingSettings.of(tracing), admin_settings.token)
         if self.longpoll is not None:
             self._parts.append(self.longpoll)
+        self._parts.append(self.ops)
         #: Durable calls (``durable=``), None without them.
         self.durable: DurableCalls | None = None
         self._durable_part: DurablePart | None = None
@@ -203,7 +212,7 @@ class Gateway:
             tracer = tracing_part.tracer
             parts.append(tracing_part)
         if admin_token is not None:
-            console = AdminConsole(self, admin_token)
+            console = AdminConsole(self, admin_token, name=self.ops.who)
             parts.append(console)
         return exporter, tracer, console, parts
 

@@ -205,10 +205,12 @@ class AdminSettings:
     for callers presenting it as a Bearer token (not mounted without it). ``gate`` lists
     the admin actions allowed (node config pushes need ``push_config``, for one); without
     one it allows ``view_diagnostics`` when there is a token and nothing otherwise.
+    ``name`` is who the token's holder is in the audit of admin actions.
     """
 
     token: str | None = None
     gate: AdminGate | None = None
+    name: str = "admin"
 
     def __post_init__(self) -> None:
         if self.token is not None and (not isinstance(self.token, str)
@@ -217,7 +219,7 @@ class AdminSettings:
 
     def __repr__(self) -> str:
         shown = "None" if self.token is None else "'***'"
-        return f"AdminSettings(token={shown}, gate={self.gate!r})"
+        return f"AdminSettings(token={shown}, gate={self.gate!r}, name={self.name!r})"
 
     @classmethod
     def of(cls, value: AdminSettings | AdminGate | None) -> AdminSettings:
