@@ -236,3 +236,15 @@ async def test_admin_actions_are_enforced() -> None:
     allowed = RateLimiter(RateLimitConfig(), gate=AdminGate({"update_rate_limit_config"}))
     allowed.add_global_limit(RateLimit("user_id", 1, 1000))
     assert len(allowed.config.global_limits) == 1
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("Bearer abc", "abc"), ("bearer abc", "abc"), ("BEARER  abc ", "abc"),
+    (b"Bearer abc", "abc"), ("Basic abc", None), ("Bearer", None), ("Bearer   ", None),
+    ("", None), (None, None),
+])
+def test_bearer_credentials_one_parser(header: str | bytes | None, expected: str | None) -> None:
+    """One Bearer parser for the admin console and /metrics: the scheme in any case."""
+    from genapi.security import bearer_credentials
+
+    assert bearer_credentials(header) == expected
