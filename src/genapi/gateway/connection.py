@@ -65,8 +65,8 @@ class DirectChannel(Protocol):
     def write(self, frames: list[Frame]) -> None:
         """Write frames now, in one batch."""
 
-    def close(self, code: int) -> None:
-        """Close the WebSocket with ``code``."""
+    def close(self, code: int, reason: str = "") -> None:
+        """Close the WebSocket with ``code`` (and ``reason``, at most 123 bytes)."""
 
 
 def _task_starter(
@@ -115,6 +115,7 @@ class Connection:
             serializer,
             topics=gateway.topic_router,
             max_channels=limits.max_channels,
+            max_topic_length=limits.max_topic_length,
             idle_timeout=limits.heartbeat_timeout,
         )
         self.outbox = Outbox(limits.max_queue_messages, limits.max_queue_bytes)
@@ -137,6 +138,7 @@ class Connection:
         self._done = asyncio.Event()
         self._start_task = _task_starter(asyncio.get_running_loop())
         self._close_code: int | None = None
+        self._close_reason = ""
         self._flush_on_close = True
         self._peer_gone = False
         self.finished = asyncio.Event()
@@ -170,15 +172,16 @@ class Connection:
                 if not self._peer_gone:
                     if self._flush_on_close:
                         self.drain_outbox()
-                    direct.close(self._close_code or CLOSE_GOING_AWAY)
+                    direct.close(self._close_code or CLOSE_GOING_AWAY, self._close_reason)
             finally:
                 self.finished.set()
 
-    def close(self, code: int, *, flush: bool = True) -> None:
+    def close(self, code: int, *, flush: bool = True, reason: str = "") -> None:
         """Close the connection with ``code`` (queued frames are written first if ``flush``)."""
         if self._close_code is not None:
             return
         self._close_code = code
+        self._close_reason = reason
         self._flush_on_close = flush
         self._done.set()
         if self._reader is not None and not self._reader.done():
@@ -261,7 +264,8 @@ class Connection:
         writer.cancel()
         if not self._peer_gone and self._send is not None:
             try:
-                await self._send({"type": "websocket.close", "code": self._close_code or 1001})
+                await self._send({"type": "websocket.close", "code": self._close_code or 1001,
+                                  "reason": self._close_reason})
             except Exception as exc:  # servers differ in how they say "already gone"
                 logger.debug("close frame to %s not sent: %r", self.ip_address, exc)
 
@@ -294,8 +298,9 @@ class Connection:
                 self._dispatch(event)
         self.flush()
         if core.state is not ConnectionState.OPEN and self._close_code is None:
+            # the core closes only for a client's malformed frame: 1007 with its reason
             self.gateway.stats.malformed_frames += 1
-            self.close(core.close_code or 1011)
+            self.close(core.close_code or CLOSE_GOING_AWAY, reason=core.close_reason)
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, MessageReceived):
