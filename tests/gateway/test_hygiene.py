@@ -93,8 +93,13 @@ async def test_inflight_cap(driver: str) -> None:
             await ws.send(json.dumps(["1", str(10 + i), "api:lobby", "api", payload]))
         refused = json.loads(await ws.recv())
         assert refused[4] == {"request_id": "r2", "result": None, "success": False,
-                              "error": "Service temporarily unavailable", "async": False,
+                              "error": "Service temporarily unavailable: too many calls in "
+                                       "flight", "async": False,
                               "has_more": False, "can_retry": True}
+        reply = json.loads(await ws.recv())
+        assert reply[4] == {"status": "error", "response": {
+            "reason": "Service temporarily unavailable: too many calls in flight",
+            "limit": "max_inflight", "max": 2}}
         release.set()
     assert gateway.stats.calls_refused_inflight == 1
 

@@ -55,6 +55,7 @@ from .connection import Connection
 from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
 from .host import Admitted, Refusal
 from .http import call_endpoint, health_endpoint
+from .inflight import UserInflight
 from .jobs import DurablePart
 from .longpoll import LongPoll
 from .parts import GatewayPart, MetricsPart, TracingPart
@@ -147,6 +148,9 @@ class Gateway:
         self.stats = GatewayStats()
         self.admission = Admission(settings.admission, self.executor.telemetry)
         self.connections: set[Connection] = set()
+        self.user_inflight = UserInflight(settings.limits.max_inflight_per_user)
+        # acked async and stream work counts against its user's cap until it ends
+        self.executor.jobs.counted = self._job_counted
         self.draining = False
         admin_settings = AdminSettings.of(admin)
         self.admin = admin_settings.effective_gate()
@@ -300,6 +304,10 @@ class Gateway:
             callback(self.cluster)
 
     # -- connections --------------------------------------------------------------------
+
+    def _job_counted(self, owner: Any, delta: int) -> None:
+        if isinstance(owner, Connection):
+            self.user_inflight.add(owner.identity.user_id, delta)
 
     def channel_joined(self, connection: Connection, topic: str) -> None:
         """A connection joined ``topic``: durable results waiting for its user go there."""

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from ..errors import Cancelled, DecodeError, InvalidRequest, ServiceUnavailable
+from ..errors import Cancelled, DecodeError, InvalidRequest, ServiceUnavailable, TooManyInflight
 from ..messages import CANCEL_EVENT, Request, Response, decode_request
 from ..protocol.phoenix import (
     ChannelClosed,
@@ -90,6 +90,17 @@ class _RequestId(msgspec.Struct):
 _request_id_decoder = msgspec.json.Decoder(_RequestId)
 
 
+def _reason(message: str, details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An error reply's response: ``{"reason": message, **details}``; the documented
+    message stays the reason, a detail of that name is renamed ``cause``."""
+    if not details:
+        return {"reason": message}
+    extra = dict(details)
+    if "reason" in extra:
+        extra.setdefault("cause", extra.pop("reason"))
+    return {"reason": message, **extra}
+
+
 def _peek_request_id(raw: bytes) -> str:
     try:
         return _request_id_decoder.decode(raw).request_id or "unknown"
@@ -119,7 +130,13 @@ class Connection:
             idle_timeout=limits.heartbeat_timeout,
         )
         self.outbox = Outbox(limits.max_queue_messages, limits.max_queue_bytes)
-        self.calls = InflightCalls(limits.max_inflight)
+        users = gateway.user_inflight
+        user_id = identity.user_id
+        self.calls = InflightCalls(
+            limits.max_inflight,
+            None if user_id is None else functools.partial(users.add, user_id))
+        self._users = users
+        self._jobs = gateway.executor.jobs
         self._tasks: set[asyncio.Task[None]] = set()  # join authorizations in progress
         self._sinks: dict[str, TopicSink] = {}
         self._max_frame = limits.max_frame_bytes
@@ -208,8 +225,9 @@ class Connection:
 
     @property
     def inflight(self) -> int:
-        """Calls running for this connection."""
-        return len(self.calls)
+        """Calls in flight for this connection: sync calls running, and the acked async
+        and stream work they started (what its ``max_inflight`` cap counts)."""
+        return len(self.calls) + self._jobs.owned(self)
 
     @property
     def queued(self) -> int:
@@ -393,9 +411,19 @@ class Connection:
             self._answer(event, InvalidRequest(exc.message), request_id)
             return
         calls = self.calls
-        if self.gateway.draining or calls.full:
+        if self.gateway.draining:
             self.gateway.stats.calls_refused_inflight += 1
             self._answer(event, ServiceUnavailable(), request.request_id)
+            return
+        # Acked async and stream work counts too: an ack is not the end of the work, and a
+        # client must not fill the shared pools by never waiting for its results.
+        if len(calls) + self._jobs.owned(self) >= calls.limit:
+            self._refuse_inflight(event, request.request_id, "max_inflight", calls.limit)
+            return
+        users = self._users
+        if users.full(self.identity.user_id):
+            self._refuse_inflight(event, request.request_id, "max_inflight_per_user",
+                                  users.limit)
             return
         key = calls.new_key()  # every call its own key, however the client reuses ids
         # The call removes itself when done (one never started is dropped at teardown).
@@ -438,9 +466,14 @@ class Connection:
         if response is None or response.success:
             self.core.reply(to, "ok", {"request_type": request.request_type})
         else:
-            details = getattr(error, "details", None) or {}
-            self.core.reply(to, "error", {"reason": response.error, **details})
+            self.core.reply(to, "error", _reason(response.error or "",
+                                                 getattr(error, "details", None)))
         self.flush()
+
+    def _refuse_inflight(self, event: MessageReceived, request_id: str, limit: str,
+                         most: int) -> None:
+        self.gateway.stats.calls_refused_inflight += 1
+        self._answer(event, TooManyInflight(details={"limit": limit, "max": most}), request_id)
 
     def _answer(self, event: MessageReceived, error: Exception, request_id: str) -> None:
         """Answer a push that never reached the executor."""
@@ -448,7 +481,7 @@ class Connection:
         can_retry = bool(getattr(error, "can_retry", False))
         response = Response.fail(request_id, message, can_retry=can_retry)
         self.core.push(event.topic, self.gateway.event, response)
-        self.core.reply(event, "error", {"reason": message})
+        self.core.reply(event, "error", _reason(message, getattr(error, "details", None)))
 
     # -- writing ------------------------------------------------------------------------
 
