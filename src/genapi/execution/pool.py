@@ -235,7 +235,9 @@ class WorkerPool:
         if self._state is not PoolState.OPEN:
             self._refuse("closed")
         held = self._held
-        if owner is not None and held.get(owner, 0) >= self.max_per_owner:
+        if owner is not None and held.get(owner, 0) >= self.max_per_owner and not (
+                len(self._queue) >= self.max_queue and self._busy >= self.size):
+            # (a full pool is everyone's problem: that refusal says queue_full below)
             self._refuse("owner_share")
         breaker = self.breaker
         if not breaker.admit():
