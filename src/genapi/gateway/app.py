@@ -51,7 +51,7 @@ from ..security import AdminAction, AdminGate
 from .admin import AdminConsole
 from .admission import Admission
 from .auth import identify
-from .connection import Connection
+from .connection import Connection, count_job
 from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
 from .host import Admitted, Refusal
 from .http import call_endpoint, health_endpoint
@@ -149,8 +149,9 @@ class Gateway:
         self.admission = Admission(settings.admission, self.executor.telemetry)
         self.connections: set[Connection] = set()
         self.user_inflight = UserInflight(settings.limits.max_inflight_per_user)
-        # acked async and stream work counts against its user's cap until it ends
-        self.executor.jobs.counted = self._job_counted
+        # acked async and stream work counts against its user's cap until it ends (the
+        # hook finds each connection's own gateway: an executor may serve several)
+        self.executor.jobs.counted = count_job
         self.draining = False
         admin_settings = AdminSettings.of(admin)
         self.admin = admin_settings.effective_gate()
@@ -304,10 +305,6 @@ class Gateway:
             callback(self.cluster)
 
     # -- connections --------------------------------------------------------------------
-
-    def _job_counted(self, owner: Any, delta: int) -> None:
-        if isinstance(owner, Connection):
-            self.user_inflight.add(owner.identity.user_id, delta)
 
     def channel_joined(self, connection: Connection, topic: str) -> None:
         """A connection joined ``topic``: durable results waiting for its user go there."""

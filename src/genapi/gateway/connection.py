@@ -46,7 +46,7 @@ from .outbox import Frame, Outbox, OutboxOverflow
 from .settings import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
 from .sink import TopicSink
 
-__all__ = ["CANCEL_EVENT", "Connection", "DirectChannel"]
+__all__ = ["CANCEL_EVENT", "Connection", "DirectChannel", "count_job"]
 
 logger = logging.getLogger("genapi.gateway")
 
@@ -88,6 +88,13 @@ class _RequestId(msgspec.Struct):
 
 
 _request_id_decoder = msgspec.json.Decoder(_RequestId)
+
+
+def count_job(owner: Any, delta: int) -> None:
+    """An executor's job of ``owner`` started (+1) or ended (-1): a connection's count
+    against its user's cap (see :attr:`genapi.execution.jobs.Jobs.counted`)."""
+    if isinstance(owner, Connection):
+        owner.gateway.user_inflight.add(owner.identity.user_id, delta)
 
 
 def _reason(message: str, details: Mapping[str, Any] | None) -> dict[str, Any]:
