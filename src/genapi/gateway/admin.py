@@ -54,7 +54,7 @@ from ..diagnostics import CallStats, Diagnostics
 from ..diagnostics.view import GatewayView
 from ..errors import ConfigError
 from ..schema import asyncapi_document, function_catalog, json_schemas
-from ..security import AdminAction, AdminGate, secrets_equal
+from ..security import AdminAction, AdminGate, bearer_credentials, secrets_equal
 
 __all__ = ["DASHBOARD_CSP", "STATIC_DIR", "AdminConsole", "ConsoleHost", "RouteProvider",
            "admin_routes"]
@@ -202,9 +202,7 @@ class AdminConsole:
         given = None
         for name, value in scope.get("headers", []):
             if name.lower() == b"authorization":
-                scheme, _, credentials = value.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer":
-                    given = credentials.strip()
+                given = bearer_credentials(value)
                 break
         if not secrets_equal(self._token, given):
             client = scope.get("client")

@@ -55,10 +55,11 @@ from . import admin_write  # noqa: F401
 from .admin import AdminConsole
 from .admission import Admission
 from .auth import identify
-from .connection import Connection
+from .connection import Connection, count_job
 from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
 from .host import Admitted, Refusal
 from .http import call_endpoint, health_endpoint
+from .inflight import UserInflight
 from .jobs import DurablePart
 from .longpoll import LongPoll
 from .ops import Operations
@@ -152,6 +153,10 @@ class Gateway:
         self.stats = GatewayStats()
         self.admission = Admission(settings.admission, self.executor.telemetry)
         self.connections: set[Connection] = set()
+        self.user_inflight = UserInflight(settings.limits.max_inflight_per_user)
+        # acked async and stream work counts against its user's cap until it ends (the
+        # hook finds each connection's own gateway: an executor may serve several)
+        self.executor.jobs.counted = count_job
         self.draining = False
         admin_settings = AdminSettings.of(admin)
         self.admin = admin_settings.effective_gate()
