@@ -62,6 +62,7 @@ from .errors import (
     StoreFull,
     StreamClosed,
     StreamInterrupted,
+    TooManyInflight,
     TracingUnavailable,
     TransportError,
     TransportUnavailable,
@@ -92,6 +93,7 @@ from .gateway import (
     MetricsSettings,
     TracingSettings,
 )
+from .gateway.ops import AdminChange, Operations
 from .messages import (
     DurableInfo,
     Request,
@@ -113,6 +115,7 @@ __all__ = [
     "MISSING",
     "AdminAction",
     "AdminActionDenied",
+    "AdminChange",
     "AdminGate",
     "AdminSettings",
     "ApiError",
@@ -171,6 +174,7 @@ __all__ = [
     "NodeSelectionError",
     "NotConnected",
     "OffloadingHandler",
+    "Operations",
     "OutboxOverflow",
     "PermissionDenied",
     "PoolSettings",
@@ -198,6 +202,7 @@ __all__ = [
     "StreamInterrupted",
     "Telemetry",
     "ThreadStreamHelper",
+    "TooManyInflight",
     "TracingSettings",
     "TracingUnavailable",
     "TransportError",

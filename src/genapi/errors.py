@@ -46,6 +46,7 @@
         ├── RateLimited                ``Rate limit exceeded. Please retry after N seconds.``
         ├── RateLimiterUnavailable     ``Rate limit service unavailable``
         ├── ServiceUnavailable         ``Service temporarily unavailable``
+        │   └── TooManyInflight        ``…: too many calls in flight`` (the caller's own load)
         ├── HookRejected               ``hook rejected: …``
         ├── Cancelled                  ``Cancelled``
         ├── RetryExhausted             ``All retry attempts exhausted``
@@ -124,6 +125,7 @@ __all__ = [
     "StoreUnavailable",
     "StreamClosed",
     "StreamInterrupted",
+    "TooManyInflight",
     "TracingUnavailable",
     "TransportError",
     "TransportUnavailable",
@@ -398,6 +400,18 @@ class ServiceUnavailable(ApiError):
     """A worker pool is full or its circuit breaker is open."""
 
     default_message = "Service temporarily unavailable"
+    default_can_retry = True
+
+
+class TooManyInflight(ServiceUnavailable):
+    """The caller has as many calls in flight as it may (its connection's, its user's or
+    its share of a worker pool): its own load, not the server's; retry when some ended.
+
+    The message starts like :class:`ServiceUnavailable`'s, so that clients matching on it
+    keep working.
+    """
+
+    default_message = "Service temporarily unavailable: too many calls in flight"
     default_can_retry = True
 
 

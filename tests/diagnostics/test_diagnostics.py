@@ -39,7 +39,7 @@ def test_unknown_function_explains_the_lookup() -> None:
     assert flow["found"] is False
     assert flow["error"] == (
         "Unknown function nope in service user_service "
-        "(known: delete_user, get_user, get_user_profile, list_users)")
+        "(known: delete_user, get_profile, get_user, get_user_profile, list_users)")
     assert [s["phase"] for s in flow["steps"]] == ["channel", "decode", "config_lookup"]
     assert "registered versions: none" in flow["steps"][-1]["description"]
 

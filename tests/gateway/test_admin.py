@@ -74,7 +74,7 @@ async def test_call_flow_statuses() -> None:
         assert missing.status_code == 404
         assert missing.json()["error"] == (
         "Unknown function nope in service user_service "
-        "(known: delete_user, get_user, get_user_profile, list_users)")
+        "(known: delete_user, get_profile, get_user, get_user_profile, list_users)")
         assert (await client.get("/admin/call-flow")).status_code == 400
         v2 = await client.get("/admin/call-flow", params={
             "service": "user_service", "request_type": "get_user", "version": "2.0.0"})

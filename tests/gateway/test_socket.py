@@ -145,15 +145,18 @@ async def test_auth_token_subprotocol_is_answered_with_phoenix() -> None:
         assert ws.subprotocol == "phoenix"
 
 
-async def test_malformed_frame_closes_with_1011(driver: str) -> None:
-    """Garbage closes only that connection with 1011; the gateway keeps serving."""
+async def test_malformed_frame_closes_with_1007(driver: str) -> None:
+    """Garbage closes only that connection with 1007 (invalid payload data) and a reason,
+    never 1011 (a server error); the gateway keeps serving."""
     gateway = build_demo_gateway()
     async with running_app(gateway, driver=driver) as url:
         async with websockets.connect(ws_url(url)) as ws:
             await ws.send("not json")
             with pytest.raises(websockets.ConnectionClosed) as info:
                 await ws.recv()
-            assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+            assert info.value.rcvd is not None
+            assert (info.value.rcvd.code, info.value.rcvd.reason) == (
+                1007, "malformed Phoenix frame")
         async with websockets.connect(ws_url(url)) as ws:
             await ws.send('[null,"1","phoenix","heartbeat",{}]')
             heartbeat_reply = '[null,"1","phoenix","phx_reply",{"status":"ok","response":{}}]'

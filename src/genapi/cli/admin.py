@@ -281,7 +281,11 @@ def schema(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``status``, ``call-flow`` and ``schema`` to the ``genapi`` command."""
+    """Add ``status``, ``call-flow``, ``schema`` and ``admin`` (the write actions, in
+    :mod:`.operate`) to the ``genapi`` command."""
+    from . import operate
+
     app.command("status")(status)
     app.command("call-flow")(call_flow_command)
     app.command("schema")(schema)
+    operate.register(app)

@@ -226,7 +226,8 @@ class Node:
         except TransportError as exc:  # gateways notice by the missing heartbeats instead
             logger.warning("node %s could not announce it is leaving: %s", self.name, exc)
         if self._call_subscription is not None:
-            await self.link.unsubscribe(self._call_subscription)
+            # Drained, not dropped: calls already delivered to this client still run.
+            await self.link.drain_subscription(self._call_subscription)
             self._call_subscription = None
         pending = list(self._tasks.values())
         if pending:

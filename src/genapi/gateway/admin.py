@@ -54,7 +54,7 @@ from ..diagnostics import CallStats, Diagnostics
 from ..diagnostics.view import GatewayView
 from ..errors import ConfigError
 from ..schema import asyncapi_document, function_catalog, json_schemas
-from ..security import AdminAction, AdminGate, secrets_equal
+from ..security import AdminAction, AdminGate, bearer_credentials, secrets_equal
 
 __all__ = ["DASHBOARD_CSP", "STATIC_DIR", "AdminConsole", "ConsoleHost", "RouteProvider",
            "admin_routes"]
@@ -169,7 +169,7 @@ class AdminConsole:
     """
 
     def __init__(self, gateway: ConsoleHost, token: str, *,
-                 calls: CallStats | None = None) -> None:
+                 calls: CallStats | None = None, name: str = "admin") -> None:
         if not isinstance(token, str) or not token.strip():
             raise ConfigError("admin_token must be a non-empty string")
         if len(token) < 16:
@@ -177,6 +177,8 @@ class AdminConsole:
                            "secrets.token_urlsafe() for one that cannot be guessed", len(token))
         self.gateway = gateway
         self._token = token  # never logged, never served
+        #: Who holds the token, in the audit of admin actions.
+        self.name = name
         self.calls = calls if calls is not None else CallStats(registry=gateway.registry)
         self.diagnostics = Diagnostics(gateway, calls=self.calls)
 
@@ -200,9 +202,7 @@ class AdminConsole:
         given = None
         for name, value in scope.get("headers", []):
             if name.lower() == b"authorization":
-                scheme, _, credentials = value.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer":
-                    given = credentials.strip()
+                given = bearer_credentials(value)
                 break
         if not secrets_equal(self._token, given):
             client = scope.get("client")

@@ -50,15 +50,24 @@ from ..functions.service import Service
 from ..protocol.phoenix import TopicRouter, serializer_for_vsn
 from ..ratelimit import RateLimiter
 from ..security import AdminAction, AdminGate
+
+# Modules adding /admin routes through admin.admin_routes are imported here for that
+# effect, one line each, marked noqa F401 (imported for its registration).
+from . import (
+    admin_config,  # noqa: F401
+    admin_write,  # noqa: F401
+)
 from .admin import AdminConsole
 from .admission import Admission
 from .auth import identify
-from .connection import Connection
+from .connection import Connection, count_job
 from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
 from .host import Admitted, Refusal
 from .http import call_endpoint, health_endpoint
+from .inflight import UserInflight
 from .jobs import DurablePart
 from .longpoll import LongPoll
+from .ops import Operations
 from .parts import GatewayPart, MetricsPart, TracingPart
 from .settings import (
     CLOSE_GOING_AWAY,
@@ -71,11 +80,6 @@ from .settings import (
     MetricsSettings,
     TracingSettings,
 )
-
-# Modules adding /admin routes through admin.admin_routes are imported below for that
-# effect, one line each, marked noqa F401 (imported for its registration).
-# isort: split
-from . import admin_config  # noqa: F401  (config distribution routes, /admin/report)
 
 if TYPE_CHECKING:
     from ..observability.metrics import PrometheusExporter
@@ -156,6 +160,10 @@ class Gateway:
         self.process_health = ProcessHealth(settings.health)
         self.admission = Admission(settings.admission, self.executor.telemetry)
         self.connections: set[Connection] = set()
+        self.user_inflight = UserInflight(settings.limits.max_inflight_per_user)
+        # acked async and stream work counts against its user's cap until it ends (the
+        # hook finds each connection's own gateway: an executor may serve several)
+        self.executor.jobs.counted = count_job
         self.draining = False
         admin_settings = AdminSettings.of(admin)
         self.admin = admin_settings.effective_gate()
@@ -163,6 +171,9 @@ class Gateway:
                          if settings.longpoll is not None else None)
         self.cluster: GatewayCluster | None = None
         self._on_cluster: list[Callable[[GatewayCluster], object]] = []
+        #: The admin write actions (:class:`~genapi.gateway.ops.Operations`).
+        self.ops = Operations(self, who=admin_settings.name)
+        self._on_cluster.append(self.ops.join)
         if cluster is not None:
             self._join(ClusterOptions.of(cluster))
         self._started = False
@@ -173,6 +184,7 @@ class Gateway:
             self.metrics.process = self.process_health.snapshot
         if self.longpoll is not None:
             self._parts.append(self.longpoll)
+        self._parts.append(self.ops)
         #: Durable calls (``durable=``), None without them.
         self.durable: DurableCalls | None = None
         self._durable_part: DurablePart | None = None
@@ -214,7 +226,7 @@ class Gateway:
             tracer = tracing_part.tracer
             parts.append(tracing_part)
         if admin_token is not None:
-            console = AdminConsole(self, admin_token)
+            console = AdminConsole(self, admin_token, name=self.ops.who)
             parts.append(console)
         return exporter, tracer, console, parts
 

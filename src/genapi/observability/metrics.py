@@ -454,12 +454,12 @@ def metrics_endpoint(
     """
     from starlette.responses import Response
 
-    from ..security import secrets_equal
-
-    expected = f"Bearer {token}" if token is not None else None
+    from ..security import bearer_credentials, secrets_equal
 
     async def endpoint(request: HttpRequest) -> HttpResponse:
-        if not secrets_equal(expected, request.headers.get("authorization")):
+        # the admin check's parser: "bearer", "BEARER" and extra spaces are accepted alike
+        given = bearer_credentials(request.headers.get("authorization"))
+        if not secrets_equal(token, given):
             return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
         # Count what is queued so far (in a thread: the loop keeps serving meanwhile).
         await asyncio.to_thread(exporter.flush, 1.0)
