@@ -18,7 +18,8 @@ from .test_sync import make_sync, push
 
 
 def test_repush_after_registry_delete_applies() -> None:
-    """A same-version push is skipped only while its functions are all registered."""
+    """After registry.delete_service the same version applies again; one version an
+    operator deleted stays deleted until the configs change (or force)."""
     sync = make_sync()
     assert sync.apply_push(push()).status == "accepted"
     assert sync.apply_push(push()).status == "skipped"
@@ -26,7 +27,9 @@ def test_repush_after_registry_delete_applies() -> None:
     assert sync.apply_push(push()).status == "accepted"
     assert sync.registry.get_route("data_service", "get_data") is not None
     sync.registry.delete("data_service", "watch", "2.0.0")
-    assert sync.apply_push(push()).status == "accepted"
+    assert sync.apply_push(push()).status == "skipped"
+    assert sync.registry.get_route("data_service", "watch", "2.0.0") is None
+    assert sync.apply_push(push(force=True)).status == "accepted"
     assert sync.registry.get_route("data_service", "watch", "2.0.0") is not None
 
 

@@ -3,8 +3,8 @@
 **Push.** A node pushes each service's config (all its functions at one
 ``config_version``). The gateway applies it only if the admin gate allows ``push_config``,
 the push token matches (constant-time comparison) and the version is new for the service
-(pushes are idempotent; ``force`` re-applies; so does a push after the service's functions
-were deleted from the registry, or after :meth:`ConfigSync.delete_pushed_service`). It
+(pushes are idempotent; ``force`` re-applies; so does a push after every function of the
+service was deleted from the registry, or after :meth:`ConfigSync.delete_pushed_service`). It
 applies atomically: every function compiles, or nothing changes and the reasons go to the
 failed-configs log. Functions that disappeared from the service are removed. Every node
 whose push of a service is accepted (or skipped: same version) becomes one of its nodes; a
@@ -232,8 +232,8 @@ class ConfigSync:
         #: What was pushed, by service (the last accepted push; the token is not kept).
         self.pushed: dict[str, PushConfig] = {}
         # The route keys a push or pull registered, by service: a same-version push or
-        # pull is skipped only while they are all still registered (an operator may have
-        # deleted them since; then the same version applies again).
+        # pull is skipped only while some of them are still registered (an operator may
+        # have deleted the service since; then the same version applies again).
         self._applied: dict[str, frozenset[RouteKey]] = {}
         # (service, node) pairs that joined through a push: a later refused push from
         # the same node takes it out again (pulled pairs stay: the gateway chose them).
@@ -339,11 +339,15 @@ class ConfigSync:
         return None
 
     def _current(self, service: str, version: str | None) -> bool:
-        """True when ``version`` of ``service`` is applied and all still registered."""
+        """True when ``version`` of ``service`` is applied and some of its functions are
+        still registered. Once they are all gone (``registry.delete_service``) the same
+        version applies again; a single version an operator deleted stays deleted until
+        the node's configs change (a re-push after every gateway restart must not undo
+        it)."""
         if version is None or self.versions.get(service) != version:
             return False
         keys = self._applied.get(service)
-        return keys is not None and all(
+        return keys is not None and any(
             self.registry.get_route(*key) is not None for key in keys)
 
     def _member(self, service: str, node: str) -> None:
