@@ -5,9 +5,9 @@
     GenApiError
     ├── ConfigError (ValueError)       a configuration or setting is invalid
     │   ├── CallableDenied             a configured callable is denied (deny / allow list)
+    │   ├── ConfigSourceNotFound (LookupError)  no pull source / pushed config for a service
     │   └── UnknownOption (TypeError)  an option that does not exist was given
     ├── UsageError (RuntimeError)      an API was used at a time or in a way it does not allow
-    ├── ConfigSourceNotFound (LookupError)  no pull source / pushed config for that service
     ├── DependencyMissing (RuntimeError)  a feature needs something that is not installed
     │   ├── TracingUnavailable         ``tracing=True`` without OpenTelemetry
     │   └── NatsServerMissing          no nats-server binary
@@ -177,7 +177,7 @@ class UsageError(GenApiError, RuntimeError):
     """An API was used at a time or in a way it does not allow (a bug in the caller)."""
 
 
-class ConfigSourceNotFound(GenApiError, LookupError):
+class ConfigSourceNotFound(ConfigError, LookupError):
     """A gateway has no pull source, or no pushed config, for the service named."""
 
 

@@ -12,9 +12,10 @@ debug bundle, over a running gateway's admin endpoint.
     genapi admin pushed delete data_service [--functions]
     genapi report [--output genapi-report.zip]     # a .zip of JSON files, secrets removed
 
-Each takes ``--url`` and ``--token`` (or ``GENAPI_ADMIN_TOKEN``). Changes need the
-gateway's admin gate to allow ``push_config`` (``delete --functions`` also
-``manage_functions``); a refusal prints the gateway's reason and exits 1.
+Each takes ``--url`` and ``--token`` (or ``GENAPI_ADMIN_TOKEN``). Changes are admin
+actions of the gateway (audited, applied on every gateway of its cluster) and need its
+admin gate to allow ``push_config`` (``delete --functions`` also ``manage_functions``); a
+refusal prints the gateway's reason and exits 1.
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ def _call(method: str, url: str, path: str, token: str | None, *,
     return data
 
 
+def _shared(change: dict[str, Any]) -> str:
+    return " (on every gateway)" if change.get("shared") else ""
+
+
 def _print(data: Any, as_json: bool, table: Table | str) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -107,18 +112,18 @@ def pull_add(
     url: Url = DEFAULT_URL, token: Token = None,
 ) -> None:
     """Pull SERVICE from NODES from now on (replacing its source); the first pull runs now."""
-    data = _call("POST", url, "/admin/config/pull", token,
-                 body={"service": service, "nodes": nodes})
-    verb = "replaced" if data["replaced"] else "added"
-    typer.echo(f"pull source {verb}: {service} from {', '.join(nodes)}")
+    change = _call("POST", url, "/admin/config/pull", token,
+                   body={"service": service, "nodes": nodes})
+    verb = "added" if change["before"] is None else "replaced"
+    typer.echo(f"pull source {verb}: {service} from {', '.join(nodes)}{_shared(change)}")
 
 
 @pull_app.command("remove")
 def pull_remove(service: Annotated[str, typer.Argument(help="The service.")],
                 url: Url = DEFAULT_URL, token: Token = None) -> None:
     """Stop pulling SERVICE (its functions stay registered)."""
-    _call("DELETE", url, f"/admin/config/pull/{service}", token)
-    typer.echo(f"pull source removed: {service}")
+    change = _call("DELETE", url, f"/admin/config/pull/{service}", token)
+    typer.echo(f"pull source removed: {service}{_shared(change)}")
 
 
 @pull_app.command("force")
@@ -126,11 +131,11 @@ def pull_force(service: Annotated[str | None, typer.Argument(
                    help="The service (default: every source).")] = None,
                url: Url = DEFAULT_URL, token: Token = None, as_json: AsJson = False) -> None:
     """Pull now, ignoring stored versions; exits 1 when a pull failed."""
-    data = _call("POST", url, "/admin/config/pull/force", token,
-                 body={"service": service} if service else {})
-    results: dict[str, str] = data["results"]
+    change = _call("POST", url, "/admin/config/pull/force", token,
+                   body={"service": service} if service else {})
+    results: dict[str, str] = change["after"]["results"]
     if as_json:
-        typer.echo(json.dumps(data, indent=2))
+        typer.echo(json.dumps(change, indent=2))
     else:
         for name, status in sorted(results.items()):
             typer.echo(f"{name}: {status}")
@@ -179,10 +184,11 @@ def pushed_delete(
     url: Url = DEFAULT_URL, token: Token = None,
 ) -> None:
     """Forget SERVICE's push (the same version pushed again applies)."""
-    data = _call("DELETE", url, f"/admin/config/pushed/{service}", token,
-                 params={"functions": "true"} if functions else None)
+    change = _call("DELETE", url, f"/admin/config/pushed/{service}", token,
+                   params={"functions": "true"} if functions else None)
+    removed = change["after"]["functions_removed"]
     typer.echo(f"pushed config deleted: {service}"
-               + (f" ({data['functions_removed']} functions removed)" if functions else ""))
+               + (f" ({removed} functions removed)" if functions else "") + _shared(change))
 
 
 # -- report -----------------------------------------------------------------------------

@@ -1,37 +1,47 @@
-"""Admin routes for config distribution and the debug report (mounted with the console).
+"""Config distribution as admin actions, their routes, and the debug report.
 
-==========================================  ===============  ==============================
-route                                       admin action     what
-==========================================  ===============  ==============================
-``GET /admin/config/pull``                  view_diagnostics  pull sources, versions, backoff
-``POST /admin/config/pull``                 push_config      add (or replace) a source:
-                                                             ``{"service", "nodes"}``;
-                                                             pulls it now
-``DELETE /admin/config/pull/{service}``     push_config      stop pulling it
-``POST /admin/config/pull/force``           push_config      pull now, ignoring versions:
-                                                             ``{"service"}`` or every source
-``GET /admin/config/pushed``                view_diagnostics  ``{service: config_version}``
-``GET /admin/config/pushed/{service}``      view_diagnostics  the pushed config
-``DELETE /admin/config/pushed/{service}``   push_config      forget it (the same version
-                                                             pushed again applies);
-                                                             ``?functions=true`` also
-                                                             removes its functions
-                                                             (+ manage_functions)
-``GET /admin/report``                       view_diagnostics  the debug report, secrets
-                                                             removed
-==========================================  ===============  ==============================
+The changes are admin actions of ``gateway.ops`` (registered here with
+:func:`~genapi.gateway.ops.admin_action`): gated, audited (the ``admin.action`` event and
+a ``genapi.admin.audit`` line: who, what, before, after) and applied on every gateway of
+the cluster, like the function and rate-limit actions::
+
+    await gateway.ops.run("add_pull_source", {"service": "data_service", "nodes": ["n1"]})
+
+==========================================  ==========================  ===================
+route                                       action (needs)              what
+==========================================  ==========================  ===================
+``GET /admin/config/pull``                  (view_diagnostics)          pull sources,
+                                                                        versions, backoff
+``POST /admin/config/pull``                 ``add_pull_source``         add or replace a
+                                            (push_config)               source ``{"service",
+                                                                        "nodes"}``, pull now
+``DELETE /admin/config/pull/{service}``     ``remove_pull_source``      stop pulling it
+                                            (push_config)
+``POST /admin/config/pull/force``           ``force_pull``              pull now, ignoring
+                                            (push_config)               versions
+                                                                        (``{"service"}`` or
+                                                                        every source)
+``GET /admin/config/pushed``                (view_diagnostics)          ``{service:
+                                                                        config_version}``
+``GET /admin/config/pushed/{service}``      (view_diagnostics)          the pushed config
+``DELETE /admin/config/pushed/{service}``   ``delete_pushed_service``   forget it (the same
+                                            (push_config; with          version pushed again
+                                            ``?functions=true`` also    applies)
+                                            manage_functions)
+``GET /admin/report``                       (view_diagnostics)          the debug report,
+                                                                        secrets removed
+==========================================  ==========================  ===================
 
 Every route needs the admin token; a refused action answers 403 ``Admin action denied:
-<action>``. The config routes answer 409 on a gateway outside a cluster and 404 for an
-unknown service. Every change is audited: a log line on ``genapi.audit`` (who: the
-client's address; what; before and after) and the telemetry event
-``admin.config.changed``. The Python forms are the methods of ``gateway.cluster.sync``
-(:class:`~genapi.cluster.sync.ConfigSync`) and :func:`gateway_report`.
+<action>``. The config routes answer 409 on a gateway outside a cluster, 404 for an
+unknown service, 400 for wrong arguments; a change answers the
+:class:`~genapi.gateway.ops.AdminChange` as JSON. Per gateway and without the audit, the
+same changes are the methods of ``gateway.cluster.sync``
+(:class:`~genapi.cluster.sync.ConfigSync`).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,12 +53,12 @@ from starlette.routing import BaseRoute, Route
 from ..diagnostics.bundle import debug_report
 from ..diagnostics.errorlog import recent_errors
 from ..diagnostics.report import Diagnostics
-from ..errors import AdminActionDenied, ConfigSourceNotFound
+from ..errors import AdminActionDenied, ConfigError, ConfigSourceNotFound, UsageError
 from ..functions.config import FunConfig, PushConfig, ServiceConfig
 from ..schema.plain import plain
 from ..security import AdminAction
-from ..telemetry.events import register_event
 from .admin import AdminConsole, admin_routes
+from .ops import Operations, admin_action
 
 if TYPE_CHECKING:
     from ..cluster.sync import ConfigSync
@@ -58,12 +68,6 @@ if TYPE_CHECKING:
 Gateway = Any
 
 __all__ = ["config_summary", "gateway_report", "known_secrets"]
-
-audit_logger = logging.getLogger("genapi.audit")
-
-ADMIN_CONFIG_CHANGED = register_event(
-    "admin.config.changed", (), ("action", "service", "who", "before", "after"),
-    "An operator changed config distribution (pull sources, pushed services).")
 
 _HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff",
             "content-security-policy": "default-src 'none'; frame-ancestors 'none'"}
@@ -75,7 +79,7 @@ def _json(data: Any, status: int = 200) -> HttpResponse:
 
 
 def _denied(exc: AdminActionDenied) -> HttpResponse:
-    return _json({"error": exc.message}, 403)
+    return _json({"error": str(exc)}, 403)
 
 
 # -- what a gateway is configured with, and its secrets --------------------------------
@@ -156,6 +160,71 @@ def _pushed(push: PushConfig) -> dict[str, Any]:
             "functions": [_function(f) for f in push.fun_configs]}
 
 
+# -- the actions (run by gateway.ops on every gateway) --------------------------------------
+
+def _sync(ops: Operations) -> ConfigSync:
+    if ops.cluster is None:
+        raise UsageError("this gateway is not in a cluster")
+    return ops.cluster.sync
+
+
+def _service(args: dict[str, Any], *, required: bool = True) -> str | None:
+    service = args.get("service")
+    if service is None and not required:
+        return None
+    if not isinstance(service, str) or not service:
+        raise ConfigError("service must be a non-empty string")
+    return service
+
+
+@admin_action(AdminAction.PUSH_CONFIG, name="add_pull_source")
+async def _add_pull_source(ops: Operations, args: dict[str, Any]
+                           ) -> tuple[dict[str, Any], Any, Any]:
+    sync, service = _sync(ops), _service(args)
+    assert service is not None
+    nodes = args.get("nodes")
+    if (not isinstance(nodes, list) or not nodes
+            or not all(isinstance(n, str) and n for n in nodes)):
+        raise ConfigError("nodes must be a non-empty list of node names")
+    before = sync.pull_configs.get(service)
+    sync.add_pull(ServiceConfig(service=service, nodes=tuple(nodes)))
+    return ({"service": service}, None if before is None else _source(before)["nodes"],
+            list(nodes))
+
+
+@admin_action(AdminAction.PUSH_CONFIG, name="remove_pull_source")
+async def _remove_pull_source(ops: Operations, args: dict[str, Any]
+                              ) -> tuple[dict[str, Any], Any, Any]:
+    sync, service = _sync(ops), _service(args)
+    assert service is not None
+    removed = sync.remove_pull(service)
+    return {"service": service}, _source(removed)["nodes"], None
+
+
+@admin_action(AdminAction.PUSH_CONFIG, name="force_pull")
+async def _force_pull(ops: Operations, args: dict[str, Any]
+                      ) -> tuple[dict[str, Any], Any, Any]:
+    sync, service = _sync(ops), _service(args, required=False)
+    before = {s: sync.versions.get(s) for s in sync.pull_configs if service in (None, s)}
+    results = await sync.force_pull(service)
+    after = {"results": results, "versions": {s: sync.versions.get(s) for s in results}}
+    return {"service": service}, before, after
+
+
+@admin_action(AdminAction.PUSH_CONFIG, name="delete_pushed_service")
+async def _delete_pushed_service(ops: Operations, args: dict[str, Any]
+                                 ) -> tuple[dict[str, Any], Any, Any]:
+    sync, service = _sync(ops), _service(args)
+    assert service is not None
+    functions = args.get("functions") in (True, "true", "1", "yes")
+    pushed = sync.get_pushed_config(service)
+    removed = sync.delete_pushed_service(service, remove_functions=functions)
+    before = None if pushed is None else {"config_version": pushed.config_version,
+                                          "nodes": list(pushed.nodes)}
+    return ({"service": service, "functions": functions}, before,
+            {"functions_removed": removed})
+
+
 # -- the routes ---------------------------------------------------------------------------
 
 Handler = Callable[[HttpRequest, "ConfigSync"], Awaitable[HttpResponse]]
@@ -171,23 +240,21 @@ class _ConfigRoutes:
 
     def routes(self) -> list[BaseRoute]:
         guarded = self.console.guarded
-        change = AdminAction.PUSH_CONFIG
         return [
             Route("/admin/config/pull", guarded(self._in_cluster(self._list_pull)),
                   methods=["GET"]),
-            Route("/admin/config/pull", guarded(self._in_cluster(self._add_pull), change),
+            Route("/admin/config/pull", guarded(self._change("add_pull_source")),
                   methods=["POST"]),
-            Route("/admin/config/pull/force",
-                  guarded(self._in_cluster(self._force_pull), change), methods=["POST"]),
-            Route("/admin/config/pull/{service}",
-                  guarded(self._in_cluster(self._remove_pull), change), methods=["DELETE"]),
+            Route("/admin/config/pull/force", guarded(self._change("force_pull")),
+                  methods=["POST"]),
+            Route("/admin/config/pull/{service}", guarded(self._change("remove_pull_source")),
+                  methods=["DELETE"]),
             Route("/admin/config/pushed", guarded(self._in_cluster(self._list_pushed)),
                   methods=["GET"]),
             Route("/admin/config/pushed/{service}",
                   guarded(self._in_cluster(self._show_pushed)), methods=["GET"]),
             Route("/admin/config/pushed/{service}",
-                  guarded(self._in_cluster(self._delete_pushed), change),
-                  methods=["DELETE"]),
+                  guarded(self._change("delete_pushed_service")), methods=["DELETE"]),
             Route("/admin/report", guarded(self._report), methods=["GET"]),
         ]
 
@@ -199,30 +266,26 @@ class _ConfigRoutes:
                 return _json({"error": "this gateway is not in a cluster"}, 409)
             try:
                 return await handler(request, cluster.sync)
-            except AdminActionDenied as exc:
-                return _denied(exc)
             except ConfigSourceNotFound as exc:
                 return _json({"error": str(exc)}, 404)
 
         return run
 
-    def _audit(self, request: HttpRequest, action: str, service: str | None,
-               before: Any, after: Any) -> None:
-        who = request.client.host if request.client else "?"
-        audit_logger.info("admin %s by %s: service=%s before=%s after=%s", action, who,
-                          service, before, after)
-        self.gateway.executor.telemetry.emit(
-            ADMIN_CONFIG_CHANGED, {}, {"action": action, "service": service, "who": who,
-                                       "before": before, "after": after})
+    def _change(self, action: str) -> Callable[[HttpRequest], Awaitable[HttpResponse]]:
+        async def run(request: HttpRequest, sync: ConfigSync) -> HttpResponse:
+            try:
+                args = {**dict(request.query_params), **await _body(request),
+                        **request.path_params}
+                change = await self.gateway.ops.run(action, args, who=self.console.name)
+            except AdminActionDenied as exc:
+                return _denied(exc)
+            except ConfigSourceNotFound as exc:
+                return _json({"error": str(exc)}, 404)
+            except (ConfigError, msgspec.DecodeError) as exc:
+                return _json({"error": str(exc)}, 400)
+            return _json(change.to_dict())
 
-    async def _body(self, request: HttpRequest) -> dict[str, Any]:
-        raw = await request.body()
-        if not raw:
-            return {}
-        data = msgspec.json.decode(raw)
-        if not isinstance(data, dict):
-            raise ValueError("the body must be a JSON object")
-        return data
+        return self._in_cluster(run)
 
     async def _list_pull(self, request: HttpRequest, sync: ConfigSync) -> HttpResponse:
         return _json({"sources": [{**_source(sc), "version": sync.versions.get(s)}
@@ -230,43 +293,6 @@ class _ConfigRoutes:
                       "pull_interval_s": sync.pull_interval,
                       "failed_rounds": sync._pull_failures,
                       "next_delay_s": sync.pull_delay()})
-
-    async def _add_pull(self, request: HttpRequest, sync: ConfigSync) -> HttpResponse:
-        try:
-            body = await self._body(request)
-            service, nodes = body.get("service"), body.get("nodes")
-            if not isinstance(service, str) or not service:
-                raise ValueError("service must be a non-empty string")
-            if (not isinstance(nodes, list) or not nodes
-                    or not all(isinstance(n, str) and n for n in nodes)):
-                raise ValueError("nodes must be a non-empty list of node names")
-        except (ValueError, msgspec.DecodeError) as exc:
-            return _json({"error": str(exc)}, 400)
-        before = sync.pull_configs.get(service)
-        sync.add_pull(ServiceConfig(service=service, nodes=tuple(nodes)))
-        after = {"service": service, "nodes": nodes}
-        self._audit(request, "pull.add", service,
-                    _source(before) if before is not None else None, after)
-        return _json({**after, "replaced": before is not None})
-
-    async def _remove_pull(self, request: HttpRequest, sync: ConfigSync) -> HttpResponse:
-        service = request.path_params["service"]
-        removed = sync.remove_pull(service)
-        self._audit(request, "pull.remove", service, _source(removed), None)
-        return _json({"service": service, "removed": True})
-
-    async def _force_pull(self, request: HttpRequest, sync: ConfigSync) -> HttpResponse:
-        try:
-            service = (await self._body(request)).get("service")
-        except (ValueError, msgspec.DecodeError) as exc:
-            return _json({"error": str(exc)}, 400)
-        if service is not None and not isinstance(service, str):
-            return _json({"error": "service must be a string"}, 400)
-        before = {s: sync.versions.get(s) for s in sync.pull_configs}
-        results = await sync.force_pull(service)
-        self._audit(request, "pull.force", service, before,
-                    {s: sync.versions.get(s) for s in results})
-        return _json({"results": results})
 
     async def _list_pushed(self, request: HttpRequest, sync: ConfigSync) -> HttpResponse:
         return _json({"services": sync.get_all_pushed_services()})
@@ -278,18 +304,18 @@ class _ConfigRoutes:
             raise ConfigSourceNotFound(f"no pushed config for service {service!r}")
         return _json(_pushed(push))
 
-    async def _delete_pushed(self, request: HttpRequest, sync: ConfigSync) -> HttpResponse:
-        service = request.path_params["service"]
-        functions = request.query_params.get("functions", "").lower() in ("1", "true", "yes")
-        before = sync.get_pushed_config(service)
-        removed = sync.delete_pushed_service(service, remove_functions=functions)
-        self._audit(request, "pushed.delete", service,
-                    before.config_version if before is not None else None,
-                    {"functions_removed": removed})
-        return _json({"service": service, "deleted": True, "functions_removed": removed})
-
     async def _report(self, request: HttpRequest) -> HttpResponse:
         return _json(gateway_report(self.gateway))
+
+
+async def _body(request: HttpRequest) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    data = msgspec.json.decode(raw)
+    if not isinstance(data, dict):
+        raise ConfigError("the body must be a JSON object")
+    return data
 
 
 @admin_routes
