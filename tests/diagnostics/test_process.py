@@ -66,7 +66,7 @@ def test_thresholds_make_health_degraded() -> None:
     gateway = Gateway(settings=GatewaySettings(health=HealthSettings(
         max_memory_bytes=1024, max_loop_lag_ms=50)))
     diag = Diagnostics(gateway)
-    health = diag.health()
+    health = gateway.health()
     assert health["status"] == "degraded"
     assert any(p.startswith("memory ") and "max_memory_bytes 1024" in p
                for p in health["problems"])

@@ -40,6 +40,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from ..diagnostics import Diagnostics
 from ..diagnostics.errorlog import install_recent_errors
 from ..diagnostics.process import ProcessHealth
 from ..durable import DurableCalls, DurableSettings, DurableStore
@@ -292,6 +293,14 @@ class Gateway:
             part.stop()
         self.process_health.stop()
         self._started = False
+
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok" | "degraded" | "error", "problems": [...], "process": {...}}``:
+        pools, breakers, nodes, draining and the process's thresholds (what ``GET
+        /admin/health`` serves; :meth:`~genapi.Diagnostics.health`)."""
+        console = self.admin_console
+        diagnostics = console.diagnostics if console is not None else Diagnostics(self)
+        return diagnostics.health()
 
     def set_detail_error(self, enabled: bool) -> None:
         """Show (or hide) internal error details to clients; needs ``change_detail_error``."""
