@@ -139,9 +139,11 @@ async def test_changes_are_refused_without_the_actions(nats_server: EmbeddedNats
 
 
 async def test_changes_reach_every_gateway_within_a_second(
-        served_gateway: tuple[Gateway, str], nats_server: EmbeddedNats, nodes: Nodes) -> None:
-    """A pull source added on A is on B within 1 s; a pushed service deleted on B is gone
-    on A; B's own gate decides what B applies."""
+        served_gateway: tuple[Gateway, str], nats_server: EmbeddedNats, nodes: Nodes,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Each config action asked of one gateway is applied (and audited) on the other
+    within 1 s; a gateway whose gate does not allow it refuses it (audited)."""
+    caplog.set_level(logging.INFO, logger="genapi.admin.audit")
     a, url = served_gateway
     b = make_gateway(nats_server.url, ALL, "gw-b")
     closed = make_gateway(nats_server.url, {AdminAction.VIEW_DIAGNOSTICS}, "gw-closed")
@@ -165,3 +167,20 @@ async def test_changes_reach_every_gateway_within_a_second(
         assert a.cluster is not None
         await wait_for(lambda: a.cluster.sync.get_pushed_config("data_service") is None,  # type: ignore[union-attr]
                        timeout=1.0)
+        forced = await b.ops.run("force_pull", {"service": "data_service"})
+        assert forced.after["results"] == {"data_service": "applied"}
+        async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+            removed = await http.delete("/admin/config/pull/data_service")
+            assert removed.status_code == 200
+        await wait_for(lambda: b.cluster.sync.pull_configs == {}, timeout=1.0)  # type: ignore[union-attr]
+
+        def audited(action: str, gateway: str, outcome: str) -> bool:
+            return any(f"admin {action} {outcome}" in r.getMessage()
+                       and f"({gateway}" in r.getMessage() for r in caplog.records)
+
+        await wait_for(lambda: audited("force_pull", "gw-a", "applied"), timeout=1.0)
+        for action in ("add_pull_source", "delete_pushed_service", "force_pull",
+                       "remove_pull_source"):
+            assert audited(action, "gw-a", "applied"), action
+            assert audited(action, "gw-b", "applied"), action
+            assert audited(action, "gw-closed", "denied"), action
