@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 
 from genapi import AdminSettings, Gateway
 from genapi.demo import SERVICES
-from tests.cli.test_main import wait_healthy
+from tests.support.procs import wait_healthy
 from tests.support.servers import free_port, running_app
 
 TOKEN = secrets.token_urlsafe(32)

@@ -30,15 +30,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import JS_DIR
+from tests.support.procs import wait_healthy
 from tests.support.servers import free_port
 
 # -- matchers: the walkthrough's notation for partly documented values ------------------
@@ -278,21 +277,6 @@ EXCLUDED: list[tuple[str, str]] = [
 # -- the replay ---------------------------------------------------------------------------
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else b""
-            raise AssertionError(f"genapi demo exited early: {out.decode()}")
-        try:
-            if httpx.get(url + "/healthz", timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("genapi demo did not become healthy")
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``genapi demo`` as a real process on a free port (its durable store in a temp dir,
@@ -304,7 +288,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc, timeout=30.0)
         yield url
     finally:
         proc.send_signal(signal.SIGINT)

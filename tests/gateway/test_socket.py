@@ -34,8 +34,9 @@ async def test_error_reply_carries_reason(raw_client: Any) -> None:
         await client.join()
         push, reply = await client.call({"request_id": "r1", "service": "nope",
                                          "request_type": "x"})
-        unknown = ("Unknown service: nope (known: blog_service, durable, event_service, "
-                   "relay, report_service, search_service, signup_service, user_service)")
+        unknown = ("Unknown service: nope (known: admin_service, blog_service, chat_service, "
+                   "durable, event_service, relay, report_service, search_service, "
+                   "signup_service, user_service)")
         assert push["error"] == unknown
         assert reply == {"status": "error", "response": {"reason": unknown}}
 
@@ -76,7 +77,7 @@ async def test_unknown_event_and_unmatched_topic(raw_client: Any) -> None:
         assert await client.recv() == [None, "9", "room:1", "phx_reply",
                                        {"status": "error",
                                         "response": {"reason": "unmatched topic",
-                                                     "topics": ["api:*"]}}]
+                                                     "topics": ["api:*", "chat:*"]}}]
 
 
 async def test_join_authorizer() -> None:

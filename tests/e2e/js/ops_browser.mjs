@@ -1,18 +1,13 @@
 // Headless Chromium uses the dashboard's admin buttons: disable and enable a function
 // version, set a rate limit; each asks for confirmation first (the first is dismissed).
 // Usage: node ops_browser.mjs <http base url> <admin token> [chromium path]
-import { launch, out } from "./browser.mjs";
+import { dashboard, launch, out } from "./browser.mjs";
 
 const [, , baseUrl, token, executablePath] = process.argv;
 const ROW = '#functions tbody tr[data-service="shop"][data-request-type="price"][data-version="1.0.0"]';
 const browser = await launch(executablePath);
 try {
-  const page = await (await browser.newContext()).newPage();
-  page.setDefaultTimeout(15_000);
-  page.on("pageerror", (err) => out({ page_error: err.message }));
-  await page.goto(`${baseUrl}/dashboard`);
-  await page.fill("#token", token);
-  await page.click("#connect");
+  const page = await dashboard(browser, baseUrl, token);
   await page.waitForSelector(ROW + " button.disable");
 
   const dialogs = [];
