@@ -359,15 +359,6 @@ class ConfigSync:
         others = [n for (s, n) in self._pushed_members if s == service and n != node]
         return (*sorted(others), node)
 
-    def apply(self, service: str, fun_configs: list[dict[str, Any]], *, source: str,
-              node: str | None) -> list[str]:
-        """Replace ``service``'s functions with ``fun_configs`` atomically; the problems."""
-        problems, routes = self._compile_data(service, fun_configs, source=source, node=node)
-        if not problems:
-            self.registry.replace_routes(service, routes)
-            self._applied[service] = frozenset(r.key for r in routes)
-        return problems
-
     def _compile_data(self, service: str, fun_configs: list[dict[str, Any]], *,
                       source: str, node: str | None) -> tuple[list[str], list[Route]]:
         nodes = self.directory.live_nodes(service)
