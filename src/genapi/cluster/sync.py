@@ -307,8 +307,11 @@ class ConfigSync:
         """Apply ``push`` in this process, as a node's push is applied (token, gate,
         version, atomic). Its functions may be local (with a function) or remote (run on
         ``push.nodes``, which become the service's nodes)."""
+        # The message only describes the push for the log and telemetry (its count).
         message = PushMessage(service=push.service, node=",".join(push.nodes),
-                              config_version=push.config_version, fun_configs=[],
+                              config_version=push.config_version,
+                              fun_configs=[{"request_type": f.request_type}
+                                           for f in push.fun_configs],
                               push_token=push.push_token, force=force, pull=push.pull)
         problems = push_config_problems(push)
         if problems:
