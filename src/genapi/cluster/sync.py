@@ -310,7 +310,7 @@ class ConfigSync:
         # The message only describes the push for the log and telemetry (its count).
         message = PushMessage(service=push.service, node=",".join(push.nodes),
                               config_version=push.config_version,
-                              fun_configs=[{"request_type": f.request_type}
+                              fun_configs=[{"request_type": getattr(f, "request_type", "?")}
                                            for f in push.fun_configs],
                               push_token=push.push_token, force=force, pull=push.pull)
         problems = push_config_problems(push)
