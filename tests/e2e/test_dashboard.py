@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -75,6 +76,8 @@ async def test_dashboard_shows_services_and_live_calls(node: str, chromium: str)
     assert seen["stored_after_wrong"] == 0
     assert {"user_service", "event_service", "blog_service"} <= set(seen["services"])
     assert seen["health"] == "ok"
+    assert re.fullmatch(r"RSS \d+\.\d MB · loop lag \d+\.\d ms \(max \d+\.\d\) · \d+ fds · "
+                        r"\d+ tasks", seen["process"]), seen["process"]
     assert seen["call_rate"] > 0
     assert seen["chart_max_calls"] > 0
     assert seen["chart_points"] == 60

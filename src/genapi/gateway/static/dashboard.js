@@ -276,11 +276,22 @@ function renderConnections(c) {
        "No open sockets.");
 }
 
+function renderProcess(p) {
+  const el = $("process");
+  if (!p) { el.textContent = ""; return; }
+  const mb = (b) => (b == null ? "–" : (b / 1e6).toFixed(1) + " MB");
+  const ms = (v) => (v == null ? "–" : Number(v).toFixed(1));
+  el.textContent = "RSS " + mb(p.rss_bytes) + " · loop lag " + ms(p.loop_lag_ms) +
+    " ms (max " + ms(p.loop_lag_max_ms) + ") · " + (p.open_fds ?? "–") + " fds · " +
+    (p.asyncio_tasks ?? "–") + " tasks";
+}
+
 function renderStatus(s) {
   const health = $("health");
   health.textContent = s.health.status;
   health.className = "badge " + s.health.status;
   health.title = s.health.problems.join("\n");
+  renderProcess(s.health.process);
   $("version").textContent = "genapi " + s.genapi_version;
   renderFunctions(s.config_cache, s.calls);
   renderCluster(s.cluster);
