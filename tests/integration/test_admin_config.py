@@ -112,6 +112,31 @@ async def test_pull_sources_over_http_and_cli(
             400, {"error": "nodes must be a non-empty list of node names"})
 
 
+async def test_verify_asks_each_node_its_config_version(
+        served_gateway: tuple[Gateway, str], nodes: Nodes) -> None:
+    """`genapi admin verify` compares what each node serves with what the gateway applied:
+    matched; not_found once the gateway forgot the push; unreachable for a node that does
+    not answer."""
+    gateway, url = served_gateway
+    nodes.start("v1")
+    await wait_for(lambda: served(gateway, "v1"))
+    code, out, err = await genapi(url, "verify", "data_service")
+    assert code == 0, err
+    assert "v1" in out and "matched" in out
+    async with httpx.AsyncClient(base_url=url, headers=AUTH) as http:
+        data = (await http.get("/admin/config/verify/data_service")).json()
+        [row] = data["nodes"]
+        assert row["status"] == "matched" and row["node_version"] == row["gateway_version"]
+        ghost = (await http.get("/admin/config/verify/data_service",
+                                params={"node": "ghost"})).json()["nodes"][0]
+        assert ghost["status"] == "unreachable" and ghost["node_version"] is None
+        assert (await http.get("/admin/config/verify/nope")).status_code == 404
+    assert gateway.cluster is not None
+    gateway.cluster.sync.delete_pushed_service("data_service")
+    code, out, _ = await genapi(url, "verify", "data_service", "--node", "v1")
+    assert code == 1 and "not_found" in out
+
+
 async def test_changes_are_refused_without_the_actions(nats_server: EmbeddedNats) -> None:
     """view_diagnostics reads; push_config changes; manage_functions removes functions."""
     gateway = make_gateway(nats_server.url, {AdminAction.VIEW_DIAGNOSTICS})

@@ -191,6 +191,28 @@ def pushed_delete(
                + (f" ({removed} functions removed)" if functions else "") + _shared(change))
 
 
+def verify_command(
+    service: Annotated[str, typer.Argument(help="The service.")],
+    node: Annotated[str | None, typer.Option(
+        "--node", help="One node (default: every live node of the service).")] = None,
+    url: Url = DEFAULT_URL, token: Token = None, as_json: AsJson = False,
+) -> None:
+    """Ask SERVICE's nodes which config version they serve and compare it with the
+    gateway's; exits 1 unless every node matches."""
+    data = _call("GET", url, f"/admin/config/verify/{service}", token,
+                 params={"node": node} if node else None)
+    table = Table(title=f"{service}: node config versions", title_justify="left")
+    for column in ("node", "status", "node version", "gateway version"):
+        table.add_column(column)
+    for row in data["nodes"]:
+        table.add_row(row["node"], row["status"] + (f" ({row['error']})" if "error" in row
+                                                    else ""),
+                      row["node_version"] or "-", row["gateway_version"] or "-")
+    _print(data, as_json, table)
+    if any(row["status"] != "matched" for row in data["nodes"]):
+        raise typer.Exit(1)
+
+
 # -- report -----------------------------------------------------------------------------
 
 def write_bundle(report: dict[str, Any], output: Path) -> Path:
@@ -228,7 +250,8 @@ def report_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``report`` and, under ``admin`` (found or made), ``pull`` and ``pushed``."""
+    """Add ``report`` and, under ``admin`` (found or made), ``pull``, ``pushed`` and
+    ``verify``."""
     app.command("report")(report_command)
     admin = next((group.typer_instance for group in app.registered_groups
                   if group.name == "admin" and group.typer_instance is not None), None)
@@ -238,3 +261,4 @@ def register(app: typer.Typer) -> None:
         app.add_typer(admin, name="admin")
     admin.add_typer(pull_app, name="pull")
     admin.add_typer(pushed_app, name="pushed")
+    admin.command("verify")(verify_command)

@@ -449,6 +449,24 @@ class ConfigSync:
             return VerifyResult(gateway=self.name, status="matched", stored_version=stored)
         return VerifyResult(gateway=self.name, status="mismatch", stored_version=stored)
 
+    async def verify_node(self, service: str, node: str) -> dict[str, Any]:
+        """Ask ``node`` which config version of ``service`` it serves and compare it with
+        the version this gateway applied: ``status`` is ``matched``, ``mismatch``,
+        ``not_found`` (this gateway has no config of ``service``) or ``unreachable`` (the
+        node did not answer, with its ``error``)."""
+        stored = self.versions.get(service)
+        result: dict[str, Any] = {"service": service, "node": node,
+                                  "gateway_version": stored, "node_version": None}
+        try:
+            answer = await self._ask([node], self.subjects.version, service)
+        except GenApiError as exc:
+            return {**result, "status": "unreachable", "error": str(exc)}
+        result["node_version"] = answer.config_version
+        if stored is None:
+            return {**result, "status": "not_found"}
+        return {**result, "status": "matched" if stored == answer.config_version
+                else "mismatch"}
+
     async def _on_push(self, msg: Msg) -> None:
         try:
             push = decode(msg.data, PushMessage)

@@ -28,6 +28,12 @@ route                                       action (needs)              what
                                             (push_config; with          version pushed again
                                             ``?functions=true`` also    applies)
                                             manage_functions)
+``GET /admin/config/verify/{service}``      (view_diagnostics)          ask its nodes (or
+                                                                        ``?node=``) which
+                                                                        version they serve:
+                                                                        matched, mismatch,
+                                                                        not_found,
+                                                                        unreachable
 ``GET /admin/report``                       (view_diagnostics)          the debug report,
                                                                         secrets removed
 ==========================================  ==========================  ===================
@@ -42,6 +48,7 @@ same changes are the methods of ``gateway.cluster.sync``
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -255,6 +262,8 @@ class _ConfigRoutes:
                   guarded(self._in_cluster(self._show_pushed)), methods=["GET"]),
             Route("/admin/config/pushed/{service}",
                   guarded(self._change("delete_pushed_service")), methods=["DELETE"]),
+            Route("/admin/config/verify/{service}",
+                  guarded(self._in_cluster(self._verify)), methods=["GET"]),
             Route("/admin/report", guarded(self._report), methods=["GET"]),
         ]
 
@@ -303,6 +312,15 @@ class _ConfigRoutes:
         if push is None:
             raise ConfigSourceNotFound(f"no pushed config for service {service!r}")
         return _json(_pushed(push))
+
+    async def _verify(self, request: HttpRequest, sync: ConfigSync) -> HttpResponse:
+        service = request.path_params["service"]
+        node = request.query_params.get("node")
+        nodes = [node] if node else sync.directory.nodes_for(service)
+        if not nodes:
+            raise ConfigSourceNotFound(f"no node is known to serve {service!r}")
+        results = await asyncio.gather(*(sync.verify_node(service, n) for n in nodes))
+        return _json({"service": service, "nodes": list(results)})
 
     async def _report(self, request: HttpRequest) -> HttpResponse:
         return _json(gateway_report(self.gateway))
