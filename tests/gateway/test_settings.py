@@ -15,6 +15,7 @@ from genapi import (
     MetricsSettings,
     TracingSettings,
 )
+from genapi.gateway import ClusterOptions
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -88,3 +89,16 @@ def test_unknown_admin_actions_are_a_config_error() -> None:
     """A misspelt action is refused when the gate is built, naming the known ones."""
     with pytest.raises(ConfigError, match="unknown admin action 'view_diagnostic'"):
         AdminGate(["view_diagnostic"])
+
+
+def test_gateways_of_one_process_get_different_default_cluster_names() -> None:
+    """A gateway ignores cluster messages carrying its own name, so two unnamed gateways in
+    one process must not share one (they ignored each other's admin changes)."""
+    first = Gateway(cluster=ClusterOptions(nats="nats://127.0.0.1:1"))
+    second = Gateway(cluster=ClusterOptions(nats="nats://127.0.0.1:1"))
+    named = Gateway(cluster=ClusterOptions(nats="nats://127.0.0.1:1", name="edge-1"))
+    assert first.cluster is not None and second.cluster is not None
+    assert named.cluster is not None
+    assert first.cluster.name != second.cluster.name
+    assert first.cluster.name.startswith("gateway-") and second.cluster.name.startswith("gateway-")
+    assert named.cluster.name == "edge-1"

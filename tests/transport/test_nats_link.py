@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
+from genapi import Gateway
+from genapi.gateway import ClusterOptions
 from genapi.transport.nats.link import Link, Msg
 
 
@@ -44,3 +47,19 @@ async def test_draining_a_subscription_hands_on_every_message_already_received(
         assert len(handled) == 5  # no interest after the drain
     finally:
         await link.close()
+
+
+
+async def test_a_gateway_stopped_while_its_first_nats_connect_retries_stops_at_once() -> None:
+    """nats-py's connect can swallow a cancellation while it retries an absent server
+    (and then retries forever): a gateway stopped right after it started hung on its
+    link's close."""
+    gateway = Gateway(cluster=ClusterOptions(nats="nats://127.0.0.1:1", name="absent"))
+    running = gateway.running()  # nothing listens on port 1
+    await running.__aenter__()
+    started = time.monotonic()
+    await asyncio.wait_for(running.__aexit__(None, None, None), 10)
+    assert time.monotonic() - started < 3  # a hang, not a speed: it took the 10 s before
+    assert gateway.cluster is not None
+    connector = gateway.cluster.link._connector
+    assert connector is not None and connector.done()

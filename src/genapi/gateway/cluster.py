@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,13 +33,25 @@ __all__ = ["GatewayCluster"]
 logger = logging.getLogger("genapi.gateway")
 
 
+_instances = itertools.count(1)
+
+
+def _default_name() -> str:
+    """``gateway-<host>-<pid>``, then ``-2``, ``-3``… for more gateways in one process:
+    a gateway ignores cluster messages that carry its own name (its admin changes
+    come back to it), so two with one name would ignore each other."""
+    number = next(_instances)
+    base = f"gateway-{default_node_name()}"
+    return base if number == 1 else f"{base}-{number}"
+
+
 class GatewayCluster:
     """Owns the gateway's NATS link, the remote transport and the config sync."""
 
     def __init__(self, registry: Registry, executor: Executor, options: ClusterOptions,
                  admin: AdminGate) -> None:
         self.options = options
-        self.name = options.name or f"gateway-{default_node_name()}"
+        self.name = options.name or _default_name()
         self.subjects = Subjects(options.prefix)
         self.link = Link(options.nats, name=self.name)
         telemetry = executor.telemetry

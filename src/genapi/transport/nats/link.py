@@ -7,7 +7,6 @@ Nothing from ``nats`` leaves this package: callers get genapi's errors.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -170,10 +169,17 @@ class Link:
     async def close(self) -> None:
         """Stop connecting and close the connection (drains pending publishes)."""
         self._closed = True
-        if self._connector is not None:
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
+        connector = self._connector
+        # nats-py's connect can swallow a cancellation (its flush path catches
+        # CancelledError) and go on retrying forever: a gateway stopped right after it
+        # started hung here. Cancel again until the cancellation lands.
+        for _ in range(50):
+            if connector is None or connector.done():
+                break
+            connector.cancel()
+            await asyncio.wait([connector], timeout=0.1)
+        else:
+            logger.warning("%s: the NATS connect did not stop; left behind", self.name)
         nc, self.nc = self.nc, None
         if nc is None or nc.is_closed:
             return
