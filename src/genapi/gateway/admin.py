@@ -43,7 +43,6 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-import msgspec
 from starlette.requests import Request as HttpRequest
 from starlette.responses import FileResponse
 from starlette.responses import Response as HttpResponse
@@ -55,6 +54,9 @@ from ..diagnostics.view import GatewayView
 from ..errors import ConfigError
 from ..schema import asyncapi_document, function_catalog, json_schemas
 from ..security import AdminAction, AdminGate, bearer_credentials, secrets_equal
+from .admin_responses import COMMON_HEADERS
+from .admin_responses import bare_response as _bare
+from .admin_responses import json_response as _json
 
 __all__ = ["DASHBOARD_CSP", "STATIC_DIR", "AdminConsole", "ConsoleHost", "RouteProvider",
            "admin_routes"]
@@ -67,11 +69,7 @@ DASHBOARD_CSP: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-_COMMON: Final = {"cache-control": "no-store", "x-content-type-options": "nosniff",
-                  "referrer-policy": "no-referrer"}
-_JSON_HEADERS: Final = {**_COMMON, "content-security-policy": "default-src 'none'; "
-                        "frame-ancestors 'none'"}
-_PAGE_HEADERS: Final = {**_COMMON, "content-security-policy": DASHBOARD_CSP,
+_PAGE_HEADERS: Final = {**COMMON_HEADERS, "content-security-policy": DASHBOARD_CSP,
                         "x-frame-options": "DENY"}
 
 Scope = MutableMapping[str, Any]
@@ -94,18 +92,6 @@ def admin_routes(provider: RouteProvider) -> RouteProvider:
     if provider not in _PROVIDERS:
         _PROVIDERS.append(provider)
     return provider
-
-
-def _json(data: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(msgspec.json.encode(data), status_code=status,
-                        media_type="application/json", headers=_JSON_HEADERS)
-
-
-def _bare(status: int) -> HttpResponse:
-    headers = dict(_JSON_HEADERS)
-    if status == 401:
-        headers["www-authenticate"] = "Bearer"
-    return HttpResponse(status_code=status, headers=headers)
 
 
 def _flag(request: HttpRequest, name: str) -> bool:

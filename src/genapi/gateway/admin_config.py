@@ -65,6 +65,7 @@ from ..functions.config import FunConfig, PushConfig, ServiceConfig
 from ..schema.plain import plain
 from ..security import AdminAction
 from .admin import AdminConsole, admin_routes
+from .admin_responses import json_response as _json
 from .ops import Operations, admin_action
 
 if TYPE_CHECKING:
@@ -76,13 +77,6 @@ Gateway = Any
 
 __all__ = ["config_summary", "gateway_report", "known_secrets"]
 
-_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff",
-            "content-security-policy": "default-src 'none'; frame-ancestors 'none'"}
-
-
-def _json(data: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(msgspec.json.encode(data), status_code=status,
-                        media_type="application/json", headers=_HEADERS)
 
 
 def _denied(exc: AdminActionDenied) -> HttpResponse:

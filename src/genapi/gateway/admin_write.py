@@ -42,18 +42,12 @@ from ..errors import (
     RateLimiterUnavailable,
 )
 from .admin import AdminConsole, admin_routes
+from .admin_responses import json_response as _json
 from .ops import Operations
 
 __all__ = ["write_routes"]
 
-_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff",
-            "content-security-policy": "default-src 'none'; frame-ancestors 'none'"}
 _INTS = ("max_requests", "window_ms")
-
-
-def _json(data: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(msgspec.json.encode(data), status_code=status,
-                        media_type="application/json", headers=_HEADERS)
 
 
 async def _arguments(request: HttpRequest) -> dict[str, Any]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-import msgspec
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import BaseRoute, Route
@@ -36,28 +35,14 @@ from ..durable.results import call_view
 from ..errors import CallNotFound, StateConflict, StoreUnavailable
 from ..execution.executor import Executor
 from ..security import AdminAction, AdminGate
+from .admin_responses import bare_response as _bare
+from .admin_responses import json_response as _json
 
 __all__ = ["DurablePart", "job_routes"]
 
 Scope = MutableMapping[str, Any]
 Check = Callable[[Scope], int | None]
 Endpoint = Callable[[HttpRequest], Awaitable[HttpResponse]]
-_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff",
-            "content-security-policy": "default-src 'none'; frame-ancestors 'none'"}
-
-
-def _json(data: Any, status: int = 200) -> HttpResponse:
-    return HttpResponse(msgspec.json.encode(data), status_code=status,
-                        media_type="application/json", headers=_HEADERS)
-
-
-def _bare(status: int) -> HttpResponse:
-    headers = dict(_HEADERS)
-    if status == 401:
-        headers["www-authenticate"] = "Bearer"
-    return HttpResponse(status_code=status, headers=headers)
-
-
 def _number(raw: str | None) -> float | None:
     try:
         return None if raw is None else float(raw)
