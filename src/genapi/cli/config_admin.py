@@ -26,12 +26,12 @@ import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from .admin import DEFAULT_URL, TOKEN_HELP, URL_HELP
+from .operate import request as _call
 
 __all__ = ["register", "write_bundle"]
 
@@ -43,38 +43,6 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the raw JSON.")]
 pull_app = typer.Typer(help="Pull sources: list, add, remove, force a pull.",
                        no_args_is_help=True)
 pushed_app = typer.Typer(help="Pushed services: list, show, delete.", no_args_is_help=True)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
-
-
-def _call(method: str, url: str, path: str, token: str | None, *,
-          body: dict[str, Any] | None = None, params: dict[str, str] | None = None,
-          timeout: float = 30.0) -> Any:
-    """One admin request; its JSON, or exit 1 with the gateway's reason."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        response = httpx.request(method, url.rstrip("/") + path, headers=headers,
-                                 json=body, params=params, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach {url}: {exc}") from exc
-    if response.status_code == 401:
-        raise _fail("the gateway refused the admin token (--token or GENAPI_ADMIN_TOKEN)")
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    reason = data.get("error") if isinstance(data, dict) else None
-    if response.status_code == 403:
-        raise _fail(reason or "the gateway's admin gate does not allow view_diagnostics")
-    if response.status_code == 404 and reason is None:
-        raise _fail(f"no admin endpoint at {url} "
-                    "(start the gateway with admin=AdminSettings(token=...))")
-    if response.status_code != 200:
-        raise _fail(reason or f"HTTP {response.status_code} from {path}")
-    return data
 
 
 def _shared(change: dict[str, Any]) -> str:
