@@ -217,7 +217,26 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._started and scope["type"] in ("http", "websocket"):
             self._start()
+        elif scope["type"] == "lifespan":
+            self._check_server_limits(receive)
         await self.app(scope, receive, send)
+
+    def _check_server_limits(self, receive: Receive) -> None:
+        """Warn when the server buffers larger WebSocket messages than the gateway accepts.
+
+        Plain ``uvicorn`` reads up to its ``ws_max_size`` (16 MB by default) per message
+        before the gateway sees it and refuses it. uvicorn's lifespan ``receive`` is a
+        method of an object holding its Config, which is a cheap look; other servers are
+        not inspected.
+        """
+        config = getattr(getattr(receive, "__self__", None), "config", None)
+        server_limit = getattr(config, "ws_max_size", None)
+        limit = self.limits.max_frame_bytes
+        if isinstance(server_limit, int) and server_limit > limit:
+            logger.warning(
+                "the server accepts WebSocket messages up to %d bytes, the gateway only %d "
+                "(max_frame_bytes): every connection may buffer the difference; run "
+                "`genapi serve`, or uvicorn with --ws-max-size %d", server_limit, limit, limit)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
