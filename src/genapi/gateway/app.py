@@ -378,25 +378,29 @@ class Gateway:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"),
-                                keep_blank_values=True))
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
-        peer = scope.get("client")
-        admitted = await self.admit(params, headers, peer[0] if peer else None)
+        admitted = await self._admit_socket(scope)
         if not isinstance(admitted, Admitted):
             await _refuse(scope, send, admitted.status, {"reason": admitted.reason},
                           admitted.headers)
             return
-        accept: dict[str, Any] = {"type": "websocket.accept"}
-        if "phoenix" in scope.get("subprotocols", []):
-            accept["subprotocol"] = "phoenix"  # required when phoenix.js sends authToken
-        await send(accept)
+        await send({"type": "websocket.accept", **(
+            # required when phoenix.js sends authToken
+            {"subprotocol": "phoenix"} if "phoenix" in scope.get("subprotocols", []) else {})})
         connection = Connection(self, admitted.identity, admitted.serializer, admitted.ip)
         direct = scope.get("extensions", {}).get("genapi.direct")
         runner = (connection.serve_direct(direct) if direct is not None
                   else connection.serve(receive, send))  # type: ignore[arg-type]
         await self.serve_connection(connection, runner)
+
+    async def _admit_socket(self, scope: Scope) -> Admitted | Refusal:
+        # Its own frame: the decoded parameters and headers are freed once admitted, not
+        # held for the connection's life by the coroutine that serves it.
+        params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                                keep_blank_values=True))
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        peer = scope.get("client")
+        return await self.admit(params, headers, peer[0] if peer else None)
 
     async def admit(self, params: Mapping[str, str], headers: Mapping[str, str],
                     peer: str | None) -> Admitted | Refusal:

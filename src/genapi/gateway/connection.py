@@ -42,6 +42,7 @@ from .auth import Identity
 from .events import SLOW_CONSUMER
 from .host import GatewayHost
 from .inflight import InflightCalls
+from .lazy import Flag
 from .outbox import Frame, Outbox, OutboxOverflow
 from .settings import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
 from .sink import TopicSink
@@ -134,12 +135,12 @@ class Connection:
         self._send: ASGISend | None = None
         self._direct: DirectChannel | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._done = asyncio.Event()
+        self._done = Flag()  # Flags: no waiter deque while nobody waits (idle memory)
         self._start_task = _task_starter(asyncio.get_running_loop())
         self._close_code: int | None = None
         self._flush_on_close = True
         self._peer_gone = False
-        self.finished = asyncio.Event()
+        self.finished = Flag()
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from ..protocol.websocket import (
     drop,
     encode_frames,
 )
+from .lazy import Flag, Inbox
 
 __all__ = ["UVICORN_MEMBERS", "DirectConsumer", "GenapiWebSocketProtocol"]
 
@@ -75,6 +76,10 @@ class DirectConsumer(Protocol):
 
     def drain_outbox(self) -> None:
         """The socket drains again (``writable`` is True): write what was held back."""
+
+
+#: What ``conn`` (uvicorn's websockets ``ServerProtocol``) becomes once frames are ours.
+_HANDSHAKE_DONE: Any = None
 
 
 class _Direct:
@@ -127,6 +132,10 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # uvicorn's asyncio.Queue and Event hold five deques (~3.7 KB) per connection for
+        # messages and waits that, with genapi.direct, hardly ever happen: lazy stand-ins.
+        self.queue = Inbox()  # type: ignore[assignment]  # duck-typed: what uvicorn calls
+        self.writable = Flag(True)  # type: ignore[assignment]
         # The handshake only (no permessage-deflate); frames are ServerFrames' after accept.
         self.conn = ServerProtocol(extensions=[], max_size=self.config.ws_max_size,
                                    logger=self.logger)
@@ -162,6 +171,11 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
                                   flush=self._write_pongs)
         self._direct._core = self._core
         self._direct._write = self.transport.write
+        # The handshake's parser, request and response (headers, buffers: ~2 KB) are done
+        # with: frames are ServerFrames' from here, and uvicorn reads ``conn`` only before
+        # the handshake completes (keepalive pings, which this protocol never sends, aside).
+        self.conn = _HANDSHAKE_DONE
+        self.response = None  # type: ignore[assignment]  # read before the handshake only
 
     def _write_pongs(self) -> None:
         core = self._core
