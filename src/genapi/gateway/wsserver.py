@@ -175,7 +175,9 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
         # with: frames are ServerFrames' from here, and uvicorn reads ``conn`` only before
         # the handshake completes (keepalive pings, which this protocol never sends, aside).
         self.conn = _HANDSHAKE_DONE
-        self.response = None  # type: ignore[assignment]  # read before the handshake only
+        # (``request`` and ``response`` are set by uvicorn's handle_connect, the
+        # handshake's; dropping them is harmless should uvicorn stop setting them.)
+        self.request = self.response = None  # type: ignore[assignment]
 
     def _write_pongs(self) -> None:
         core = self._core
