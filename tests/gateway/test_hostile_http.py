@@ -136,6 +136,25 @@ def test_slowloris_head_is_closed_after_the_head_timeout(server: ServerProcess) 
     server.serves_a_call()
 
 
+def test_slowloris_on_a_keep_alive_connection_is_cut_too(server: ServerProcess) -> None:
+    """The deadline runs again for each request: a client cannot send one quick request
+    and then trickle the next head on the same connection."""
+    sock = connect(server)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.settimeout(5)
+    assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+    started = time.monotonic()
+    with contextlib.suppress(ConnectionError):
+        while time.monotonic() - started < HEAD_TIMEOUT + 3:
+            sock.sendall(b"X-Slow: 1\r\n")  # every 0.1 s: under the keep-alive timeout
+            time.sleep(0.1)
+    closed, received = closed_by_server(sock, 1)
+    sock.close()
+    assert closed and received == b""
+    server.serves_a_call()
+
+
 def test_a_200_mb_header_line_is_refused_early_with_431(server: ServerProcess) -> None:
     """The head is bounded (16 KB): the server answers 431 and closes long before 200 MB,
     and its memory does not grow with what the client tries to send."""
@@ -218,3 +237,32 @@ def test_plain_uvicorn_with_a_larger_limit_warns_at_startup() -> None:
                  "--ws-max-size", "2097152") as server:
         server.serves_a_call()
         assert "ws-max-size" not in server.output()
+
+
+def test_serve_options_give_either_driver_the_gateway_limits() -> None:
+    """What ``genapi serve`` hands uvicorn: the gateway's message limit for both drivers,
+    genapi's head-bounded HTTP protocol; an unknown driver is refused."""
+    from genapi import ConnectionLimits, Gateway, GatewaySettings
+    from genapi.gateway.httpserver import GenapiHttpProtocol
+    from genapi.gateway.serve import server_options
+    from genapi.gateway.wsserver import GenapiWebSocketProtocol
+
+    gateway = Gateway(settings=GatewaySettings(limits=ConnectionLimits(max_frame_bytes=1000)))
+    genapi_ws = server_options(gateway, max_head_bytes=4096, head_timeout=2.5)
+    assert genapi_ws["ws"] is GenapiWebSocketProtocol and genapi_ws["ws_max_size"] == 1000
+    http = genapi_ws["http"]
+    assert issubclass(http, GenapiHttpProtocol)
+    assert (http.max_head_bytes, http.head_timeout) == (4096, 2.5)
+    assert genapi_ws["h11_max_incomplete_event_size"] == 4096
+    uvicorn_ws = server_options(gateway, ws="uvicorn")
+    assert uvicorn_ws["ws"] == "websockets-sansio" and uvicorn_ws["ws_max_size"] == 1000
+    with pytest.raises(ValueError, match="ws must be one of"):
+        server_options(gateway, ws="wsproto")
+
+
+def test_cli_refuses_an_unknown_driver() -> None:
+    result = subprocess.run([sys.executable, "-m", "genapi", "serve", APP, "--ws", "nope"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                [str(ROOT / "src"), str(ROOT)])})
+    assert result.returncode == 2 and "--ws" in result.stderr
