@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import ipaddress
 import json
 import logging
@@ -388,6 +389,18 @@ class Gateway:
             {"subprotocol": "phoenix"} if "phoenix" in scope.get("subprotocols", []) else {})})
         connection = Connection(self, admitted.identity, admitted.serializer, admitted.ip)
         direct = scope.get("extensions", {}).get("genapi.direct")
+        if direct is not None and direct.can_hold:
+            # genapi's driver keeps the socket open after this returns: no task (and
+            # coroutine chain through the middleware) per idle connection.
+            opened = self._connection_opened(connection)
+            try:
+                connection.start_direct(direct, functools.partial(
+                    self._connection_closed, connection, opened))
+            except BaseException:
+                self._connection_closed(connection, opened)
+                raise
+            direct.hold()
+            return
         runner = (connection.serve_direct(direct) if direct is not None
                   else connection.serve(receive, send))  # type: ignore[arg-type]
         await self.serve_connection(connection, runner)
@@ -429,27 +442,35 @@ class Gateway:
     async def serve_connection(self, connection: Connection,
                                runner: Coroutine[Any, Any, None]) -> None:
         """Run an admitted connection until it ends, counted and reported while it lives."""
+        opened = self._connection_opened(connection)
+        try:
+            await runner
+        finally:
+            self._connection_closed(connection, opened)
+
+    def _connection_opened(self, connection: Connection) -> float:
         self.connections.add(connection)
         self.stats.connections_open += 1
         self.stats.connections_total += 1
         telemetry = self.executor.telemetry
-        meta = {"ip_address": connection.ip_address, "user_id": connection.user_id}
         if telemetry.has_handlers(CONNECTION_OPEN):
-            telemetry.emit(CONNECTION_OPEN, {"count": self.stats.connections_open}, meta)
-        opened = time.monotonic()
-        try:
-            await runner
-        finally:
-            self.connections.discard(connection)
-            self.stats.connections_open -= 1
-            if telemetry.has_handlers(CONNECTION_CLOSE):
-                telemetry.emit(
-                    CONNECTION_CLOSE,
-                    {"duration_ms": int((time.monotonic() - opened) * 1000),
-                     "count": self.stats.connections_open},
-                    {**meta, "code": connection.close_code or 0,
-                     "reason": "server" if connection.close_code else "client"},
-                )
+            telemetry.emit(CONNECTION_OPEN, {"count": self.stats.connections_open},
+                           {"ip_address": connection.ip_address, "user_id": connection.user_id})
+        return time.monotonic()
+
+    def _connection_closed(self, connection: Connection, opened: float) -> None:
+        self.connections.discard(connection)
+        self.stats.connections_open -= 1
+        telemetry = self.executor.telemetry
+        if telemetry.has_handlers(CONNECTION_CLOSE):
+            telemetry.emit(
+                CONNECTION_CLOSE,
+                {"duration_ms": int((time.monotonic() - opened) * 1000),
+                 "count": self.stats.connections_open},
+                {"ip_address": connection.ip_address, "user_id": connection.user_id,
+                 "code": connection.close_code or 0,
+                 "reason": "server" if connection.close_code else "client"},
+            )
 
     def _refused(self, status: int, ip: str | None, reason: str, detail: str | None = None,
                  headers: tuple[tuple[bytes, bytes], ...] = ()) -> Refusal:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 __all__ = ["Flag", "Inbox"]
@@ -21,11 +22,13 @@ T = TypeVar("T")
 class Flag:
     """``asyncio.Event``'s ``set``/``clear``/``is_set``/``wait``, waiters made on demand."""
 
-    __slots__ = ("_set", "_waiters")
+    __slots__ = ("_set", "_waiters", "on_set")
 
     def __init__(self, value: bool = False) -> None:
         self._set = value
         self._waiters: list[asyncio.Future[None]] | None = None
+        #: Called once, by the next :meth:`set` (instead of a task waiting for it).
+        self.on_set: Callable[[], None] | None = None
 
     def is_set(self) -> bool:
         return self._set
@@ -38,6 +41,9 @@ class Flag:
         for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
+        callback, self.on_set = self.on_set, None  # once; and no cycle through it after
+        if callback is not None:
+            callback()
 
     def clear(self) -> None:
         self._set = False

@@ -22,6 +22,10 @@ write buffer is over its high-water mark, or does not finish a closing handshake
 ``close_grace`` seconds, is aborted; on close, buffers and the references between the
 protocol, the extension and the application's consumer are dropped (no cyclic GC needed).
 
+An application attached to ``genapi.direct`` may call its ``hold()`` and return: the
+WebSocket then stays open with no ASGI task behind it (an idle gateway connection costs
+no coroutine chain through the middleware), until the consumer closes it or the peer goes.
+
 ``genapi serve`` uses this protocol; with plain ``uvicorn`` pass
 ``--ws genapi.gateway.wsserver:GenapiWebSocketProtocol`` to get it.
 
@@ -82,10 +86,21 @@ class DirectConsumer(Protocol):
 _HANDSHAKE_DONE: Any = None
 
 
+class _Hold:
+    """``close_timer`` while a held application returns: uvicorn then leaves the socket
+    open (it closes only when no close timer is set); cancelling it is a no-op."""
+
+    def cancel(self) -> None:
+        return None
+
+
+_HOLD: Any = _Hold()
+
+
 class _Direct:
     """The ``genapi.direct`` extension object handed to the application."""
 
-    __slots__ = ("_core", "_protocol", "_write", "writable")
+    __slots__ = ("_core", "_protocol", "_write", "can_hold", "writable")
 
     def __init__(self, protocol: GenapiWebSocketProtocol) -> None:
         self._protocol: GenapiWebSocketProtocol | None = protocol
@@ -93,6 +108,9 @@ class _Direct:
         self._write: Callable[[bytes], None] = drop
         #: False while the socket's write buffer is over its high-water mark.
         self.writable = True
+        #: Whether :meth:`hold` is offered: uvicorn >= 0.53 leaves closing after the
+        #: application returns to ``close_timer``, which lets the socket stay open.
+        self.can_hold = hasattr(protocol, "close_timer")
 
     def attach(self, consumer: DirectConsumer) -> None:
         """Deliver messages to ``consumer.feed`` from now on (call after accepting)."""
@@ -101,6 +119,14 @@ class _Direct:
             consumer.disconnected()
         else:
             protocol.direct_attach(consumer)
+
+    def hold(self) -> None:
+        """Keep the WebSocket open after the application returns (call after
+        :meth:`attach`): the attached consumer then lives on callbacks alone, and the
+        WebSocket ends when it calls :meth:`close` or the peer goes."""
+        protocol = self._protocol
+        if protocol is not None and self.can_hold:
+            protocol.direct_hold()
 
     def write(self, frames: list[str | bytes]) -> None:
         """Write ``frames`` now, in one batch (dropped once a close frame was sent)."""
@@ -149,6 +175,7 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
         self._writing = True
         self._lost = False
         self._app_closed = False  # the ASGI application sent websocket.close
+        self._held = False  # the application returned; its consumer keeps the socket
 
     # -- handshake: uvicorn builds the scope; we add the extension ----------------------
 
@@ -248,6 +275,11 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
         if self._lost or core.state is FrameState.CLOSED:
             self._notify_gone()
 
+    def direct_hold(self) -> None:
+        self._held = True
+        if self.close_timer is None:  # uvicorn closes on return unless a timer is set
+            self.close_timer = _HOLD
+
     def direct_close(self, code: int) -> None:
         core = self._core
         if core is None or self._lost:
@@ -310,6 +342,11 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def run_asgi(self) -> None:
         await super().run_asgi()
+        if self._held:  # the consumer holds the socket open; it closes it or the peer does
+            if self.close_timer is _HOLD:
+                self.close_timer = None
+            if not self._lost and self._consumer is not None:
+                return
         # Whatever closed it (a close frame, uvicorn without one), the connection now ends
         # within close_grace, even when the peer does not read what is left.
         self._arm_deadline()
