@@ -26,8 +26,9 @@ An application attached to ``genapi.direct`` may call its ``hold()`` and return:
 WebSocket then stays open with no ASGI task behind it (an idle gateway connection costs
 no coroutine chain through the middleware), until the consumer closes it or the peer goes.
 
-``genapi serve`` uses this protocol; with plain ``uvicorn`` pass
-``--ws genapi.gateway.wsserver:GenapiWebSocketProtocol`` to get it.
+``genapi serve`` uses this protocol; with uvicorn from code pass
+``ws=GenapiWebSocketProtocol`` to ``uvicorn.run``/``uvicorn.Config`` (uvicorn's command
+line accepts only its own protocol names).
 
 uvicorn's ``WebSocketsSansIOProtocol`` (uvicorn >= 0.35) has no public subclassing API; the
 members used here are listed in :data:`UVICORN_MEMBERS` (a test checks them).
