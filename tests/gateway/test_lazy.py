@@ -46,3 +46,14 @@ async def test_inbox_is_a_fifo_with_a_waiting_get() -> None:
     assert await getter == 1
     assert inbox.qsize() == 1 and inbox.get_nowait() == 2
     assert inbox._items is None and inbox._waiter is None  # nothing kept while empty
+
+
+async def test_flag_on_set_is_called_once_and_then_dropped() -> None:
+    flag = Flag()
+    calls: list[int] = []
+    flag.on_set = lambda: calls.append(1)
+    flag.set()
+    flag.set()
+    flag.clear()
+    flag.set()
+    assert calls == [1] and flag.on_set is None  # no reference kept (no cycle through it)
