@@ -16,7 +16,7 @@ from . import telemetry
 from ._version import __version__
 from .client import Client
 from .cluster.embedded import EmbeddedNats
-from .diagnostics import CallStats, Diagnostics
+from .diagnostics import CallStats, Diagnostics, HealthSettings
 from .durable.settings import DurableSettings, WebhookSettings
 from .errors import (
     AdminActionDenied,
@@ -28,6 +28,7 @@ from .errors import (
     CallTimeout,
     Cancelled,
     ConfigError,
+    ConfigSourceNotFound,
     ConnectionLost,
     DecodeError,
     DependencyMissing,
@@ -61,6 +62,7 @@ from .errors import (
     StoreFull,
     StreamClosed,
     StreamInterrupted,
+    TooManyInflight,
     TracingUnavailable,
     TransportError,
     TransportUnavailable,
@@ -91,6 +93,7 @@ from .gateway import (
     MetricsSettings,
     TracingSettings,
 )
+from .gateway.ops import AdminChange, Operations
 from .messages import (
     DurableInfo,
     Request,
@@ -112,6 +115,7 @@ __all__ = [
     "MISSING",
     "AdminAction",
     "AdminActionDenied",
+    "AdminChange",
     "AdminGate",
     "AdminSettings",
     "ApiError",
@@ -128,6 +132,7 @@ __all__ = [
     "Client",
     "ClusterOptions",
     "ConfigError",
+    "ConfigSourceNotFound",
     "ConnectionLimits",
     "ConnectionLost",
     "DecodeError",
@@ -146,6 +151,7 @@ __all__ = [
     "Gateway",
     "GatewaySettings",
     "GenApiError",
+    "HealthSettings",
     "HookRejected",
     "IdempotencyConflict",
     "Identity",
@@ -168,6 +174,7 @@ __all__ = [
     "NodeSelectionError",
     "NotConnected",
     "OffloadingHandler",
+    "Operations",
     "OutboxOverflow",
     "PermissionDenied",
     "PoolSettings",
@@ -195,6 +202,7 @@ __all__ = [
     "StreamInterrupted",
     "Telemetry",
     "ThreadStreamHelper",
+    "TooManyInflight",
     "TracingSettings",
     "TracingUnavailable",
     "TransportError",

@@ -5,6 +5,7 @@
     GenApiError
     ├── ConfigError (ValueError)       a configuration or setting is invalid
     │   ├── CallableDenied             a configured callable is denied (deny / allow list)
+    │   ├── ConfigSourceNotFound (LookupError)  no pull source / pushed config for a service
     │   └── UnknownOption (TypeError)  an option that does not exist was given
     ├── UsageError (RuntimeError)      an API was used at a time or in a way it does not allow
     ├── DependencyMissing (RuntimeError)  a feature needs something that is not installed
@@ -45,6 +46,7 @@
         ├── RateLimited                ``Rate limit exceeded. Please retry after N seconds.``
         ├── RateLimiterUnavailable     ``Rate limit service unavailable``
         ├── ServiceUnavailable         ``Service temporarily unavailable``
+        │   └── TooManyInflight        ``…: too many calls in flight`` (the caller's own load)
         ├── HookRejected               ``hook rejected: …``
         ├── Cancelled                  ``Cancelled``
         ├── RetryExhausted             ``All retry attempts exhausted``
@@ -85,6 +87,7 @@ __all__ = [
     "CallableDenied",
     "Cancelled",
     "ConfigError",
+    "ConfigSourceNotFound",
     "ConnectionLost",
     "DecodeError",
     "DependencyMissing",
@@ -122,6 +125,7 @@ __all__ = [
     "StoreUnavailable",
     "StreamClosed",
     "StreamInterrupted",
+    "TooManyInflight",
     "TracingUnavailable",
     "TransportError",
     "TransportUnavailable",
@@ -171,6 +175,10 @@ class UnknownOption(ConfigError, TypeError):
 
 class UsageError(GenApiError, RuntimeError):
     """An API was used at a time or in a way it does not allow (a bug in the caller)."""
+
+
+class ConfigSourceNotFound(ConfigError, LookupError):
+    """A gateway has no pull source, or no pushed config, for the service named."""
 
 
 class DependencyMissing(GenApiError, RuntimeError):
@@ -392,6 +400,18 @@ class ServiceUnavailable(ApiError):
     """A worker pool is full or its circuit breaker is open."""
 
     default_message = "Service temporarily unavailable"
+    default_can_retry = True
+
+
+class TooManyInflight(ServiceUnavailable):
+    """The caller has as many calls in flight as it may (its connection's, its user's or
+    its share of a worker pool): its own load, not the server's; retry when some ended.
+
+    The message starts like :class:`ServiceUnavailable`'s, so that clients matching on it
+    keep working.
+    """
+
+    default_message = "Service temporarily unavailable: too many calls in flight"
     default_can_retry = True
 
 

@@ -19,7 +19,15 @@ from typing import Final
 
 from .errors import AdminActionDenied, ConfigError
 
-__all__ = ["REDACTED", "AdminAction", "AdminActionDenied", "AdminGate", "redact", "secrets_equal"]
+__all__ = [
+    "REDACTED",
+    "AdminAction",
+    "AdminActionDenied",
+    "AdminGate",
+    "bearer_credentials",
+    "redact",
+    "secrets_equal",
+]
 
 
 class AdminAction(StrEnum):
@@ -75,6 +83,23 @@ def secrets_equal(expected: str | bytes | None, given: object) -> bool:
     a = expected.encode() if isinstance(expected, str) else expected
     b = given.encode() if isinstance(given, str) else given
     return hmac.compare_digest(a, b)
+
+
+def bearer_credentials(authorization: str | bytes | None) -> str | None:
+    """The credentials of an ``Authorization: Bearer <credentials>`` header, else None.
+
+    The scheme is matched case-insensitively (RFC 9110 §11.1: ``bearer`` is ``Bearer``);
+    every Bearer check (admin console, ``/metrics``) parses with this one function so
+    that they cannot disagree about what a valid header is.
+    """
+    if authorization is None:
+        return None
+    if isinstance(authorization, bytes):
+        authorization = authorization.decode("latin-1")
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip() or None
 
 
 _QUERY: Final = re.compile(

@@ -87,8 +87,8 @@ def test_typing_rules() -> None:
     assert default is not None and default["version"] is None
     assert find_function(catalog, "user_service", "nope", None) is None
     arguments = function["arguments"]
-    assert call_args(None, ["user_id=1", 'fields=["name"]'], arguments) == {
-        "user_id": "1", "fields": ["name"]}
+    assert call_args(None, ["id=1", 'fields=["name"]'], arguments) == {
+        "id": "1", "fields": ["name"]}
     assert call_args(None, ['user_id="7"', "other=5"], arguments) == {
         "user_id": "7", "other": 5}
 

@@ -15,23 +15,10 @@ import httpx
 import pytest
 
 from genapi.cli.main import main
+from tests.support.procs import wait_healthy
 from tests.support.servers import free_port
 
 GENAPI = [sys.executable, "-m", "genapi"]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"exited early: {proc.stdout.read() if proc.stdout else ''!r}")
-        try:
-            if httpx.get(url + "/healthz", timeout=0.5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server did not become healthy")
 
 
 @pytest.fixture

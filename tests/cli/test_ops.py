@@ -57,7 +57,7 @@ async def test_call_with_json_args_and_version() -> None:
     """--json and --version reach the function."""
     async with running_app(build_demo_gateway()) as url:
         result = await invoke("call", "user_service", "get_user", "--json",
-                              '{"user_id": "1", "fields": ["id"]}', "--version", "2.0.0",
+                              '{"id": "1", "fields": ["id"]}', "--version", "2.0.0",
                               "--url", url.replace("http://", "ws://") + "/socket")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["result"] == {"id": "1"}

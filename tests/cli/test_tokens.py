@@ -18,7 +18,8 @@ import websockets
 from genapi import JWTAuthenticator
 from genapi.cli.main import main
 from genapi.gateway.logs import RedactSecrets, redact
-from tests.cli.test_main import GENAPI, wait_healthy
+from tests.cli.test_main import GENAPI
+from tests.support.procs import wait_healthy
 from tests.support.servers import free_port
 
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"

@@ -32,9 +32,9 @@ async def test_call_returns_results_and_raises_typed_errors() -> None:
     async with running_app(build_demo_gateway()) as url, \
             Client(socket_url(url), params={"user_id": "1"}) as client:
         users = await client.call("user_service", "list_users")
-        assert [u["id"] for u in users] == ["1", "2"]
+        assert [u["id"] for u in users] == ["1", "2", "123"]
         assert (await client.call("user_service", "get_user", {"user_id": "2"}))["name"] == "Bob"
-        assert await client.call("user_service", "get_user", {"user_id": "1", "fields": ["id"]},
+        assert await client.call("user_service", "get_user", {"id": "1", "fields": ["id"]},
                                  version="2.0.0") == {"id": "1"}
         with pytest.raises(ArgumentError, match="Missing required argument: user_id") as info:
             await client.call("user_service", "get_user", {})

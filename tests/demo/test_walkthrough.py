@@ -36,7 +36,7 @@ async def client(api: InProcessGateway) -> Client:
 async def test_list_users(client: Client) -> None:
     """list_users returns every user (called by name, and by function object)."""
     users = await client.call("user_service", "list_users")
-    assert [u["name"] for u in users] == ["Alice", "Bob"]
+    assert [u["name"] for u in users] == ["Alice", "Bob", "Carol"]
     assert await client.call(list_users) == users
 
 
@@ -57,12 +57,21 @@ async def test_get_user_missing_argument(client: Client) -> None:
 
 
 async def test_get_user_versions(client: Client) -> None:
-    """Version 2.0.0 filters fields; 1.0.0 returns all; no version uses the default."""
+    """Version 2.0.0 filters fields (by ``id``, as in the walkthrough's section 8); 1.0.0
+    returns all (by ``id`` or ``user_id``: the walkthrough uses both); no version uses the
+    default."""
     v2 = await client.call("user_service", "get_user",
-                           {"user_id": "1", "fields": ["name", "email"]}, version="2.0.0")
-    assert v2 == {"name": "Alice", "email": "alice@example.com"}
+                           {"id": "123", "fields": ["name", "email"]}, version="2.0.0")
+    assert v2 == {"name": "Carol", "email": "carol@example.com"}
+    with pytest.raises(ArgumentError, match=r"^Unknown argument: user_id$"):
+        await client.call("user_service", "get_user",
+                          {"user_id": "1", "fields": ["name"]}, version="2.0.0")
     v1 = await client.call("user_service", "get_user", {"user_id": "1"}, version="1.0.0")
     assert v1["id"] == "1"
+    assert await client.call("user_service", "get_user", {"id": "1"}, version="1.0.0") == v1
+    for both_or_neither in ({}, {"id": "1", "user_id": "1"}):
+        with pytest.raises(ApiError, match="exactly one of the arguments id and user_id"):
+            await client.call("user_service", "get_user", both_or_neither, version="1.0.0")
     with pytest.raises(FunctionNotFound, match=r"known versions: 1\.0\.0, 2\.0\.0"):
         await client.call("user_service", "get_user", {"user_id": "1"}, version="3.0.0")
 
@@ -121,6 +130,31 @@ async def test_get_user_profile_arg_permission(api: InProcessGateway, client: Cl
         await one.call("user_service", "get_user_profile", {"user_id": "2"})
     with pytest.raises(AuthenticationRequired):
         await client.call("user_service", "get_user_profile", {"user_id": "1"})
+
+
+async def test_walkthrough_accounts_have_profiles(api: InProcessGateway) -> None:
+    """Section 3's callers: user_123 reads its own profile (linked to directory user
+    "123"), not user_999's; get_profile answers any authenticated caller with its own."""
+    user_123 = await api.connect(user_id="user_123")
+    own = await user_123.call("user_service", "get_user_profile", {"user_id": "user_123"})
+    assert (own["user_id"], own["id"], own["name"]) == ("user_123", "123", "Carol")
+    with pytest.raises(PermissionDenied):
+        await user_123.call("user_service", "get_user_profile", {"user_id": "user_999"})
+    user_42 = await api.connect(user_id="user_42")
+    assert (await user_42.call("user_service", "get_profile"))["user_id"] == "user_42"
+
+
+async def test_admin_service_role_and_callback(api: InProcessGateway) -> None:
+    """Section 3's admin_service: delete_user by role, admin_action by a callback."""
+    admin = await api.connect(user_id="user_42", roles=["admin", "editor"])
+    assert await admin.call("admin_service", "delete_user", {"user_id": "2"}) == {
+        "deleted": "2"}
+    assert await admin.call("admin_service", "admin_action") == {"done": True,
+                                                                  "by": "user_42"}
+    viewer = await api.connect(user_id="user_7", roles=["viewer"])
+    for request_type, args in (("delete_user", {"user_id": "2"}), ("admin_action", {})):
+        with pytest.raises(PermissionDenied):
+            await viewer.call("admin_service", request_type, args)
 
 
 async def test_delete_user_admin_role(api: InProcessGateway) -> None:

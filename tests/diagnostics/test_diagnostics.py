@@ -39,7 +39,7 @@ def test_unknown_function_explains_the_lookup() -> None:
     assert flow["found"] is False
     assert flow["error"] == (
         "Unknown function nope in service user_service "
-        "(known: delete_user, get_user, get_user_profile, list_users)")
+        "(known: delete_user, get_profile, get_user, get_user_profile, list_users)")
     assert [s["phase"] for s in flow["steps"]] == ["channel", "decode", "config_lookup"]
     assert "registered versions: none" in flow["steps"][-1]["description"]
 
@@ -183,13 +183,15 @@ def test_snapshot_is_json_and_health_follows_draining() -> None:
     diag = Diagnostics(gateway)
     snapshot = diag.snapshot()
     msgspec.json.encode(snapshot)
-    assert snapshot["health"] == {"status": "ok", "problems": []}
+    assert (snapshot["health"]["status"], snapshot["health"]["problems"]) == ("ok", [])
+    assert snapshot["health"]["process"]["rss_bytes"] > 0
     assert snapshot["config_cache"]["count"] == len(gateway.registry.routes())
     assert snapshot["cluster"]["enabled"] is False
     assert snapshot["connections"]["open"] == []
     assert snapshot["calls"] is None
     gateway.draining = True
-    assert diag.health() == {"status": "degraded", "problems": ["draining"]}
+    health = diag.health()
+    assert (health["status"], health["problems"]) == ("degraded", ["draining"])
 
 
 def test_plain_and_redact() -> None:

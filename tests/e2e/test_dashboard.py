@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -75,6 +76,8 @@ async def test_dashboard_shows_services_and_live_calls(node: str, chromium: str)
     assert seen["stored_after_wrong"] == 0
     assert {"user_service", "event_service", "blog_service"} <= set(seen["services"])
     assert seen["health"] == "ok"
+    assert re.fullmatch(r"RSS \d+\.\d MB · loop lag \d+\.\d ms \(max \d+\.\d\) · \d+ fds · "
+                        r"\d+ tasks", seen["process"]), seen["process"]
     assert seen["call_rate"] > 0
     assert seen["chart_max_calls"] > 0
     assert seen["chart_points"] == 60
@@ -131,3 +134,42 @@ async def test_dashboard_shows_durable_calls(node: str, chromium: str, tmp_path:
         assert seen["action"] == f"call {dead[0]} is pending again"
     else:
         assert seen["action"] == "retry refused: the admin gate does not allow manage_durable"
+
+
+@pytest.mark.parametrize("allowed", [True, False], ids=["allowed", "refused"])
+async def test_dashboard_admin_buttons(node: str, chromium: str, allowed: bool) -> None:
+    """Disable / enable a function version and set a rate limit from the dashboard: each
+    confirmed in a dialog (a dismissed one sends nothing), applied when the gate allows
+    it, refused in the gate's words otherwise."""
+    from tests.support.ops_app import TOKEN as OPS_TOKEN
+    from tests.support.ops_app import build
+
+    gateway = build(actions=frozenset({AdminAction.VIEW_DIAGNOSTICS, *(
+        (AdminAction.MANAGE_FUNCTIONS, AdminAction.UPDATE_RATE_LIMIT_CONFIG)
+        if allowed else ())}))
+    async with running_app(gateway) as url:
+        lines = await run_browser_script(node, "ops_browser.mjs", url, OPS_TOKEN, chromium)
+    assert not [line for line in lines if "page_error" in line], lines
+    seen = by_key(lines)
+    assert seen["after_dismiss"] == ""
+    assert seen["dialogs"][:2] == ["Disable shop.price 1.0.0 on every gateway?"] * 2
+    assert seen["dialogs"][-1] == ("Set the rate limit user_id 7 per 60000 ms (global) "
+                                   "on every gateway?")
+    limiter = gateway.executor.rate_limiter
+    assert isinstance(limiter, RateLimiter)
+    if allowed:
+        assert seen["disable"] == "shop.price 1.0.0 disabled (by ops)"
+        assert seen["status_cell"] == "disabled"
+        assert seen["dialogs"][2] == "Enable shop.price 1.0.0 on every gateway?"
+        assert seen["enable"] == "shop.price 1.0.0 enabled (by ops)"
+        assert seen["set_limit"] == "limit set: user_id 7 per 60000 ms (global)"
+        assert seen["limit_rows"] == [["global", "user_id", "7", "60000"]]
+        assert [limit.max_requests for limit in limiter.config.global_limits] == [7]
+    else:
+        assert seen["disable"] == "disable refused: Admin action denied: manage_functions"
+        assert seen["set_limit"] == ("set limit refused: Admin action denied: "
+                                     "update_rate_limit_config")
+        assert len(seen["dialogs"]) == 3
+        assert [limit.max_requests for limit in limiter.config.global_limits] == [5]
+    route = gateway.registry.get_route("shop", "price", "1.0.0")
+    assert route is not None and not route.disabled

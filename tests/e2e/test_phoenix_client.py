@@ -22,7 +22,7 @@ async def test_join_calls_validation_and_permission_errors(node: str) -> None:
     assert seen["join"] == {}
     users = seen["list_users"]
     assert users["response"]["success"] is True
-    assert [u["name"] for u in users["response"]["result"]] == ["Alice", "Bob"]
+    assert [u["name"] for u in users["response"]["result"]] == ["Alice", "Bob", "Carol"]
     assert users["reply"] == {"status": "ok", "response": {"request_type": "list_users"}}
     assert set(users["response"]) == {"request_id", "result", "success", "error", "async",
                                       "has_more", "can_retry"}

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from genapi.errors import Cancelled, ConfigError, ServiceUnavailable
+from genapi.errors import Cancelled, ConfigError, ServiceUnavailable, TooManyInflight
 from genapi.execution.breaker import BreakerSettings, BreakerState, CircuitBreaker
 from genapi.execution.pool import (
     POOL_TASK_EXCEPTION,
@@ -101,6 +101,39 @@ async def test_submit_returns_a_future_of_the_result() -> None:
     assert pool.status().total_executed == 1
 
 
+async def test_one_owner_gets_only_its_share_of_the_pool() -> None:
+    """Pool 2 + queue 8 with owner_share 0.3: an owner holds at most 3 places (running plus
+    queued), is refused with TooManyInflight beyond, and gets places back as its tasks end,
+    are cancelled, or are refused at shutdown; other owners and owner-less work still fit."""
+    pool, gate = WorkerPool("p", 2, 8, owner_share=0.3), asyncio.Event()
+    assert pool.max_per_owner == 3
+    hog = object()
+    mine = [pool.submit(blocked(gate, i), owner=hog) for i in range(3)]
+    with pytest.raises(TooManyInflight) as info:
+        pool.submit(blocked(gate), owner=hog)
+    assert isinstance(info.value, ServiceUnavailable) and info.value.can_retry
+    assert info.value.details == {"pool": "p", "cause": "owner_share", "max": 3}
+    assert info.value.message == "Service temporarily unavailable: too many calls in flight"
+    others = [pool.submit(blocked(gate, 10 + i), owner=i) for i in range(3)]
+    free = pool.submit(blocked(gate, 99))
+    mine[2].cancel()  # queued: its place is given back at once
+    mine.append(pool.submit(blocked(gate, 3), owner=hog))
+    gate.set()
+    assert await asyncio.gather(*mine[:2], mine[3], *others, free) == [0, 1, 3, 10, 11, 12, 99]
+    assert pool._held == {}
+    again = [pool.submit(blocked(gate), owner=hog) for _ in range(3)]
+    await asyncio.gather(*again)
+    stuck = asyncio.Event()
+    pool.submit(blocked(stuck), owner=hog)
+    pool.submit(blocked(stuck), owner=hog)
+    queued = pool.submit(blocked(stuck), owner=hog)
+    await pool.aclose(timeout=0.01)
+    assert isinstance(queued.exception(), ServiceUnavailable)
+    assert pool._held == {}
+    with pytest.raises(ConfigError):
+        WorkerPool("p", 1, 1, owner_share=0)
+
+
 async def test_idle_pool_starts_the_task_without_queueing() -> None:
     """An idle pool starts the task inside submit(): busy at once, nothing queued."""
     pool, gate = WorkerPool("p", 2, 0), asyncio.Event()
@@ -117,7 +150,7 @@ async def test_size_and_queue_limits() -> None:
     with pytest.raises(ServiceUnavailable) as info:
         pool.submit(blocked(gate))
     assert info.value.can_retry is True
-    assert info.value.details == {"pool": "p", "reason": "queue_full"}
+    assert info.value.details == {"pool": "p", "cause": "queue_full"}
     status = pool.status()
     assert (counts(status), status.total_rejected) == ((0, 3, 5), 1)
     gate.set()
@@ -223,7 +256,7 @@ async def test_breaker_opens_after_consecutive_failures_and_rejects() -> None:
     assert pool.status().circuit_open
     with pytest.raises(ServiceUnavailable) as info:
         pool.submit(ok)
-    assert info.value.details["reason"] == "circuit_open"
+    assert info.value.details["cause"] == "circuit_open"
     assert pool.status().total_rejected == 1
     assert "worker_pool.circuit_breaker.open" in recorder.names()
     assert recorder.events[-1] == (
@@ -355,7 +388,7 @@ async def test_aclose_drains_running_tasks() -> None:
     assert running.result() == "done"
     with pytest.raises(ServiceUnavailable) as info:
         queued.result()
-    assert info.value.details["reason"] == "shutdown"
+    assert info.value.details["cause"] == "shutdown"
     status = pool.status()
     assert (status.state, status.total_executed, status.total_rejected) == (
         PoolState.CLOSED, 1, 1,
@@ -381,7 +414,7 @@ async def test_submit_after_close_is_refused() -> None:
         pass
     with pytest.raises(ServiceUnavailable) as info:
         pool.submit(ok)
-    assert info.value.details["reason"] == "closed"
+    assert info.value.details["cause"] == "closed"
 
 
 # -- telemetry -----------------------------------------------------------------------------

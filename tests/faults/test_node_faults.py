@@ -88,7 +88,7 @@ async def test_a_node_drains_on_sigterm(work_ms: int) -> None:
     assert (v.lost, v.duplicated, v.late) == (0, 0, 0), v.line()
     assert v.not_retryable == []
     if work_ms < 1500:
-        assert v.error == 0, v.errors
+        assert v.error == 0, v.failures
     else:
         assert set(v.errors) <= {"Server shutting down"}, v.errors
         ends = [r.terminals()[0][0] - term_at for r in records

@@ -143,12 +143,8 @@ def test_push_config_validation() -> None:
 
 
 def test_service_config_and_push_to_pull() -> None:
-    """A push that names a config function converts to a pull ServiceConfig."""
+    """A push describes a pull source: its service, from its nodes."""
     push = PushConfig(service="svc", nodes=("n1",), config_version="1", fun_configs=(cfg(),),
-                      config_function="app:configs", version_function="app:version")
-    sc = push.to_service_config()
-    assert sc == ServiceConfig(service="svc", nodes=("n1",), config_function="app:configs",
-                               version_function="app:version")
-    assert sc.version_check_enabled
-    assert PushConfig(service="svc", nodes=("n1",), config_version="1",
-                      fun_configs=(cfg(),)).to_service_config() is None
+                      push_token="secret")
+    assert push.to_service_config() == ServiceConfig(service="svc", nodes=("n1",))
+    assert "secret" not in repr(push)

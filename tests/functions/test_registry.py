@@ -242,3 +242,32 @@ def test_a_default_that_breaks_its_own_spec_is_refused_at_registration(
         Registry(telemetry=Telemetry()).add(FunConfig(
             service="s", request_type="f", function=f, arg_types=arg_types,
             arg_orders="map"))
+
+
+def test_find_names_one_exact_version() -> None:
+    """find: exactly that key, disabled or not; an error naming what exists otherwise
+    (never "the latest": admin actions name the version they act on)."""
+    shop = Service("shop")
+
+    @shop.function("price", version="1.0.0")
+    async def price_v1() -> int:
+        return 1
+
+    @shop.function("price", version="2.0.0")
+    async def price_v2() -> int:
+        return 2
+
+    @shop.function()
+    async def stock() -> int:
+        return 3
+
+    registry = Registry()
+    registry.add_service(shop)
+    registry.disable("shop", "price", "1.0.0")
+    assert registry.find("shop", "price", "1.0.0").disabled
+    assert registry.find("shop", "stock").key == ("shop", "stock", None)
+    assert registry.find("shop", "stock", "").key == ("shop", "stock", None)
+    with pytest.raises(FunctionNotFound, match=r"known versions: 1\.0\.0, 2\.0\.0"):
+        registry.find("shop", "price")
+    with pytest.raises(FunctionNotFound, match="Unknown service: nope"):
+        registry.find("nope", "price", "1.0.0")

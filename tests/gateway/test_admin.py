@@ -74,7 +74,7 @@ async def test_call_flow_statuses() -> None:
         assert missing.status_code == 404
         assert missing.json()["error"] == (
         "Unknown function nope in service user_service "
-        "(known: delete_user, get_user, get_user_profile, list_users)")
+        "(known: delete_user, get_profile, get_user, get_user_profile, list_users)")
         assert (await client.get("/admin/call-flow")).status_code == 400
         v2 = await client.get("/admin/call-flow", params={
             "service": "user_service", "request_type": "get_user", "version": "2.0.0"})
@@ -149,3 +149,40 @@ async def test_connections_are_listed(raw_client: Any) -> None:
     assert data["connections_open"] == 1
     assert data["open"][0]["topics"] == ["api:lobby"]
     assert data["open"][0]["user_id"] is None
+
+
+async def test_other_modules_add_guarded_admin_routes() -> None:
+    """admin_routes: a provider's routes are served before the console's /admin mount,
+    behind the token, and refused with 'Admin action denied' when the gate says no."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import BaseRoute, Route
+
+    from genapi.gateway.admin import AdminConsole, admin_routes
+
+    async def hello(request: Request) -> Response:
+        return JSONResponse({"hello": True})
+
+    @admin_routes
+    def provider(console: AdminConsole) -> list[BaseRoute]:
+        return [Route("/admin/test-hook", console.guarded(hello, AdminAction.MANAGE_FUNCTIONS),
+                      methods=["POST"]),
+                Route("/admin/test-hook-read", console.guarded(hello), methods=["GET"])]
+
+    try:
+        allowed = AdminGate({"view_diagnostics", "manage_functions"})
+        for gate, status in [(allowed, 200), (AdminGate({"view_diagnostics"}), 403)]:
+            async with running_app(gateway(admin=AdminSettings(token=TOKEN, gate=gate))) \
+                    as url, httpx.AsyncClient(base_url=url) as client:
+                assert (await client.post("/admin/test-hook")).status_code == 401
+                response = await client.post("/admin/test-hook", headers=AUTH)
+                assert response.status_code == status
+                if status == 403:
+                    assert response.json() == {
+                        "error": "Admin action denied: manage_functions"}
+                assert (await client.get("/admin/test-hook-read", headers=AUTH)
+                        ).status_code == 200
+    finally:
+        from genapi.gateway import admin
+
+        admin._PROVIDERS.remove(provider)

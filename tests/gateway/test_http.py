@@ -19,7 +19,7 @@ from tests.support.servers import running_app
         ("/api/user_service/get_user", {"user_id": "9"}, {}, 400, "User not found"),
         ("/api/user_service/nope", {}, {}, 404,
          "Unknown function nope in service user_service "
-         "(known: delete_user, get_user, get_user_profile, list_users)"),
+         "(known: delete_user, get_profile, get_user, get_user_profile, list_users)"),
         ("/api/user_service/get_user_profile", {"user_id": "1"}, {}, 401,
          "Authentication required"),
         ("/api/user_service/get_user_profile", {"user_id": "2"},
@@ -49,7 +49,7 @@ async def test_version_request_id_and_bad_bodies() -> None:
     gateway = Gateway(SERVICES, registry=registry)
     async with running_app(gateway) as url, httpx.AsyncClient(base_url=url) as c:
         v2 = await c.post("/api/user_service/get_user?version=2.0.0",
-                          json={"user_id": "1", "fields": ["name"]},
+                          json={"id": "1", "fields": ["name"]},
                           headers={"X-Request-ID": "abc"})
         assert v2.json()["result"] == {"name": "Alice"}
         assert v2.json()["request_id"] == "abc"

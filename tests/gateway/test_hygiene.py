@@ -12,7 +12,15 @@ import websockets
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from genapi import ConnectionLimits, Gateway, GatewaySettings, Service
+from genapi import (
+    ConnectionLimits,
+    Executor,
+    Gateway,
+    GatewaySettings,
+    PoolSettings,
+    Registry,
+    Service,
+)
 from tests.gateway.conftest import ws_url
 from tests.support.servers import running_app
 
@@ -93,10 +101,47 @@ async def test_inflight_cap(driver: str) -> None:
             await ws.send(json.dumps(["1", str(10 + i), "api:lobby", "api", payload]))
         refused = json.loads(await ws.recv())
         assert refused[4] == {"request_id": "r2", "result": None, "success": False,
-                              "error": "Service temporarily unavailable", "async": False,
+                              "error": "Service temporarily unavailable: too many calls in "
+                                       "flight", "async": False,
                               "has_more": False, "can_retry": True}
+        reply = json.loads(await ws.recv())
+        assert reply[4] == {"status": "error", "response": {
+            "reason": "Service temporarily unavailable: too many calls in flight",
+            "limit": "max_inflight", "max": 2}}
         release.set()
     assert gateway.stats.calls_refused_inflight == 1
+
+
+async def test_a_full_pool_is_answered_with_the_documented_reason(driver: str) -> None:
+    """A full async pool answers ``Service temporarily unavailable`` as the reply's reason
+    (before, the pool's detail ``reason: queue_full`` replaced it); the pool's own word
+    is kept as ``cause``."""
+    svc = Service("svc")
+    release = asyncio.Event()
+
+    @svc.function(response_type="async")
+    async def hold() -> str:
+        await release.wait()
+        return "done"
+
+    pools = PoolSettings(async_size=1, async_max_queue=0, owner_share=1.0)
+    executor = Executor(Registry(), pool_settings=pools)
+    gateway = Gateway([svc], executor=executor)
+    async with running_app(gateway, driver=driver) as url, websockets.connect(ws_url(url)) as ws:
+        await ws.send('["1","1","api:lobby","phx_join",{}]')
+        await ws.recv()
+        replies = []
+        for i in range(2):
+            payload = {"request_id": f"r{i}", "service": "svc", "request_type": "hold"}
+            await ws.send(json.dumps(["1", str(10 + i), "api:lobby", "api", payload]))
+        while len(replies) < 2:
+            frame = json.loads(await ws.recv())
+            if frame[3] == "phx_reply":
+                replies.append(frame[4])
+        assert replies[1] == {"status": "error", "response": {
+            "reason": "Service temporarily unavailable", "pool": "async",
+            "cause": "queue_full"}}
+        release.set()
 
 
 async def test_slow_reader_is_closed_and_memory_stays_bounded(driver: str) -> None:

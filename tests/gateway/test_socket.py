@@ -34,8 +34,9 @@ async def test_error_reply_carries_reason(raw_client: Any) -> None:
         await client.join()
         push, reply = await client.call({"request_id": "r1", "service": "nope",
                                          "request_type": "x"})
-        unknown = ("Unknown service: nope (known: blog_service, durable, event_service, "
-                   "relay, report_service, search_service, signup_service, user_service)")
+        unknown = ("Unknown service: nope (known: admin_service, blog_service, chat_service, "
+                   "durable, event_service, relay, report_service, search_service, "
+                   "signup_service, user_service)")
         assert push["error"] == unknown
         assert reply == {"status": "error", "response": {"reason": unknown}}
 
@@ -76,7 +77,7 @@ async def test_unknown_event_and_unmatched_topic(raw_client: Any) -> None:
         assert await client.recv() == [None, "9", "room:1", "phx_reply",
                                        {"status": "error",
                                         "response": {"reason": "unmatched topic",
-                                                     "topics": ["api:*"]}}]
+                                                     "topics": ["api:*", "chat:*"]}}]
 
 
 async def test_join_authorizer() -> None:
@@ -145,15 +146,18 @@ async def test_auth_token_subprotocol_is_answered_with_phoenix() -> None:
         assert ws.subprotocol == "phoenix"
 
 
-async def test_malformed_frame_closes_with_1011(driver: str) -> None:
-    """Garbage closes only that connection with 1011; the gateway keeps serving."""
+async def test_malformed_frame_closes_with_1007(driver: str) -> None:
+    """Garbage closes only that connection with 1007 (invalid payload data) and a reason,
+    never 1011 (a server error); the gateway keeps serving."""
     gateway = build_demo_gateway()
     async with running_app(gateway, driver=driver) as url:
         async with websockets.connect(ws_url(url)) as ws:
             await ws.send("not json")
             with pytest.raises(websockets.ConnectionClosed) as info:
                 await ws.recv()
-            assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+            assert info.value.rcvd is not None
+            assert (info.value.rcvd.code, info.value.rcvd.reason) == (
+                1007, "malformed Phoenix frame")
         async with websockets.connect(ws_url(url)) as ws:
             await ws.send('[null,"1","phoenix","heartbeat",{}]')
             heartbeat_reply = '[null,"1","phoenix","phx_reply",{"status":"ok","response":{}}]'

@@ -275,6 +275,12 @@ async def test_metrics_token_guards_the_scrape() -> None:
         assert wrong.status_code == 401
         right = await http.get("/metrics", headers={"Authorization": "Bearer s3cret"})
         assert right.status_code == 200
+        # the scheme is case-insensitive, as in the admin check (one parser for both)
+        for header in ("bearer s3cret", "BEARER  s3cret"):
+            lower = await http.get("/metrics", headers={"Authorization": header})
+            assert lower.status_code == 200, header
+        assert (await http.get("/metrics", headers={"Authorization": "Basic s3cret"})
+                ).status_code == 401
         assert "genapi_requests_total" in right.text or "genapi_requests" in right.text
 
 

@@ -1,4 +1,5 @@
-"""Fuzzing ServerConnection.receive: it answers with documented frames or asks to close (1011)."""
+"""Fuzzing ServerConnection.receive: it answers with documented frames, answers a frame it
+cannot decode with an error reply when it can read its ref, or asks to close (1007)."""
 
 from __future__ import annotations
 
@@ -112,9 +113,20 @@ def feed(app: ScenarioApp, serializer: Serializer, data: str | bytes) -> None:
         assert frames == []
         assert len(app.close_requests) == before
     elif expected is None:
-        assert frames == []
-        assert [c.code for c in app.close_requests[before:]] == [1011]
-        assert app.conn.state is ConnectionState.CLOSING
+        envelope = serializer.salvage_envelope(data)
+        if envelope is not None and envelope[1] is not None:
+            # the ref is readable: an error reply to it, the connection stays open
+            (reply,) = frames
+            message = V2_JSON.decode_server_frame(reply)
+            assert (message.event, message.ref) == ("phx_reply", envelope[1])
+            assert message.payload["status"] == "error"
+            assert message.payload["response"]["reason"].startswith("Invalid request: ")
+            assert len(app.close_requests) == before
+        else:
+            # a client's malformed frame: 1007 (invalid payload data), never 1011
+            assert frames == []
+            assert [c.code for c in app.close_requests[before:]] == [1007]
+            assert app.conn.state is ConnectionState.CLOSING
     else:
         assert len(app.close_requests) == before
         if serializer is V2_JSON:
@@ -131,7 +143,7 @@ def test_any_single_input_is_answered_or_closes(data: str | bytes) -> None:
 @FUZZ
 @given(SESSIONS)
 def test_sessions_are_answered_or_close(inputs: list[str | bytes]) -> None:
-    """Well-formed frames, then maybe garbage, never raise; after a 1011 close, input is ignored."""
+    """Well-formed frames, then maybe garbage, never raise; after a 1007 close, input is ignored."""
     app = FuzzApp()
     for data in inputs:
         feed(app, V2_JSON, data)

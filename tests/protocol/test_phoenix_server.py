@@ -314,15 +314,83 @@ def test_heartbeat_is_answered_with_null_join_ref_whatever_it_carries() -> None:
     assert conn.data_to_send() == [f'[null,"7","phoenix","phx_reply",{OK}]']
 
 
-def test_malformed_frame_requests_close_1011() -> None:
-    """A malformed frame yields CloseRequested(1011) carrying the ProtocolError."""
+def test_malformed_frame_requests_close_1007() -> None:
+    """A malformed frame with no readable ref yields CloseRequested(1007) with a reason,
+    carrying the ProtocolError: the client's mistake, never 1011 (a server error)."""
     conn = joined()
     (event,) = conn.receive("[")
     assert isinstance(event, CloseRequested)
-    assert (event.code, event.error is not None) == (1011, True)
+    assert (event.code, event.error is not None) == (1007, True)
     assert conn.state is ConnectionState.CLOSING
-    assert conn.close_code == 1011
+    assert (conn.close_code, conn.close_reason) == (1007, "malformed Phoenix frame")
     assert conn.push("room:1", "a", {}) is False
+
+
+@pytest.mark.parametrize(("frame", "reason"), [
+    ('["1","5","room:1","api",{"args":{"x":NaN}}]', "Invalid request: payload is not valid JSON"),
+    ('["1","5","room:1","api",{"args":{"x":Infinity}}]',
+     "Invalid request: payload is not valid JSON"),
+    ('["1","5","room:1","api",{"args":' + "[" * 10_000 + "]" * 10_000 + "}]",
+     "Invalid request: payload nested too deeply"),
+    ('["1","5","room:1","api"]', "Invalid request: payload is not valid JSON"),
+])
+def test_bad_payload_with_a_ref_gets_an_error_reply(frame: str, reason: str) -> None:
+    """NaN, Infinity, 10,000-deep nesting: the frame's ref is answered with an error and the
+    connection stays open."""
+    conn = joined()
+    assert conn.receive(frame) == []
+    assert conn.data_to_send() == [
+        f'["1","5","room:1","phx_reply",{{"status":"error","response":{{"reason":"{reason}"}}}}]'
+    ]
+    assert conn.state is ConnectionState.OPEN
+    message(conn, '["1","6","room:1","ping",{}]')
+
+
+def test_join_ref_as_number_or_string_is_the_same_join() -> None:
+    """A push whose join_ref is 1 on a channel joined with "1" (or the other way round)
+    reaches the app and is answered, echoing what the client sent."""
+    conn = joined()
+    event = message(conn, '[1,"5","room:1","ping",{}]')
+    assert conn.reply(event)
+    other = make()
+    other.accept_join(join(other, '[2,2,"room:1","phx_join",{}]'))
+    other.data_to_send()
+    assert other.reply(message(other, '["2","6","room:1","ping",{}]'))
+    assert conn.data_to_send() == [f'[1,"5","room:1","phx_reply",{OK}]']
+    assert other.data_to_send() == [f'["2","6","room:1","phx_reply",{OK}]']
+
+
+@pytest.mark.parametrize(("topic", "reason"), [
+    ("room:" + "x" * 300, '{"reason":"topic too long","max_topic_length":256}'),
+    ("room:a\\u0000", '{"reason":"invalid topic"}'),
+    ("room:a\\n", '{"reason":"invalid topic"}'),
+    ("room:\\u007f", '{"reason":"invalid topic"}'),
+])
+def test_bad_topics_are_refused_and_not_stored(topic: str, reason: str) -> None:
+    """Over max_topic_length, or with control characters: an error reply; nothing stored."""
+    conn = make()
+    assert conn.receive(f'["1","1","{topic}","phx_join",{{}}]') == []
+    (reply,) = conn.data_to_send()
+    assert f'"status":"error","response":{reason}' in reply
+    assert conn.channels == {}
+
+
+def test_topic_length_is_configurable() -> None:
+    conn = make(max_topic_length=8)
+    assert conn.receive('["1","1","room:123","phx_join",{}]') != []
+    conn.receive('["2","2","room:1234","phx_join",{}]')
+    assert "topic too long" in str(conn.data_to_send())
+    with pytest.raises(ConfigError):
+        make(max_topic_length=0)
+
+
+def test_wildcard_needs_one_character() -> None:
+    """``room:*`` does not match ``room:``: the empty subtopic is unmatched."""
+    conn = make()
+    assert conn.receive('["1","1","room:","phx_join",{}]') == []
+    assert conn.data_to_send() == [f'[null,"1","room:","phx_reply",{UNMATCHED_JOIN}]']
+    assert TopicRouter(["room:*"]).match("room:") is None
+    assert TopicRouter(["room:*"]).match("room:1") == "room:*"
 
 
 def test_close_ignores_input() -> None:

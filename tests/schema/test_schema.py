@@ -233,7 +233,7 @@ declare const channel: PhoenixChannel;
 export async function main(): Promise<boolean> {
   const user: Response = await callApi(channel, "user_service", "get_user", { user_id: "1" });
   const v2 = await callApiVersion(channel, "user_service", "get_user", "2.0.0",
-                                  { user_id: "1", fields: ["name"] });
+                                  { id: "1", fields: ["name"] });
   await callApi(channel, "event_service", "ticker", { count: 3 }, { onChunk: (c) => c });
   await callApi(channel, "blog_service", "create_post",
                 { title: "t", body: "b", tags: [], metadata: { author: "a" } });

@@ -250,6 +250,7 @@ class Verdict:
     hung: int = 0
     not_retryable: list[str] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)  # each failed call, for assertion messages
 
     def line(self) -> str:
         return (f"sent {self.sent}  ok {self.ok}  error {self.error}  lost {self.lost}  "
@@ -277,6 +278,8 @@ def verdict(records: Iterable[Record], *, slack: float = 3.0) -> Verdict:
         else:
             v.error += 1
             v.errors[last["error"]] = v.errors.get(last["error"], 0) + 1
+            v.failures.append(f"{record.request_id} ({record.kind}, sent at "
+                              f"{record.sent:.2f}, ended at {at:.2f}): {last}")
             if not last["can_retry"]:
                 v.not_retryable.append(f"{record.request_id}: {last['error']}")
     return v

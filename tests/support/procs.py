@@ -1,13 +1,33 @@
-"""Which process holds which TCP connection, and a process's children (Linux ``/proc``).
+"""Processes the tests start: waiting until one serves, which process holds which TCP
+connection, and a process's children (Linux ``/proc``).
 
-Used to tell which gateway worker accepted a client: the kernel, not the test, spreads
-connections over processes sharing a port.
+Connection ownership tells which gateway worker accepted a client: the kernel, not the
+test, spreads connections over processes sharing a port.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from pathlib import Path
+
+import httpx
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    """Wait until ``url``/healthz answers 200; fail at once if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"exited early: {proc.stdout.read() if proc.stdout else ''!r}")
+        try:
+            if httpx.get(url + "/healthz", timeout=0.5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server did not become healthy")
 
 
 def children(pid: int) -> set[int]:

@@ -19,6 +19,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .health import process_parts
+
 __all__ = ["catalog_of", "fetch", "register"]
 
 DEFAULT_URL = "http://127.0.0.1:4000"
@@ -145,7 +147,8 @@ def print_status(snapshot: dict[str, Any], url: str, console: Console) -> None:
                   + "".join(f"\n  - {p}" for p in health["problems"]))
     for part in (*_calls(snapshot["calls"]), *_functions(snapshot["config_cache"]),
                  *_pools(snapshot["pools"]), *_rate_limits(snapshot["rate_limits"]),
-                 *_cluster(snapshot["cluster"]), *_connections(snapshot["connections"])):
+                 *_cluster(snapshot["cluster"]), *_connections(snapshot["connections"]),
+                 *process_parts(health.get("process"))):
         console.print(part)
 
 
@@ -278,7 +281,11 @@ def schema(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``status``, ``call-flow`` and ``schema`` to the ``genapi`` command."""
+    """Add ``status``, ``call-flow``, ``schema`` and ``admin`` (the write actions, in
+    :mod:`.operate`) to the ``genapi`` command."""
+    from . import operate
+
     app.command("status")(status)
     app.command("call-flow")(call_flow_command)
     app.command("schema")(schema)
+    operate.register(app)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from .._version import __version__
-from . import admin, jobs, ops, tokens
+from . import admin, config_admin, jobs, ops, tokens
 from .loading import load_app
 
 # Plain values (no import of uvicorn at CLI start): the defaults of gateway.serve.
@@ -29,13 +29,17 @@ DEMO_HELP = """\
 genapi demo gateway on http://{host}:{port}  (Ctrl-C to stop)
 
 Functions: user_service.list_users, get_user (versions 1.0.0, 2.0.0 and default),
-get_user_profile (own profile only), delete_user (role admin); blog_service.create_post;
+get_user_profile (own profile only), get_profile, delete_user (role admin);
+admin_service.delete_user, admin_action; blog_service.create_post;
 search_service.search; report_service.generate_report (async, ~3 s);
 event_service.stream_events (stream: 10 ticks, then the total) and event_service.ticker
-(a long stream; cancel it by pushing event "cancel" with {{request_id}}).
+(a long stream; cancel it by pushing event "cancel" with {{request_id}}); the relay as
+relay and chat_service (groups lobby and room_1). The walkthrough's requests get its
+answers.
 
 Identity (demo only, insecure): connect params user_id and roles, or over HTTP
-the header "Authorization: Bearer <user_id>:<roles>".
+the header "Authorization: Bearer <user_id>:<roles>". The walkthrough's caller user_123:
+  new Phoenix.Socket("ws://{host}:{port}/socket", {{params: {{user_id: "user_123"}}}})
 
 phoenix.js (browser, or Node 20 with `ws` as transport):
   const socket = new Phoenix.Socket("ws://{host}:{port}/socket", {{params: {{user_id: "1"}}}});
@@ -256,6 +260,7 @@ admin.register(app)  # status, call-flow, schema
 ops.register(app)  # call, top
 tokens.register(app)  # token
 jobs.register(app)  # jobs list|show|retry|cancel|purge|counts, db upgrade
+config_admin.register(app)  # admin pull|pushed …, report (after any other admin group)
 
 
 def main(argv: list[str] | None = None) -> None:

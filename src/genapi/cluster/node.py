@@ -13,6 +13,13 @@ keepalive at the pace the gateway asked for, so a gateway notices a lost chunk o
 node within seconds. Gateways check permissions and arguments; the node checks arguments
 again and the callable deny list before every call.
 
+A push a gateway refuses (wrong push token, its admin gate, invalid configs) means that
+gateway routes no calls of the service here: the node logs an ERROR naming the gateway
+and the reason, does not count the service as served, and pushes it again with backoff
+(``refused_retry`` seconds, doubled each time up to ``refused_retry_max``), so fixing the
+gateway's side (or its token) brings the node in without a restart. :attr:`Node.refused`
+lists what is refused now.
+
 On SIGTERM it drains: it tells gateways it leaves (they stop routing to it), stops taking
 calls, lets in-flight calls and streams finish up to ``drain_timeout``, answers each one
 still running then with ``Server shutting down`` (``can_retry``) so no client waits for a
@@ -113,6 +120,9 @@ class Node:
         max_threads: int = 64,
         allowlist: Iterable[str] | None = None,
         detail_error: bool = False,
+        refused_retry: float = 1.0,
+        refused_retry_max: float = 60.0,
+        pull: bool = False,
     ) -> None:
         self.name = name or default_node_name()
         self.subjects = Subjects(prefix)
@@ -122,6 +132,12 @@ class Node:
         self.drain_timeout = drain_timeout
         self.push_wait = push_wait
         self.detail_error = detail_error
+        self.refused_retry = refused_retry
+        self.refused_retry_max = refused_retry_max
+        self.pull = pull
+        #: Services some gateway refused, with ``"<gateway>: <reason>"`` for each refusal.
+        self.refused: dict[str, list[str]] = {}
+        self._retrying: dict[str, asyncio.Task[None]] = {}
         self.allowlist = tuple(allowlist) if allowlist is not None else None
         self.invoker = Invoker(max_threads)
         self.link = Link(nats, name=f"node:{self.name}")
@@ -179,7 +195,12 @@ class Node:
         self._spawn(self._heartbeats())
         for service in self.services():
             await self.push(service)
-        logger.info("node %s serving %s", self.name, ", ".join(self.services()))
+        served = [s for s in self.services() if s not in self.refused]
+        if served:
+            logger.info("node %s serving %s", self.name, ", ".join(served))
+        if self.refused:
+            logger.error("node %s: %s refused by gateway(s) (see above), not routed here; "
+                         "pushing again with backoff", self.name, ", ".join(self.refused))
 
     async def serve(self) -> None:
         """Start, run until SIGTERM or SIGINT (or :meth:`stop`), then drain."""
@@ -205,7 +226,8 @@ class Node:
         except TransportError as exc:  # gateways notice by the missing heartbeats instead
             logger.warning("node %s could not announce it is leaving: %s", self.name, exc)
         if self._call_subscription is not None:
-            await self.link.unsubscribe(self._call_subscription)
+            # Drained, not dropped: calls already delivered to this client still run.
+            await self.link.drain_subscription(self._call_subscription)
             self._call_subscription = None
         pending = list(self._tasks.values())
         if pending:
@@ -219,9 +241,10 @@ class Node:
             for task in late.values():
                 task.cancel()
             await asyncio.gather(*late.values(), return_exceptions=True)
-        for task in self._background:
+        retrying = list(self._retrying.values())
+        for task in [*self._background, *retrying]:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*self._background, *retrying, return_exceptions=True)
         await self.link.close()
         self.invoker.shutdown()
 
@@ -247,14 +270,38 @@ class Node:
         message = PushMessage(service=service, node=self.name,
                               config_version=self.config_version(service),
                               fun_configs=self.exported(service), push_token=self.push_token,
-                              force=force)
+                              force=force, pull=self.pull)
         answers = await self._broadcast(self.subjects.push, encode(message))
         results = _decode_answers(answers, PushResult)
-        for result in results:
-            if result.status == "rejected":
-                logger.warning("gateway %s rejected %s: %s", result.gateway, service,
-                               "; ".join(result.reasons))
+        refusals = [f"{r.gateway}: {'; '.join(r.reasons)}" for r in results
+                    if r.status == "rejected"]
+        if refusals:
+            retrying = service in self._retrying
+            self.refused[service] = refusals
+            for refusal in refusals:
+                logger.error("node %s: gateway %s refused service %s; that gateway routes "
+                             "no calls of %s here", self.name, refusal, service, service)
+            if not retrying and self._loop is not None:
+                self._retrying[service] = self._loop.create_task(self._push_again(service))
+        elif service in self.refused and results:
+            del self.refused[service]
+            logger.info("node %s: %s accepted now; serving it", self.name, service)
         return results
+
+    async def _push_again(self, service: str) -> None:
+        """Push a refused service again, with backoff, until no gateway refuses it."""
+        delay = self.refused_retry
+        try:
+            while service in self.refused and service in self._services:
+                logger.error("node %s: pushing %s again in %.1f s", self.name, service, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.refused_retry_max)
+                try:
+                    await self.push(service)
+                except TransportError as exc:  # NATS away: the next round tries again
+                    logger.debug("node %s: push of %s failed: %s", self.name, service, exc)
+        finally:
+            self._retrying.pop(service, None)
 
     async def verify(self, service: str) -> list[VerifyResult]:
         """Ask every gateway whether it has this node's current config of ``service``."""

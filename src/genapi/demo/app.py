@@ -10,9 +10,9 @@ from ..gateway import (
     GatewaySettings,
     InsecureDemoAuthenticator,
 )
-from ..relay import add_relay
+from ..relay import add_relay, relay_service
 from ..security import AdminAction, AdminGate
-from .chat import chat_routes, lobby
+from .chat import chat_routes, lobby, room_1
 from .signup import demo_durable, outbox_path, signup_service, use_outbox
 from .walkthrough import SERVICES
 
@@ -25,27 +25,37 @@ def build_demo_gateway(cluster: ClusterOptions | None = None, *,
     """A gateway serving the demo services; identities come from connect params.
 
     With ``cluster`` it also reaches the demo's service nodes (and accepts their pushes).
-    It also serves the relay functions (with the persistent group ``lobby``) and the
+    It also serves the relay functions as ``relay`` and, as in the walkthrough's section
+    12, as ``chat_service`` (with the persistent public groups ``lobby`` and ``room_1``,
+    and topics ``api:*`` and ``chat:*``) and the
     chat page at ``/demo/chat``, and Prometheus metrics at ``/metrics`` (for
     ``genapi top``). With ``admin_token`` it serves the admin endpoints and the dashboard
-    at ``/dashboard``. The durable ``signup_service.welcome`` keeps its calls in
-    ``durable`` (default: a SQLite file in the temp directory, see
+    at ``/dashboard``, and allows the write actions (``genapi admin …``, the dashboard's
+    buttons: a demo is for trying them). The durable ``signup_service.welcome`` keeps its
+    calls in ``durable`` (default: a SQLite file in the temp directory, see
     :mod:`genapi.demo.signup`); ``genapi jobs`` operates them with the admin token.
     """
     actions = {AdminAction.PUSH_CONFIG} if cluster is not None else set()
     if admin_token is not None:
-        actions.update((AdminAction.VIEW_DIAGNOSTICS, AdminAction.MANAGE_DURABLE))
+        # the dashboard's buttons and `genapi admin …` work on the demo
+        actions.update((AdminAction.VIEW_DIAGNOSTICS, AdminAction.MANAGE_DURABLE,
+                        AdminAction.MANAGE_FUNCTIONS, AdminAction.UPDATE_RATE_LIMIT_CONFIG))
     durable = durable or demo_durable()
     use_outbox(outbox_path(durable.url))
     gateway = Gateway(
         [*SERVICES, signup_service],
         authenticator=InsecureDemoAuthenticator(),
-        settings=GatewaySettings(allow_anonymous=True),
+        # "chat:*" too: the walkthrough's relay section (12) talks on "chat:room_1".
+        settings=GatewaySettings(allow_anonymous=True, topics=("api:*", "chat:*")),
         cluster=cluster,
         admin=AdminSettings(token=admin_token, gate=AdminGate(actions)),
         routes=chat_routes(),
         metrics=True,
         durable=durable,
     )
-    add_relay(gateway, seed=[lobby()])  # shared through NATS when in a cluster
+    # shared through NATS when in a cluster
+    hub = add_relay(gateway, seed=[lobby(), room_1()])
+    # the walkthrough's section 12 serves the relay's send_message as chat_service's; the
+    # same hub, so the groups and the cleanup on disconnect are shared
+    gateway.registry.add_service(relay_service(hub, name="chat_service"))
     return gateway

@@ -15,16 +15,23 @@ from starlette.staticfiles import StaticFiles
 from ..relay import Group, GroupType
 from ..relay.groups import new_group
 
-__all__ = ["LOBBY", "STATIC_DIR", "chat_routes", "lobby"]
+__all__ = ["LOBBY", "ROOM_1", "STATIC_DIR", "chat_routes", "lobby", "room_1"]
 
 #: The chat room every page joins unless ``?group=`` says otherwise.
 LOBBY = "lobby"
+#: The walkthrough's public group (section 12, "Manage groups"), seeded like the lobby.
+ROOM_1 = "room_1"
 STATIC_DIR = Path(__file__).parent / "static"
 
 
 def lobby() -> Group:
     """The persistent public group ``lobby`` (seeded into the relay at start)."""
     return new_group(LOBBY, GroupType.PUBLIC, creator=None, now=time.time(), persistent=True)
+
+
+def room_1() -> Group:
+    """The walkthrough's public group ``room_1`` (created at start, persistent)."""
+    return new_group(ROOM_1, GroupType.PUBLIC, creator=None, now=time.time(), persistent=True)
 
 
 async def _page(request: HttpRequest) -> FileResponse:

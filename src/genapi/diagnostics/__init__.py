@@ -8,7 +8,8 @@
 
 Every method reads state and returns dicts, lists, strings, numbers and None only, so the
 results encode with ``json`` or ``msgspec`` as they are. Modules: ``report``
-(:class:`Diagnostics`), ``flow`` (call flows), ``stats`` (:class:`CallStats`, live call
+(:class:`Diagnostics`), ``flow`` (call flows), ``process`` (process health: memory,
+CPU, loop lag, fds, tasks, GC, with thresholds), ``stats`` (:class:`CallStats`, live call
 rates and latencies), ``redact`` (secret masking); ``plain`` (JSON-ready conversion) is
 :func:`genapi.schema.plain.plain`.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from ..schema.plain import plain
 from .flow import call_flow, list_call_flows
+from .process import HealthSettings, LoopLagMonitor, ProcessHealth, process_snapshot
 from .redact import redact
 from .report import CallSummary, Diagnostics
 from .stats import LATENCY_BOUNDS_MS, CallStats
@@ -26,8 +28,12 @@ __all__ = [
     "CallStats",
     "CallSummary",
     "Diagnostics",
+    "HealthSettings",
+    "LoopLagMonitor",
+    "ProcessHealth",
     "call_flow",
     "list_call_flows",
     "plain",
+    "process_snapshot",
     "redact",
 ]

@@ -13,6 +13,7 @@ from ..ratelimit.limits import GLOBAL, Scope
 from ..schema.catalog import function_catalog
 from ..schema.plain import plain
 from .flow import call_flow, list_call_flows
+from .process import ProcessHealth
 from .redact import redact
 from .view import GatewayView
 
@@ -173,11 +174,27 @@ class Diagnostics:
                 "open": listed}
 
     def health(self) -> dict[str, Any]:
-        """``ok`` / ``degraded`` / ``error`` and the reasons (pools, breakers, nodes)."""
+        """``ok`` / ``degraded`` / ``error`` and the reasons (pools, breakers, nodes, the
+        process's thresholds), with the process's figures under ``process``."""
         return self._health(self.pools(), self.cluster())
+
+    def process(self) -> dict[str, Any] | None:
+        """The process's figures (:mod:`genapi.diagnostics.process`): memory, CPU, loop
+        lag, file descriptors, tasks, GC; None when the gateway has no probe."""
+        probe = self._probe()
+        return probe.snapshot() if probe is not None else None
+
+    def _probe(self) -> ProcessHealth | None:
+        # Read by name: GatewayView stays the small protocol other hosts implement.
+        probe = getattr(self.gateway, "process_health", None)
+        return probe if isinstance(probe, ProcessHealth) else None
 
     def _health(self, pools: dict[str, Any], cluster: dict[str, Any]) -> dict[str, Any]:
         problems: list[tuple[str, str]] = []
+        probe = self._probe()
+        process = probe.snapshot() if probe is not None else None
+        if probe is not None and process is not None:
+            problems.extend(probe.problems(process))
         for name, pool in pools["pools"].items():
             if pool["state"] != "open":
                 problems.append(("error", f"{name} pool is {pool['state']}"))
@@ -196,7 +213,7 @@ class Diagnostics:
             problems.append(("degraded", "draining"))
         worst = "error" if any(p[0] == "error" for p in problems) else (
             "degraded" if problems else "ok")
-        return {"status": worst, "problems": [p[1] for p in problems]}
+        return {"status": worst, "problems": [p[1] for p in problems], "process": process}
 
     def snapshot(self) -> dict[str, Any]:
         """Everything above in one JSON-ready dict (what ``GET /admin/status`` serves)."""

@@ -15,6 +15,7 @@ ran its body, so its terminator is sent from here.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -60,11 +61,14 @@ class Job:
 
 
 class Jobs:
-    """The registry of jobs, by request id."""
+    """The registry of jobs, by request id and by owner."""
 
     def __init__(self) -> None:
         self._by_id: dict[str, set[Job]] = {}
         self._by_owner: dict[Any, set[Job]] = {}
+        #: Called ``(owner, +1)`` as an owned job is registered and ``(owner, -1)`` as it is
+        #: forgotten, so that a gateway can count acked work against its callers' caps.
+        self.counted: Callable[[Any, int], None] | None = None
 
     def __len__(self) -> int:
         return sum(len(jobs) for jobs in self._by_id.values())
@@ -74,6 +78,8 @@ class Jobs:
         self._by_id.setdefault(job.request_id, set()).add(job)
         if job.owner is not None:
             self._by_owner.setdefault(job.owner, set()).add(job)
+            if self.counted is not None:
+                self.counted(job.owner, 1)
 
     def discard(self, job: Job) -> None:
         """Forget a finished job."""
@@ -83,10 +89,17 @@ class Jobs:
             if not jobs:
                 del self._by_id[job.request_id]
         owned = self._by_owner.get(job.owner)
-        if owned is not None:
+        if owned is not None and job in owned:
             owned.discard(job)
             if not owned:
                 del self._by_owner[job.owner]
+            if self.counted is not None:
+                self.counted(job.owner, -1)
+
+    def owned(self, owner: Any) -> int:
+        """How many jobs ``owner`` has running or queued."""
+        jobs = self._by_owner.get(owner)
+        return 0 if jobs is None else len(jobs)
 
     def end(self, request_id: str, how: JobEnd, owner: Any = None) -> int:
         """End the jobs with ``request_id`` (only ``owner``'s when given); how many ended."""
@@ -138,7 +151,8 @@ class JobRunner:
         else:
             body, pool = self._async_job, self.pools.async_pool
         job = Job(request.request_id, call.owner, call.route.config.keep_running_on_disconnect)
-        job.future = pool.submit(lambda: body(call, job))
+        # the owner's share of the pool: one connection cannot queue out all the others
+        job.future = pool.submit(lambda: body(call, job), owner=call.owner)
         self.jobs.add(job)
         job.future.add_done_callback(lambda _f: self._job_done(call, job))
         if kind is _STREAM:

@@ -4,7 +4,10 @@ A :class:`WorkerPool` runs at most ``size`` coroutines at once and keeps at most
 ``max_queue`` more waiting, first in first out. :meth:`WorkerPool.submit` never blocks: it
 returns an :class:`asyncio.Future` for the result, or raises
 :class:`~genapi.ServiceUnavailable` (``can_retry`` true) at once when the queue is full, the
-pool's circuit breaker is open, or the pool is closing::
+pool's circuit breaker is open, or the pool is closing. An *owner* (a connection) may hold
+at most ``owner_share`` of the pool's places (running plus queued), so that one busy
+client cannot take the whole pool from the others; past it the owner gets
+:class:`~genapi.TooManyInflight` (a ServiceUnavailable)::
 
     pool = WorkerPool("async", size=100, max_queue=1000)
     future = pool.submit(lambda: do_work(x))
@@ -33,7 +36,7 @@ from enum import Enum, StrEnum
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, NoReturn, TypeVar
 
-from ..errors import Cancelled, ConfigError, ServiceUnavailable
+from ..errors import Cancelled, ConfigError, ServiceUnavailable, TooManyInflight
 from ..telemetry.events import Telemetry, default_telemetry, now_us, register_event
 from .breaker import BreakerSettings, BreakerState, CircuitBreaker
 
@@ -69,7 +72,8 @@ POOL_TASK_REJECTED: Final = register_event(
     "worker_pool.task.rejected",
     ("system_time",),
     ("pool_name", "reason"),
-    "A task was refused: reason 'queue_full', 'circuit_open', 'closed' or 'shutdown'.",
+    "A task was refused: reason 'queue_full', 'owner_share', 'circuit_open', 'closed' or "
+    "'shutdown'.",
 )
 
 #: Pools trip after more failures than a node breaker: one bad function should not stop all.
@@ -97,7 +101,8 @@ class _Ticket(asyncio.Future[Any]):
     running task) instead of one loop iteration later through a done callback.
     """
 
-    __slots__ = ("context", "fn", "key", "pool", "started_us", "state", "task", "trial")
+    __slots__ = ("context", "fn", "key", "owner", "pool", "started_us", "state", "task",
+                 "trial")
 
     def __init__(
         self,
@@ -106,9 +111,11 @@ class _Ticket(asyncio.Future[Any]):
         trial: bool,
         context: contextvars.Context | None,
         loop: asyncio.AbstractEventLoop,
+        owner: Any = None,
     ) -> None:
         super().__init__(loop=loop)
         self.pool = pool
+        self.owner = owner  # whose share of the pool it takes (None: nobody's)
         self.fn = fn
         self.trial = trial  # holds one of the breaker's half-open trial slots
         self.context = context
@@ -170,17 +177,23 @@ class WorkerPool:
         *,
         breaker: CircuitBreaker | None = None,
         telemetry: Telemetry | None = None,
+        owner_share: float = 1.0,
     ) -> None:
         problems = []
         if size < 1:
             problems.append("size must be >= 1")
         if max_queue < 0:
             problems.append("max_queue must be >= 0")
+        if not 0.0 < owner_share <= 1.0:
+            problems.append("owner_share must be > 0 and <= 1")
         if problems:
             raise ConfigError(f"WorkerPool {name}", problems)
         self.name = name
         self.size = size
         self.max_queue = max_queue
+        #: The most places (running plus queued) one owner may hold at once.
+        self.max_per_owner = max(1, int((size + max_queue) * owner_share))
+        self._held: dict[Any, int] = {}
         self.telemetry = telemetry if telemetry is not None else default_telemetry
         self.breaker = (
             breaker
@@ -210,16 +223,22 @@ class WorkerPool:
 
     # -- submission -------------------------------------------------------------------
 
-    def submit(self, fn: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
+    def submit(self, fn: Callable[[], Awaitable[T]], owner: Any = None) -> asyncio.Future[T]:
         """Run ``fn()`` in the pool; the future resolves to its result or exception.
 
         Starts at once when a slot is free, else queues. Raises ServiceUnavailable when
-        the queue is full, the breaker is open or the pool is closing. Must be called from
-        the event loop.
+        the queue is full, the breaker is open or the pool is closing, TooManyInflight
+        when ``owner`` (hashable; None: no owner) holds its whole share already. Must be
+        called from the event loop.
         """
         loop = asyncio.get_running_loop()
         if self._state is not PoolState.OPEN:
             self._refuse("closed")
+        held = self._held
+        if owner is not None and held.get(owner, 0) >= self.max_per_owner and not (
+                len(self._queue) >= self.max_queue and self._busy >= self.size):
+            # (a full pool is everyone's problem: that refusal says queue_full below)
+            self._refuse("owner_share")
         breaker = self.breaker
         if not breaker.admit():
             self._refuse("circuit_open")
@@ -232,7 +251,9 @@ class WorkerPool:
                 self._refuse("queue_full")
             # Queued work starts from another task's callback: keep the submitter's context.
             context = contextvars.copy_context()
-        ticket = _Ticket(self, fn, trial, context, loop)
+        ticket = _Ticket(self, fn, trial, context, loop, owner)
+        if owner is not None:
+            held[owner] = held.get(owner, 0) + 1
         if context is None:
             self._start(ticket, loop)
         else:
@@ -248,7 +269,22 @@ class WorkerPool:
                 {"system_time": time.time_ns()},
                 {"pool_name": self.name, "reason": reason},
             )
-        raise ServiceUnavailable(details={"pool": self.name, "reason": reason})
+        if reason == "owner_share":
+            raise TooManyInflight(details={"pool": self.name, "cause": reason,
+                                           "max": self.max_per_owner})
+        # "cause", not "reason": a client's reply is {"reason": <message>, **details}
+        raise ServiceUnavailable(details={"pool": self.name, "cause": reason})
+
+    def _release(self, ticket: _Ticket) -> None:
+        """The ticket's place is free again (it ended, or left the queue)."""
+        owner = ticket.owner
+        if owner is not None:
+            ticket.owner = None
+            left = self._held.get(owner, 0) - 1
+            if left > 0:
+                self._held[owner] = left
+            else:
+                self._held.pop(owner, None)
 
     # -- running ------------------------------------------------------------------------
 
@@ -267,6 +303,7 @@ class WorkerPool:
 
     def _on_task_done(self, ticket: _Ticket, task: asyncio.Task[Any]) -> None:
         ticket.state = _JobState.DONE
+        self._release(ticket)
         ticket.task = ticket.context = None
         self._busy -= 1
         self._tasks.discard(task)
@@ -317,6 +354,7 @@ class WorkerPool:
         if ticket.state is _JobState.QUEUED:
             del self._queue[ticket.key]
             ticket.state = _JobState.DONE
+            self._release(ticket)
             ticket.context = None
             self._cancelled += 1
             if ticket.trial:
@@ -337,6 +375,7 @@ class WorkerPool:
             self._queue.clear()
             for ticket in queued:
                 ticket.state = _JobState.DONE
+                self._release(ticket)
                 ticket.context = None
                 if ticket.trial:
                     self.breaker.release()
@@ -347,7 +386,7 @@ class WorkerPool:
                         {"system_time": time.time_ns()},
                         {"pool_name": self.name, "reason": "shutdown"},
                     )
-                refusal = ServiceUnavailable(details={"pool": self.name, "reason": "shutdown"})
+                refusal = ServiceUnavailable(details={"pool": self.name, "cause": "shutdown"})
                 _settle_exception(ticket, refusal)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
@@ -394,6 +433,9 @@ class PoolSettings:
     async_max_queue: int = 10_000
     stream_size: int = 500
     stream_max_queue: int = 10_000
+    #: The share of a pool's places (size plus queue) one owner (a connection) may hold:
+    #: a tenth of the default async pool is 1,100, above a connection's 1,000 in flight.
+    owner_share: float = 0.1
     breaker: BreakerSettings = DEFAULT_POOL_BREAKER
 
 
@@ -412,7 +454,8 @@ class Pools:
 
         def make(name: str, size: int, max_queue: int) -> WorkerPool:
             breaker = CircuitBreaker(f"pool:{name}", s.breaker, clock=clock, telemetry=tel)
-            return WorkerPool(name, size, max_queue, breaker=breaker, telemetry=tel)
+            return WorkerPool(name, size, max_queue, breaker=breaker, telemetry=tel,
+                              owner_share=s.owner_share)
 
         self.async_pool = make("async", s.async_size, s.async_max_queue)
         self.stream_pool = make("stream", s.stream_size, s.stream_max_queue)

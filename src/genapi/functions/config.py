@@ -373,55 +373,39 @@ def validate_fun_config(config: FunConfig) -> None:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ServiceConfig:
-    """Where a gateway pulls a service's function configs from.
+    """Where a gateway pulls a service's function configs from: ``nodes`` (node names, or
+    a callable returning them, asked at every pull, in order, until one answers).
 
-    ``nodes`` are node names (or a callable returning them); ``config_function`` and
-    ``version_function`` name functions *on the node* that return the configs and a
-    cheap version marker (when the marker is unchanged the full pull is skipped).
+    A node answers a pull with the configs it serves and their ``config_version`` (a digest
+    of them), so there is no function to name: the gateway asks for the version first and
+    pulls the full configs only when it changed.
     """
 
     service: str
     nodes: Sequence[str] | Callable[[], Sequence[str]] = ()
-    config_function: str | None = None
-    args: tuple[Any, ...] = ()
-    version_function: str | None = None
-    version_args: tuple[Any, ...] = ()
-
-    @property
-    def version_check_enabled(self) -> bool:
-        """True when a version function is configured."""
-        return self.version_function is not None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PushConfig:
-    """What a service node pushes to gateways: all of a service's functions at one version.
+    """All of a service's functions at one version, pushed to a gateway.
 
-    ``config_version`` makes pushes idempotent; ``push_token`` authenticates the node.
+    ``config_version`` makes pushes idempotent; ``push_token`` authenticates the pusher.
+    ``pull``: the gateway also pulls the service from ``nodes`` every ``pull_interval``
+    afterwards (a refresh when a push was missed). Push one in-process with
+    ``ConfigSync.push_config`` (``gateway.cluster.sync``); a gateway records what was
+    pushed as a PushConfig (``get_pushed_config(service)``).
     """
 
     service: str
     nodes: tuple[str, ...]
     config_version: str
     fun_configs: tuple[FunConfig, ...]
-    config_function: str | None = None
-    args: tuple[Any, ...] = ()
-    version_function: str | None = None
-    version_args: tuple[Any, ...] = ()
-    push_token: str | None = None
+    push_token: str | None = dataclasses.field(default=None, repr=False)
+    pull: bool = False
 
-    def to_service_config(self) -> ServiceConfig | None:
-        """A pull description for later refreshes, when the node named a config function."""
-        if self.config_function is None:
-            return None
-        return ServiceConfig(
-            service=self.service,
-            nodes=self.nodes,
-            config_function=self.config_function,
-            args=self.args,
-            version_function=self.version_function,
-            version_args=self.version_args,
-        )
+    def to_service_config(self) -> ServiceConfig:
+        """The pull source this push describes: its service, from its nodes."""
+        return ServiceConfig(service=self.service, nodes=self.nodes)
 
 
 def push_config_problems(push: PushConfig) -> list[str]:

@@ -253,6 +253,15 @@ class Registry:
         route = self._routes.get((service, request_type, version or None))
         return route.config if route is not None else None
 
+    def find(self, service: str, request_type: str, version: str | None = None) -> Route:
+        """The route under exactly that key, disabled or not (``None``/``""``: the
+        unversioned one); FunctionNotFound naming what exists otherwise. What the admin
+        actions act on: they name one version, never "the latest"."""
+        route = self._routes.get((service, request_type, version or None))
+        if route is None:
+            raise self._not_found(service, request_type, version or None)
+        return route
+
     def get_route(
         self, service: str, request_type: str, version: str | None = None
     ) -> Route | None:

@@ -9,7 +9,9 @@
 * :mod:`.http` — the HTTP call and health endpoints; :mod:`.auth` — authenticators;
   :mod:`.admission` — connect and join rates;
 * :mod:`.parts` — the optional parts (metrics, tracing); :mod:`.admin` — the admin
-  console and dashboard; :mod:`.cluster` — the cluster side (NATS);
+  console and dashboard; :mod:`.ops` — the admin write actions (:class:`Operations`,
+  ``gateway.ops``) and :mod:`.admin_write`, their HTTP routes; :mod:`.cluster` — the
+  cluster side (NATS);
 * :mod:`.serve` — running under uvicorn with a graceful drain, and :mod:`.wsserver`, the
   WebSocket driver it installs.
 """

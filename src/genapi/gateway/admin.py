@@ -22,6 +22,13 @@ an explicit gate is used as it is, so it must list it.
 ``GET /admin/schema``      the function catalog (``?format=jsonschema`` or ``asyncapi``)
 =========================  ======================================================
 
+More routes under ``/admin`` (the write actions, for one) come from other modules: each
+registers a provider with :func:`admin_routes`; the provider is given the console and
+returns its routes (full paths, ``/admin/...``), mounted before the console's own. Their
+endpoints are wrapped in :meth:`AdminConsole.guarded`, which checks the token, then the
+gate (``view_diagnostics`` and the action given), answering 403 ``Admin action denied:
+<action>`` when the gate does not allow it.
+
 The dashboard page and its script hold no data: the page asks for the token and sends
 it as a Bearer header on its ``fetch`` calls. Its responses carry a strict
 Content-Security-Policy (scripts, styles and connections to the gateway's own origin only,
@@ -32,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -47,9 +54,10 @@ from ..diagnostics import CallStats, Diagnostics
 from ..diagnostics.view import GatewayView
 from ..errors import ConfigError
 from ..schema import asyncapi_document, function_catalog, json_schemas
-from ..security import AdminAction, AdminGate, secrets_equal
+from ..security import AdminAction, AdminGate, bearer_credentials, secrets_equal
 
-__all__ = ["DASHBOARD_CSP", "STATIC_DIR", "AdminConsole", "ConsoleHost"]
+__all__ = ["DASHBOARD_CSP", "STATIC_DIR", "AdminConsole", "ConsoleHost", "RouteProvider",
+           "admin_routes"]
 
 logger = logging.getLogger("genapi.gateway.admin")
 
@@ -70,6 +78,22 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Endpoint = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+
+RouteProvider = Callable[["AdminConsole"], Sequence[BaseRoute]]
+# Filled at import by the modules that add admin routes (gateway/app.py imports them), so
+# that adding a group of routes touches neither this module nor the others' modules.
+_PROVIDERS: list[RouteProvider] = []
+
+
+def admin_routes(provider: RouteProvider) -> RouteProvider:
+    """Register ``provider``: every admin console also serves the routes it returns.
+
+    A decorator; registering the same provider twice adds it once.
+    """
+    if provider not in _PROVIDERS:
+        _PROVIDERS.append(provider)
+    return provider
 
 
 def _json(data: Any, status: int = 200) -> HttpResponse:
@@ -145,7 +169,7 @@ class AdminConsole:
     """
 
     def __init__(self, gateway: ConsoleHost, token: str, *,
-                 calls: CallStats | None = None) -> None:
+                 calls: CallStats | None = None, name: str = "admin") -> None:
         if not isinstance(token, str) or not token.strip():
             raise ConfigError("admin_token must be a non-empty string")
         if len(token) < 16:
@@ -153,6 +177,8 @@ class AdminConsole:
                            "secrets.token_urlsafe() for one that cannot be guessed", len(token))
         self.gateway = gateway
         self._token = token  # never logged, never served
+        #: Who holds the token, in the audit of admin actions.
+        self.name = name
         self.calls = calls if calls is not None else CallStats(registry=gateway.registry)
         self.diagnostics = Diagnostics(gateway, calls=self.calls)
 
@@ -176,9 +202,7 @@ class AdminConsole:
         given = None
         for name, value in scope.get("headers", []):
             if name.lower() == b"authorization":
-                scheme, _, credentials = value.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer":
-                    given = credentials.strip()
+                given = bearer_credentials(value)
                 break
         if not secrets_equal(self._token, given):
             client = scope.get("client")
@@ -187,6 +211,24 @@ class AdminConsole:
         if not self.gateway.admin.allows(AdminAction.VIEW_DIAGNOSTICS):
             return 403
         return None
+
+    def guarded(self, endpoint: Endpoint, action: AdminAction | str | None = None
+                ) -> Endpoint:
+        """``endpoint`` behind the console's check and, with ``action``, the gate's:
+        401 without the token, 403 ``Admin action denied: <action>`` when refused."""
+        required = None if action is None else AdminAction(action)
+
+        async def run(request: HttpRequest) -> HttpResponse:
+            status = self.check(request.scope)
+            if status is not None:
+                return _bare(status)
+            if required is not None and not self.gateway.admin.allows(required):
+                logger.warning("admin action refused: %s %s (the gate does not allow %s)",
+                               request.method, request.url.path, required.value)
+                return _json({"error": f"Admin action denied: {required.value}"}, 403)
+            return await endpoint(request)
+
+        return run
 
     # -- routes -------------------------------------------------------------------------
 
@@ -203,7 +245,9 @@ class AdminConsole:
         router = Router([Route(path, endpoint, methods=["GET"])
                          for path, endpoint in endpoints.items()])
         static = _Headers(StaticFiles(directory=STATIC_DIR), _PAGE_HEADERS)
+        contributed = [route for provider in _PROVIDERS for route in provider(self)]
         return [
+            *contributed,  # before the mount, which would answer every /admin path
             Mount("/admin", app=_Guard(self, router)),
             Route("/dashboard", self._dashboard, methods=["GET"]),
             Mount("/dashboard/static", app=static, name="genapi-dashboard-static"),

@@ -41,6 +41,9 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from ..diagnostics import Diagnostics
+from ..diagnostics.errorlog import install_recent_errors
+from ..diagnostics.process import ProcessHealth
 from ..durable import DurableCalls, DurableSettings, DurableStore
 from ..errors import AuthenticationFailed, ShuttingDown, UsageError
 from ..execution.executor import Executor
@@ -49,15 +52,24 @@ from ..functions.service import Service
 from ..protocol.phoenix import TopicRouter, serializer_for_vsn
 from ..ratelimit import RateLimiter
 from ..security import AdminAction, AdminGate
+
+# Modules adding /admin routes through admin.admin_routes are imported here for that
+# effect, one line each, marked noqa F401 (imported for its registration).
+from . import (
+    admin_config,  # noqa: F401
+    admin_write,  # noqa: F401
+)
 from .admin import AdminConsole
 from .admission import Admission
 from .auth import identify
-from .connection import Connection
+from .connection import Connection, count_job
 from .events import CONNECTION_CLOSE, CONNECTION_OPEN, CONNECTION_REFUSED
 from .host import Admitted, Refusal
 from .http import call_endpoint, health_endpoint
+from .inflight import UserInflight
 from .jobs import DurablePart
 from .longpoll import LongPoll
+from .ops import Operations
 from .parts import GatewayPart, MetricsPart, TracingPart
 from .settings import (
     CLOSE_GOING_AWAY,
@@ -146,8 +158,14 @@ class Gateway:
         self.limits = settings.limits
         self.trusted_proxies = settings.trusted_proxies
         self.stats = GatewayStats()
+        #: Process health: memory, CPU, loop lag (a timer while running), fds, tasks, GC.
+        self.process_health = ProcessHealth(settings.health)
         self.admission = Admission(settings.admission, self.executor.telemetry)
         self.connections: set[Connection] = set()
+        self.user_inflight = UserInflight(settings.limits.max_inflight_per_user)
+        # acked async and stream work counts against its user's cap until it ends (the
+        # hook finds each connection's own gateway: an executor may serve several)
+        self.executor.jobs.counted = count_job
         self.draining = False
         admin_settings = AdminSettings.of(admin)
         self.admin = admin_settings.effective_gate()
@@ -155,14 +173,20 @@ class Gateway:
                          if settings.longpoll is not None else None)
         self.cluster: GatewayCluster | None = None
         self._on_cluster: list[Callable[[GatewayCluster], object]] = []
+        #: The admin write actions (:class:`~genapi.gateway.ops.Operations`).
+        self.ops = Operations(self, who=admin_settings.name)
+        self._on_cluster.append(self.ops.join)
         if cluster is not None:
             self._join(ClusterOptions.of(cluster))
         self._started = False
         self._sweeper: asyncio.Task[None] | None = None
         self.metrics, self.tracer, self.admin_console, self._parts = self._build_parts(
             MetricsSettings.of(metrics), TracingSettings.of(tracing), admin_settings.token)
+        if self.metrics is not None:
+            self.metrics.process = self.process_health.snapshot
         if self.longpoll is not None:
             self._parts.append(self.longpoll)
+        self._parts.append(self.ops)
         #: Durable calls (``durable=``), None without them.
         self.durable: DurableCalls | None = None
         self._durable_part: DurablePart | None = None
@@ -204,7 +228,7 @@ class Gateway:
             tracer = tracing_part.tracer
             parts.append(tracing_part)
         if admin_token is not None:
-            console = AdminConsole(self, admin_token)
+            console = AdminConsole(self, admin_token, name=self.ops.who)
             parts.append(console)
         return exporter, tracer, console, parts
 
@@ -259,6 +283,8 @@ class Gateway:
         self._started = True
         self.draining = False  # again, after an aclose()
         self.executor.reopen()
+        self.process_health.start()
+        install_recent_errors()  # the debug report's recent warnings and errors
         for part in self._parts:
             part.start()  # again, after an aclose()
         self._sweeper = asyncio.get_running_loop().create_task(
@@ -285,7 +311,16 @@ class Gateway:
         await self.executor.aclose()
         for part in self._parts:
             part.stop()
+        self.process_health.stop()
         self._started = False
+
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok" | "degraded" | "error", "problems": [...], "process": {...}}``:
+        pools, breakers, nodes, draining and the process's thresholds (what ``GET
+        /admin/health`` serves; :meth:`~genapi.Diagnostics.health`)."""
+        console = self.admin_console
+        diagnostics = console.diagnostics if console is not None else Diagnostics(self)
+        return diagnostics.health()
 
     def set_detail_error(self, enabled: bool) -> None:
         """Show (or hide) internal error details to clients; needs ``change_detail_error``."""

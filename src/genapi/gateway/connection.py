@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from ..errors import Cancelled, DecodeError, InvalidRequest, ServiceUnavailable
+from ..errors import Cancelled, DecodeError, InvalidRequest, ServiceUnavailable, TooManyInflight
 from ..messages import CANCEL_EVENT, Request, Response, decode_request
 from ..protocol.phoenix import (
     ChannelClosed,
@@ -47,7 +47,7 @@ from .outbox import Frame, Outbox, OutboxOverflow
 from .settings import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
 from .sink import TopicSink
 
-__all__ = ["CANCEL_EVENT", "Connection", "DirectChannel"]
+__all__ = ["CANCEL_EVENT", "Connection", "DirectChannel", "count_job"]
 
 logger = logging.getLogger("genapi.gateway")
 
@@ -70,8 +70,8 @@ class DirectChannel(Protocol):
     def write(self, frames: list[Frame]) -> None:
         """Write frames now, in one batch."""
 
-    def close(self, code: int) -> None:
-        """Close the WebSocket with ``code``."""
+    def close(self, code: int, reason: str = "") -> None:
+        """Close the WebSocket with ``code`` (and ``reason``, at most 123 bytes)."""
 
 
 def _task_starter(
@@ -93,6 +93,24 @@ class _RequestId(msgspec.Struct):
 
 
 _request_id_decoder = msgspec.json.Decoder(_RequestId)
+
+
+def count_job(owner: Any, delta: int) -> None:
+    """An executor's job of ``owner`` started (+1) or ended (-1): a connection's count
+    against its user's cap (see :attr:`genapi.execution.jobs.Jobs.counted`)."""
+    if isinstance(owner, Connection):
+        owner.gateway.user_inflight.add(owner.identity.user_id, delta)
+
+
+def _reason(message: str, details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An error reply's response: ``{"reason": message, **details}``; the documented
+    message stays the reason, a detail of that name is renamed ``cause``."""
+    if not details:
+        return {"reason": message}
+    extra = dict(details)
+    if "reason" in extra:
+        extra.setdefault("cause", extra.pop("reason"))
+    return {"reason": message, **extra}
 
 
 def _peek_request_id(raw: bytes) -> str:
@@ -120,10 +138,17 @@ class Connection:
             serializer,
             topics=gateway.topic_router,
             max_channels=limits.max_channels,
+            max_topic_length=limits.max_topic_length,
             idle_timeout=limits.heartbeat_timeout,
         )
         self.outbox = Outbox(limits.max_queue_messages, limits.max_queue_bytes)
-        self.calls = InflightCalls(limits.max_inflight)
+        users = gateway.user_inflight
+        user_id = identity.user_id
+        self.calls = InflightCalls(
+            limits.max_inflight,
+            None if user_id is None else functools.partial(users.add, user_id))
+        self._users = users
+        self._jobs = gateway.executor.jobs
         self._tasks: set[asyncio.Task[None]] = set()  # join authorizations in progress
         self._sinks: dict[str, TopicSink] = {}
         self._max_frame = limits.max_frame_bytes
@@ -142,6 +167,7 @@ class Connection:
         self._done = Flag()  # Flags: no waiter deque while nobody waits (idle memory)
         self._start_task = _task_starter(asyncio.get_running_loop())
         self._close_code: int | None = None
+        self._close_reason = ""
         self._flush_on_close = True
         self._peer_gone = False
         self.finished = Flag()
@@ -206,15 +232,16 @@ class Connection:
             if not self._peer_gone:
                 if self._flush_on_close:
                     self.drain_outbox()
-                direct.close(self._close_code or CLOSE_GOING_AWAY)
+                direct.close(self._close_code or CLOSE_GOING_AWAY, self._close_reason)
         finally:
             self.finished.set()
 
-    def close(self, code: int, *, flush: bool = True) -> None:
+    def close(self, code: int, *, flush: bool = True, reason: str = "") -> None:
         """Close the connection with ``code`` (queued frames are written first if ``flush``)."""
         if self._close_code is not None:
             return
         self._close_code = code
+        self._close_reason = reason
         self._flush_on_close = flush
         self._done.set()
         if self._reader is not None and not self._reader.done():
@@ -241,8 +268,9 @@ class Connection:
 
     @property
     def inflight(self) -> int:
-        """Calls running for this connection."""
-        return len(self.calls)
+        """Calls in flight for this connection: sync calls running, and the acked async
+        and stream work they started (what its ``max_inflight`` cap counts)."""
+        return len(self.calls) + self._jobs.owned(self)
 
     @property
     def queued(self) -> int:
@@ -297,7 +325,8 @@ class Connection:
         writer.cancel()
         if not self._peer_gone and self._send is not None:
             try:
-                await self._send({"type": "websocket.close", "code": self._close_code or 1001})
+                await self._send({"type": "websocket.close", "code": self._close_code or 1001,
+                                  "reason": self._close_reason})
             except Exception as exc:  # servers differ in how they say "already gone"
                 logger.debug("close frame to %s not sent: %r", self.ip_address, exc)
 
@@ -330,8 +359,9 @@ class Connection:
                 self._dispatch(event)
         self.flush()
         if core.state is not ConnectionState.OPEN and self._close_code is None:
+            # the core closes only for a client's malformed frame: 1007 with its reason
             self.gateway.stats.malformed_frames += 1
-            self.close(core.close_code or 1011)
+            self.close(core.close_code or CLOSE_GOING_AWAY, reason=core.close_reason)
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, MessageReceived):
@@ -424,9 +454,19 @@ class Connection:
             self._answer(event, InvalidRequest(exc.message), request_id)
             return
         calls = self.calls
-        if self.gateway.draining or calls.full:
+        if self.gateway.draining:
             self.gateway.stats.calls_refused_inflight += 1
             self._answer(event, ServiceUnavailable(), request.request_id)
+            return
+        # Acked async and stream work counts too: an ack is not the end of the work, and a
+        # client must not fill the shared pools by never waiting for its results.
+        if len(calls) + self._jobs.owned(self) >= calls.limit:
+            self._refuse_inflight(event, request.request_id, "max_inflight", calls.limit)
+            return
+        users = self._users
+        if users.full(self.identity.user_id):
+            self._refuse_inflight(event, request.request_id, "max_inflight_per_user",
+                                  users.limit)
             return
         key = calls.new_key()  # every call its own key, however the client reuses ids
         # The call removes itself when done (one never started is dropped at teardown).
@@ -469,9 +509,14 @@ class Connection:
         if response is None or response.success:
             self.core.reply(to, "ok", {"request_type": request.request_type})
         else:
-            details = getattr(error, "details", None) or {}
-            self.core.reply(to, "error", {"reason": response.error, **details})
+            self.core.reply(to, "error", _reason(response.error or "",
+                                                 getattr(error, "details", None)))
         self.flush()
+
+    def _refuse_inflight(self, event: MessageReceived, request_id: str, limit: str,
+                         most: int) -> None:
+        self.gateway.stats.calls_refused_inflight += 1
+        self._answer(event, TooManyInflight(details={"limit": limit, "max": most}), request_id)
 
     def _answer(self, event: MessageReceived, error: Exception, request_id: str) -> None:
         """Answer a push that never reached the executor."""
@@ -479,7 +524,7 @@ class Connection:
         can_retry = bool(getattr(error, "can_retry", False))
         response = Response.fail(request_id, message, can_retry=can_retry)
         self.core.push(event.topic, self.gateway.event, response)
-        self.core.reply(event, "error", {"reason": message})
+        self.core.reply(event, "error", _reason(message, getattr(error, "details", None)))
 
     # -- writing ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from ..execution.executor import Executor
 from ..protocol.phoenix import Serializer, TopicRouter
 from .admission import Admission
 from .auth import Identity
+from .inflight import UserInflight
 from .settings import ConnectionLimits, GatewayStats, JoinAuthorizer
 
 __all__ = ["Admitted", "GatewayHost", "Refusal"]
@@ -49,6 +50,10 @@ class GatewayHost(Protocol):
     @property
     def limits(self) -> ConnectionLimits:
         """Per-connection bounds."""
+
+    @property
+    def user_inflight(self) -> UserInflight:
+        """Calls in flight per user across the gateway's connections."""
 
     @property
     def topic_router(self) -> TopicRouter:

@@ -9,19 +9,21 @@ running call with that id, sync and async alike (see :meth:`genapi.Executor.canc
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from ..errors import ApiError
 
-__all__ = ["InflightCalls"]
+__all__ = ["InflightCalls", "UserInflight"]
 
 
 class InflightCalls:
     """Running sync calls of a connection (async and stream work is the executor's jobs)."""
 
-    __slots__ = ("_by_id", "_ending", "_next", "_tasks", "limit")
+    __slots__ = ("_account", "_by_id", "_ending", "_next", "_tasks", "limit")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, account: Callable[[int], None] | None = None) -> None:
         self.limit = limit
+        self._account = account  # told +1 / -1 as calls start and end (the user's count)
         self._next = 0
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._by_id: dict[str, set[int]] = {}
@@ -44,10 +46,13 @@ class InflightCalls:
         """Track a call that is still running (one that finished at once is not added)."""
         self._tasks[key] = task
         self._by_id.setdefault(request_id, set()).add(key)
+        if self._account is not None:
+            self._account(1)
 
     def discard(self, key: int, request_id: str) -> None:
         """The call ended."""
-        self._tasks.pop(key, None)
+        if self._tasks.pop(key, None) is not None and self._account is not None:
+            self._account(-1)
         self._ending.pop(key, None)
         keys = self._by_id.get(request_id)
         if keys is not None:
@@ -81,3 +86,36 @@ class InflightCalls:
         self._ending[key] = error
         task.cancel()
         return 1
+
+
+class UserInflight:
+    """Calls in flight per user across a gateway's connections: sync calls and the acked
+    async and stream work they started. Anonymous callers (``None``) are not counted here:
+    each of their connections has its own cap."""
+
+    __slots__ = ("_counts", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._counts: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def count(self, user: str | None) -> int:
+        """The calls ``user`` has in flight."""
+        return 0 if user is None else self._counts.get(user, 0)
+
+    def full(self, user: str | None) -> bool:
+        """True when another call of ``user`` would pass the cap."""
+        return user is not None and self._counts.get(user, 0) >= self.limit
+
+    def add(self, user: str | None, delta: int) -> None:
+        """A call of ``user`` started (+1) or ended (-1); users at zero are forgotten."""
+        if user is None:
+            return
+        count = self._counts.get(user, 0) + delta
+        if count > 0:
+            self._counts[user] = count
+        else:
+            self._counts.pop(user, None)

@@ -78,4 +78,8 @@ def log_config(log_level: str = "info") -> dict[str, Any]:
     config["loggers"]["genapi"] = {
         "handlers": ["genapi"], "level": "DEBUG" if genapi_level == "TRACE" else genapi_level,
         "propagate": False}
+    # Admin actions are always logged (who changed what, before and after): an operator
+    # keeping genapi's noise at WARNING still needs the audit trail.
+    config["loggers"]["genapi.admin.audit"] = {"handlers": ["genapi"], "level": "INFO",
+                                               "propagate": False}
     return config

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..diagnostics.process import HealthSettings
 from ..errors import ConfigError
 from ..functions.config import ServiceConfig
 from ..security import AdminAction, AdminGate
@@ -59,8 +60,13 @@ class ConnectionLimits:
       does not read fills it and is disconnected (code 1008);
     * ``max_frame_bytes`` — largest incoming WebSocket message (code 1009 beyond);
     * ``max_channels`` — topics joined at once;
-    * ``max_inflight`` — calls running at once for one connection (more are answered
-      ``Service temporarily unavailable``);
+    * ``max_topic_length`` — characters in a topic (a longer join is refused with
+      ``{"reason": "topic too long"}``);
+    * ``max_inflight`` — calls in flight at once for one connection: sync calls and the
+      acked async and stream work they started (more are answered ``Service temporarily
+      unavailable: too many calls in flight``);
+    * ``max_inflight_per_user`` — the same across all the connections of one user on
+      this gateway (anonymous connections count one by one);
     * ``drain_timeout`` — seconds in-flight calls get to finish on shutdown.
     """
 
@@ -69,7 +75,9 @@ class ConnectionLimits:
     max_queue_bytes: int = 8 * 1024 * 1024
     max_frame_bytes: int = 2 * 1024 * 1024
     max_channels: int = 100
+    max_topic_length: int = 256
     max_inflight: int = 1000
+    max_inflight_per_user: int = 2000
     drain_timeout: float = 10.0
 
     def __post_init__(self) -> None:
@@ -125,7 +133,9 @@ class GatewaySettings:
     * ``trusted_proxies`` — addresses whose ``X-Forwarded-For`` is believed;
     * ``detail_error`` — add internal reasons to ``Internal Server Error`` (off: internals
       never reach clients);
-    * ``longpoll`` — the long-poll transport (:class:`LongPollSettings`; None: off).
+    * ``longpoll`` — the long-poll transport (:class:`LongPollSettings`; None: off);
+    * ``health`` — process-health thresholds and the loop-lag timer
+      (:class:`~genapi.diagnostics.process.HealthSettings`).
     """
 
     socket_path: str = "/socket"
@@ -139,6 +149,7 @@ class GatewaySettings:
     trusted_proxies: frozenset[str] = frozenset()
     detail_error: bool = False
     longpoll: LongPollSettings | None = field(default_factory=LongPollSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
 
     def __post_init__(self) -> None:
         # Accept any iterable for the collections; keep them immutable.
@@ -205,10 +216,12 @@ class AdminSettings:
     for callers presenting it as a Bearer token (not mounted without it). ``gate`` lists
     the admin actions allowed (node config pushes need ``push_config``, for one); without
     one it allows ``view_diagnostics`` when there is a token and nothing otherwise.
+    ``name`` is who the token's holder is in the audit of admin actions.
     """
 
     token: str | None = None
     gate: AdminGate | None = None
+    name: str = "admin"
 
     def __post_init__(self) -> None:
         if self.token is not None and (not isinstance(self.token, str)
@@ -217,7 +230,7 @@ class AdminSettings:
 
     def __repr__(self) -> str:
         shown = "None" if self.token is None else "'***'"
-        return f"AdminSettings(token={shown}, gate={self.gate!r})"
+        return f"AdminSettings(token={shown}, gate={self.gate!r}, name={self.name!r})"
 
     @classmethod
     def of(cls, value: AdminSettings | AdminGate | None) -> AdminSettings:

@@ -135,11 +135,11 @@ class _Direct:
         if core is not None and core.state is FrameState.OPEN:
             self._write(encode_frames(frames))
 
-    def close(self, code: int) -> None:
+    def close(self, code: int, reason: str = "") -> None:
         """Close the WebSocket with ``code`` (the peer gets ``close_grace`` to answer)."""
         protocol = self._protocol
         if protocol is not None:
-            protocol.direct_close(code)
+            protocol.direct_close(code, reason)
 
     def detach(self) -> None:
         self._protocol = self._core = None
@@ -281,12 +281,12 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.close_timer is None:  # uvicorn closes on return unless a timer is set
             self.close_timer = _HOLD
 
-    def direct_close(self, code: int) -> None:
+    def direct_close(self, code: int, reason: str = "") -> None:
         core = self._core
         if core is None or self._lost:
             return
         if core.state is FrameState.OPEN:
-            self._send_close(core, code)
+            self._send_close(core, code, reason)
         self._arm_deadline()
 
     def _send_close(self, core: ServerFrames, code: int, reason: str = "") -> None:

@@ -29,7 +29,18 @@ genapi_breaker_state                      gauge      name (``pool:async`` … or
 genapi_connections_open                   gauge      — (with a gateway's stats)
 genapi_connections_total,                 counter    — (likewise, one per field of
 genapi_slow_consumers_closed_total, …                :class:`~genapi.gateway.GatewayStats`)
+genapi_process_loop_lag_seconds           gauge      — the event loop's last measured lag
+genapi_process_loop_lag_max_seconds       gauge      — its worst over the health window
+genapi_process_asyncio_tasks              gauge      — asyncio tasks alive
+genapi_process_threads                    gauge      — threads alive
 ========================================  =========  ==================================
+
+The process's memory, CPU time and file descriptors (``process_resident_memory_bytes``,
+``process_cpu_seconds_total``, ``process_open_fds``, ``process_max_fds``, …) and GC
+counts (``python_gc_collections_total``, ``python_gc_objects_collected_total``, …) come
+from prometheus-client's own ``ProcessCollector`` and ``GCCollector``, registered on each
+exporter's registry under their standard names (not duplicated as ``genapi_*``). The
+``genapi_process_*`` gauges need the gateway's process probe (:attr:`process`).
 
 Durations are measured by the executor up to a request's answer: the result or error of a
 sync call; for async and stream calls their *terminal* Response (the final result, the
@@ -67,7 +78,13 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    GCCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -160,6 +177,9 @@ class PrometheusExporter:
         self._webhooks: dict[str, int] = {}
         #: The durable queue's gauges (a gateway's ``durable.queue_stats``), read at scrape.
         self.durable_queue: Callable[[], Mapping[str, float]] | None = None
+        #: The process probe's figures (a gateway's ``process_health.snapshot``), read at
+        #: scrape for the loop lag, tasks and threads.
+        self.process: Callable[[], Mapping[str, Any]] | None = None
         self._handlers: dict[str, Callable[[str, Mapping[str, Any], Mapping[str, Any]], None]] = {
             EXECUTOR_STOP: self._on_request,
             RATE_LIMITED: self._on_rate_limited,
@@ -174,6 +194,8 @@ class PrometheusExporter:
         self.offload = offload
         self._offload = OffloadSlot(self._dispatch, name="genapi-prometheus")
         self.registry.register(self)
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.attach()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -297,6 +319,7 @@ class PrometheusExporter:
         if self.executor is not None:
             yield from self._collect_pools(self.executor.pool_status())
         yield from self._collect_durable()
+        yield from self._collect_process()
         if self.stats is not None:
             yield from _collect_stats(self.stats.as_dict())
         if self.offload:
@@ -353,6 +376,23 @@ class PrometheusExporter:
                                 value=oldest)
         yield GaugeMetricFamily("genapi_durable_running", "Durable calls this gateway's "
                                 "workers run now.", value=running_here)
+
+    def _collect_process(self) -> Iterator[Metric]:
+        if self.process is None:
+            return
+        figures = self.process()
+        yield GaugeMetricFamily("genapi_process_loop_lag_seconds", "How late the event "
+                                "loop ran its last health timer.",
+                                value=figures.get("loop_lag_ms", 0.0) / 1000)
+        yield GaugeMetricFamily("genapi_process_loop_lag_max_seconds", "The event loop's "
+                                "worst lag over the health window.",
+                                value=figures.get("loop_lag_max_ms", 0.0) / 1000)
+        tasks = figures.get("asyncio_tasks")
+        if tasks is not None:
+            yield GaugeMetricFamily("genapi_process_asyncio_tasks", "asyncio tasks alive.",
+                                    value=tasks)
+        yield GaugeMetricFamily("genapi_process_threads", "Threads alive.",
+                                value=figures.get("threads", 0))
 
     def _collect_pools(self, status: Mapping[str, Any]) -> Iterator[Metric]:
         gauges = {field: GaugeMetricFamily(f"genapi_pool_{field}", help_, labels=["pool"])
@@ -414,12 +454,12 @@ def metrics_endpoint(
     """
     from starlette.responses import Response
 
-    from ..security import secrets_equal
-
-    expected = f"Bearer {token}" if token is not None else None
+    from ..security import bearer_credentials, secrets_equal
 
     async def endpoint(request: HttpRequest) -> HttpResponse:
-        if not secrets_equal(expected, request.headers.get("authorization")):
+        # the admin check's parser: "bearer", "BEARER" and extra spaces are accepted alike
+        given = bearer_credentials(request.headers.get("authorization"))
+        if not secrets_equal(token, given):
             return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
         # Count what is queued so far (in a thread: the loop keeps serving meanwhile).
         await asyncio.to_thread(exporter.flush, 1.0)

@@ -270,7 +270,40 @@ class RateLimiter:
             for rule, count in zip(rules, counts, strict=True)
         ]
 
+    async def check_value(
+        self, value: str, *, scope: Scope = GLOBAL, key: str | None = None
+    ) -> list[LimitStatus]:
+        """Count one request of ``value`` against the limits of ``scope`` (on ``key`` only,
+        if given) outside any request: the usage after it, or :class:`~genapi.RateLimited`
+        (nothing counted) when a limit is full.
+
+        For work that is not a call but should spend the same allowance (a login attempt
+        made over HTTP, say). Works while the limiter is disabled too: it is asked for
+        explicitly. Gated like a change, since it spends the value's allowance.
+        """
+        self._require()
+        rules = self._rules(scope, key)
+        if not rules:
+            return []
+        checks = [rule.check(value) for rule in rules]
+        outcome = self._store.acquire(checks)
+        if outcome is not None and not isinstance(outcome, Rejection):
+            outcome = await self._io(outcome)
+        if isinstance(outcome, Rejection):
+            limit = rules[outcome.index].limit
+            raise RateLimited(outcome.retry_after_ms, details={
+                "key": limit.key_name, "scope": limit.scope,
+                "max_requests": limit.max_requests,
+                "current_requests": outcome.current_requests, "window_ms": limit.window_ms})
+        return await self.status(value, scope=scope, key=key)
+
     # -- changing (gated) ---------------------------------------------------------------
+
+    async def clear(self) -> int | None:
+        """Forget every key value's usage, under every limit (the limits stay); how many
+        buckets there were, when the store can tell."""
+        self._require()
+        return await self._io(self._store.clear())
 
     async def reset(self, value: str, *, scope: Scope = GLOBAL, key: str | None = None) -> None:
         """Forget what ``value`` has used under the limits of ``scope`` (``key`` only)."""

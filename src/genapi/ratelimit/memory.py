@@ -173,6 +173,13 @@ class MemoryStore:
             if group is not None and group.pop(bucket, None) is not None:
                 self._size -= 1
 
+    async def clear(self) -> int:
+        """Forget every bucket; how many there were."""
+        count = self._size
+        self._groups.clear()
+        self._size = 0
+        return count
+
     async def aclose(self) -> None:
         """Nothing to release."""
 

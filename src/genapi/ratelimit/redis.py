@@ -182,6 +182,28 @@ class RedisStore:
             except (RedisError, OSError) as exc:
                 raise RateLimiterUnavailable() from exc
 
+    async def clear(self) -> int:
+        """Forget every bucket under this store's prefix; how many there were.
+
+        SCAN, not KEYS: the walk does not block Redis for other clients. Hits recorded
+        while it walks may survive it.
+        """
+        count = 0
+        async with self._slots:
+            try:
+                batch: list[Any] = []
+                async for key in self._client.scan_iter(match=_glob_escape(self._prefix) + "*",
+                                                        count=500):
+                    batch.append(key)
+                    if len(batch) >= 500:
+                        count += await self._client.unlink(*batch)
+                        batch = []
+                if batch:
+                    count += await self._client.unlink(*batch)
+            except (RedisError, OSError) as exc:
+                raise RateLimiterUnavailable() from exc
+        return count
+
     async def aclose(self) -> None:
         """Close the connections."""
         try:
@@ -199,3 +221,8 @@ class RedisStore:
                     return await self._client.evalsha(script.sha, len(keys), *keys, *args)
             except (RedisError, OSError) as exc:
                 raise RateLimiterUnavailable() from exc
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis glob (a prefix such as ``{rl}:`` is)."""
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)

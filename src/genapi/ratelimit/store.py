@@ -57,6 +57,10 @@ class RateLimitStore(Protocol):
         """Forget the buckets."""
         ...
 
+    async def clear(self) -> int | None:
+        """Forget every bucket; how many there were, when the store knows cheaply."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections."""
         ...

@@ -20,3 +20,14 @@ export function launch(executablePath = "/usr/bin/chromium") {
     ],
   });
 }
+
+/** A new page on the dashboard, signed in with the admin token; page errors are printed. */
+export async function dashboard(browser, baseUrl, token) {
+  const page = await (await browser.newContext()).newPage();
+  page.setDefaultTimeout(15_000);
+  page.on("pageerror", (err) => out({ page_error: err.message }));
+  await page.goto(`${baseUrl}/dashboard`);
+  await page.fill("#token", token);
+  await page.click("#connect");
+  return page;
+}

@@ -44,6 +44,7 @@ try {
   out({ services: await page.$$eval("#functions tbody tr",
     (rows) => [...new Set(rows.map((r) => r.dataset.service))]) });
   out({ health: await page.textContent("#health") });
+  out({ process: await page.textContent("#process") });
 
   // The live figures: the test keeps calling the gateway while we watch.
   await page.waitForFunction(() => Number(document.getElementById("call-rate").dataset.value) > 0);

@@ -1,16 +1,11 @@
 // Headless Chromium reads the dashboard's durable-calls panel.
 // Usage: node durable_browser.mjs <http base url> <admin token> [chromium path]
-import { launch, out } from "./browser.mjs";
+import { dashboard, launch, out } from "./browser.mjs";
 
 const [, , baseUrl, token, executablePath] = process.argv;
 const browser = await launch(executablePath);
 try {
-  const page = await (await browser.newContext()).newPage();
-  page.setDefaultTimeout(15_000);
-  page.on("pageerror", (err) => out({ page_error: err.message }));
-  await page.goto(`${baseUrl}/dashboard`);
-  await page.fill("#token", token);
-  await page.click("#connect");
+  const page = await dashboard(browser, baseUrl, token);
   await page.waitForSelector("#durable:not([hidden]) #durable-dead tbody tr");
   out({ states: await page.$$eval("#durable-states tbody tr",
     (rows) => Object.fromEntries(rows.map((r) => [r.dataset.state, Number(r.dataset.count)]))) });

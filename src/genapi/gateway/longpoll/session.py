@@ -31,7 +31,7 @@ class SessionConsumer(Protocol):
     def disconnected(self) -> None:
         """The client went away."""
 
-    def close(self, code: int, *, flush: bool = True) -> None:
+    def close(self, code: int, *, flush: bool = True, reason: str = "") -> None:
         """Close the connection."""
 
 
@@ -76,7 +76,7 @@ class LongPollSession:
                 self.consumer.close(CLOSE_POLICY, flush=False)
         self._wake()
 
-    def close(self, code: int) -> None:
+    def close(self, code: int, reason: str = "") -> None:
         """The connection ended (the gateway closed it, or it drains): polls get 410."""
         self.closed = code
         self._wake()

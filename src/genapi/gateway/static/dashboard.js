@@ -75,14 +75,24 @@ function renderFunctions(cache, calls) {
     };
   });
   const made = fill($("functions"), ["Service", "Function", "Version", "Type", "Runs",
-                                     "Default", "Status", "Calls", "Mean ms"],
+                                     "Default", "Status", "Calls", "Mean ms", ""],
                     rows, "No functions registered.");
-  for (const row of made) {
+  made.forEach((row, i) => {
     const { service, requestType, version } = row.dataset;
     if (selected && selected.service === service && selected.request_type === requestType &&
         selected.version === version) row.classList.add("selected");
     row.addEventListener("click", () => showFlow(service, requestType, version));
-  }
+    const disabled = cache.functions[i].disabled;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = disabled ? "Enable" : "Disable";
+    button.className = disabled ? "enable" : "disable";
+    button.addEventListener("click", (event) => {
+      event.stopPropagation();  // not a row selection
+      switchFunction(service, requestType, version, disabled ? "enable" : "disable");
+    });
+    row.insertCell().appendChild(button);
+  });
   $("function-count").textContent =
     "(" + cache.count + " in " + cache.services.length + " services)";
 }
@@ -152,9 +162,91 @@ function renderLimits(r) {
     : (r.enabled ? "Enabled" : "Disabled") +
       (r.config ? (r.config.fail_open ? " (fails open)" : " (fails closed)") : " (custom)");
   const limits = r.config ? [...r.config.global_limits, ...r.config.api_limits] : [];
-  fill($("limits"), ["Scope", "Key", "Max", "Window (ms)"], limits.map((l) => ({
+  const rows = fill($("limits"), ["Scope", "Key", "Max", "Window (ms)", ""],
+                    limits.map((l) => ({
     cells: [l.service ? l.service + "." + l.request_type : "global", l.key, l.max_requests,
             l.window_ms] })));
+  rows.forEach((row, i) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = "Clear";
+    button.className = "clear-limit";
+    button.addEventListener("click", () => clearLimit(limits[i]));
+    row.insertCell().appendChild(button);
+  });
+}
+
+// -- admin writes: each confirmed first; the gateway's admin gate decides -------------
+// They run on every gateway of the cluster; the answer says what changed.
+
+async function write(method, path, body) {
+  const response = await fetch(path, {
+    method, headers: { Authorization: "Bearer " + token,
+                       ...(body ? { "Content-Type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined, cache: "no-store", credentials: "omit",
+  });
+  if (response.status === 401) throw new Unauthorized("the gateway refused the token");
+  const answer = await response.json().catch(() => ({}));
+  return { ok: response.ok, error: answer.error || "HTTP " + response.status, answer };
+}
+
+async function refreshStatus() {
+  renderStatus(await api("admin/status"));
+}
+
+async function switchFunction(service, requestType, version, action) {
+  const name = service + "." + requestType + " " + (version || "(unversioned)");
+  if (!window.confirm(action[0].toUpperCase() + action.slice(1) + " " + name +
+                      " on every gateway?")) return;
+  try {
+    const query = version ? "?" + new URLSearchParams({ version }) : "";
+    const done = await write("POST", "admin/functions/" + encodeURIComponent(service) + "/" +
+                             encodeURIComponent(requestType) + "/" + action + query);
+    $("functions-action").textContent = done.ok
+      ? name + " " + action + "d (by " + done.answer.who + ")"
+      : action + " refused: " + done.error;
+    if (done.ok) await refreshStatus();
+  } catch (err) {
+    failed(err);
+  }
+}
+
+async function setLimit(event) {
+  event.preventDefault();
+  const limit = { key: $("limit-key").value, max_requests: Number($("limit-max").value),
+                  window_ms: Number($("limit-window").value) };
+  const service = $("limit-service").value.trim();
+  const requestType = $("limit-request-type").value.trim();
+  if (service || requestType) Object.assign(limit, { service, request_type: requestType });
+  const scope = service || requestType ? service + "." + requestType : "global";
+  const text = limit.key + " " + limit.max_requests + " per " + limit.window_ms + " ms (" +
+               scope + ")";
+  if (!window.confirm("Set the rate limit " + text + " on every gateway?")) return;
+  try {
+    const done = await write("PUT", "admin/rate-limits", limit);
+    $("limits-action").textContent = done.ok ? "limit set: " + text
+                                             : "set limit refused: " + done.error;
+    if (done.ok) await refreshStatus();
+  } catch (err) {
+    failed(err);
+  }
+}
+
+async function clearLimit(limit) {
+  const scope = limit.service ? limit.service + "." + limit.request_type : "global";
+  const text = limit.key + " per " + limit.window_ms + " ms (" + scope + ")";
+  if (!window.confirm("Clear the rate limit " + text + " on every gateway?")) return;
+  const query = { key: limit.key, window_ms: limit.window_ms };
+  if (limit.service) Object.assign(query, { service: limit.service,
+                                           request_type: limit.request_type });
+  try {
+    const done = await write("DELETE", "admin/rate-limits?" + new URLSearchParams(query));
+    $("limits-action").textContent = done.ok ? "limit cleared: " + text
+                                             : "clear limit refused: " + done.error;
+    if (done.ok) await refreshStatus();
+  } catch (err) {
+    failed(err);
+  }
 }
 
 async function showUsage(event) {
@@ -184,11 +276,22 @@ function renderConnections(c) {
        "No open sockets.");
 }
 
+function renderProcess(p) {
+  const el = $("process");
+  if (!p) { el.textContent = ""; return; }
+  const mb = (b) => (b == null ? "–" : (b / 1e6).toFixed(1) + " MB");
+  const ms = (v) => (v == null ? "–" : Number(v).toFixed(1));
+  el.textContent = "RSS " + mb(p.rss_bytes) + " · loop lag " + ms(p.loop_lag_ms) +
+    " ms (max " + ms(p.loop_lag_max_ms) + ") · " + (p.open_fds ?? "–") + " fds · " +
+    (p.asyncio_tasks ?? "–") + " tasks";
+}
+
 function renderStatus(s) {
   const health = $("health");
   health.textContent = s.health.status;
   health.className = "badge " + s.health.status;
   health.title = s.health.problems.join("\n");
+  renderProcess(s.health.process);
   $("version").textContent = "genapi " + s.genapi_version;
   renderFunctions(s.config_cache, s.calls);
   renderCluster(s.cluster);
@@ -367,7 +470,7 @@ function start() {
   $("board").hidden = false;
   $("logout").hidden = false;
   every(CALLS_EVERY_MS, async () => renderCalls(await api("admin/calls?seconds=60")));
-  every(STATUS_EVERY_MS, async () => renderStatus(await api("admin/status")));
+  every(STATUS_EVERY_MS, refreshStatus);
   let durable = true;  // until the gateway says it has none
   every(STATUS_EVERY_MS, async () => { if (durable) durable = await pollDurable(); });
 }
@@ -400,5 +503,6 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("logout").addEventListener("click", () => logout(""));
   $("rl-form").addEventListener("submit", showUsage);
+  $("limit-form").addEventListener("submit", setLimit);
   if (token) start();
 });

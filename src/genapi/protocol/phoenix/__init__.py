@@ -42,12 +42,19 @@ from .serializers import (
     V2JsonSerializer,
     serializer_for_vsn,
 )
-from .server import DEFAULT_MAX_CHANNELS, Channel, ServerConnection, encode_broadcast
+from .server import (
+    DEFAULT_MAX_CHANNELS,
+    DEFAULT_MAX_TOPIC_LENGTH,
+    Channel,
+    ServerConnection,
+    encode_broadcast,
+)
 from .states import ChannelState, ClientChannelState, ClientState, ConnectionState
 from .topics import TopicRouter
 
 __all__ = [
     "DEFAULT_MAX_CHANNELS",
+    "DEFAULT_MAX_TOPIC_LENGTH",
     "DEFAULT_TIMEOUT",
     "HEARTBEAT",
     "PHOENIX_TOPIC",

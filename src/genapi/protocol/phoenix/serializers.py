@@ -30,6 +30,23 @@ __all__ = [
 ]
 
 EMPTY_OBJECT: Final = msgspec.Raw(b"{}")
+
+#: ``(join_ref, ref, topic)`` of a frame whose payload could not be decoded.
+Envelope = tuple[Ref | None, Ref | None, str]
+
+# The first three elements of a V2 frame (and a string event after them), read without
+# parsing the rest: strings have no raw control characters (JSON forbids them) and bounded
+# lengths, so matching is linear and stops within a few KB whatever the frame holds after.
+def _json_string(max_chars: int) -> str:
+    return r'"(?:[^"\\\x00-\x1f]|\\.){0,' + str(max_chars) + '}"'
+
+
+_JSON_REF = r"(null|" + _json_string(256) + r"|-?\d{1,20})"
+_V2_ENVELOPE: Final = re.compile(
+    r"\s*\[\s*" + _JSON_REF + r"\s*,\s*" + _JSON_REF + r"\s*,\s*(" + _json_string(4096)
+    + r")\s*,\s*" + _json_string(256) + r"\s*[,\]]")
+_ref: Final = msgspec.json.Decoder(Ref | None)
+_topic: Final = msgspec.json.Decoder(str)
 _BYTES_TYPES = (bytes, bytearray, memoryview)
 
 
@@ -152,6 +169,15 @@ class Serializer(ABC):
     ) -> str | bytes:
         """Encode a C→S frame (the client side); bytes payloads go binary where supported."""
 
+    def salvage_envelope(self, data: str | bytes) -> Envelope | None:
+        """Where to answer a frame that did not decode: ``(join_ref, ref, topic)`` read
+        from its start, or None when even that cannot be read (then the socket closes).
+
+        A frame whose envelope is sound but whose payload is not (NaN, nesting too deep)
+        is the client's mistake about one message: it gets an error reply, not a close.
+        """
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -176,6 +202,18 @@ class V2JsonSerializer(Serializer):
         if isinstance(data, str):
             return self._decode_text(data)
         return binary.decode_client_frame(data)
+
+    def salvage_envelope(self, data: str | bytes) -> Envelope | None:
+        if not isinstance(data, str):
+            return None
+        match = _V2_ENVELOPE.match(data)
+        if match is None:
+            return None
+        join_ref, ref, topic = match.groups()
+        try:
+            return _ref.decode(join_ref), _ref.decode(ref), _topic.decode(topic)
+        except ValueError:  # a bad escape inside one of the strings
+            return None
 
     def decode_server_frame(self, data: str | bytes) -> Message:
         if isinstance(data, str):

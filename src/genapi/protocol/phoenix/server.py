@@ -15,6 +15,7 @@ messages (``reply``, possibly much later) and pushes (``push``, ``send_broadcast
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -47,12 +48,27 @@ from .serializers import EMPTY_OBJECT, V2_JSON, Serializer
 from .states import CONNECTION_MOVES, ChannelState, ConnectionState, transition
 from .topics import TopicRouter
 
-__all__ = ["DEFAULT_MAX_CHANNELS", "Channel", "ServerConnection", "encode_broadcast"]
+__all__ = [
+    "DEFAULT_MAX_CHANNELS",
+    "DEFAULT_MAX_TOPIC_LENGTH",
+    "Channel",
+    "ServerConnection",
+    "encode_broadcast",
+]
 
 DEFAULT_MAX_CHANNELS: Final = 100
+DEFAULT_MAX_TOPIC_LENGTH: Final = 256
 DEFAULT_IDLE_TIMEOUT: Final = 60.0
-CLOSE_INTERNAL_ERROR: Final = 1011
 CLOSE_GOING_AWAY: Final = 1001
+# A frame that is not a Phoenix message is the client's mistake, not the server's: 1007
+# (invalid payload data) with a reason, never 1011 (which says the server failed). Phoenix
+# itself answers 1011 because its socket process crashes; clients reconnect on either.
+CLOSE_INVALID_DATA: Final = 1007
+MALFORMED_FRAME: Final = "malformed Phoenix frame"
+
+#: Control characters (C0 and DEL) are never part of a topic: they only serve to smuggle
+#: look-alike topics past logs and authorizers.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 UNMATCHED_TOPIC: Final = msgspec.Raw(b'{"reason":"unmatched topic"}')
 
@@ -64,12 +80,28 @@ def unmatched_join(patterns: tuple[str, ...]) -> msgspec.Raw:
     return msgspec.Raw(msgspec.json.encode({"reason": "unmatched topic",
                                             "topics": list(patterns)}))
 TOO_MANY_CHANNELS: Final = msgspec.Raw(b'{"reason":"too many channels joined"}')
+INVALID_TOPIC: Final = msgspec.Raw(b'{"reason":"invalid topic"}')
 JOIN_CRASHED: Final = msgspec.Raw(b'{"reason":"join crashed"}')
 CHANNEL_CRASH: Final = msgspec.Raw(b'{"reason":"channel_crash"}')
 
 _JOINING = ChannelState.JOINING
 _JOINED = ChannelState.JOINED
 _OPEN = ConnectionState.OPEN
+
+def same_ref(a: Ref, b: Ref | None) -> bool:
+    """Whether two refs name the same join: equal, or equal once written as text.
+
+    phoenix.js sends strings; odd clients send ``1`` for ``"1"``. Dropping their messages
+    as stale would leave them waiting for replies that never come.
+    """
+    return a == b or (b is not None and type(a) is not type(b) and str(a) == str(b))
+
+
+@functools.lru_cache(maxsize=8)
+def _topic_too_long(limit: int) -> msgspec.Raw:
+    return msgspec.Raw(msgspec.json.encode({"reason": "topic too long",
+                                            "max_topic_length": limit}))
+
 
 def encode_broadcast(serializer: Serializer, topic: str, event: str, payload: Any) -> Frame:
     """Encode a broadcast once; hand the frame to every subscriber's ``send_broadcast``.
@@ -92,13 +124,16 @@ class ServerConnection:
         "_channels",
         "_clock",
         "_close_code",
+        "_close_reason",
         "_idle_timeout",
         "_last_activity",
         "_max_channels",
+        "_max_topic_length",
         "_outgoing",
         "_router",
         "_serializer",
         "_state",
+        "_topic_too_long",
         "_unmatched_join",
     )
 
@@ -108,11 +143,16 @@ class ServerConnection:
         *,
         topics: TopicRouter | Iterable[str],
         max_channels: int = DEFAULT_MAX_CHANNELS,
+        max_topic_length: int = DEFAULT_MAX_TOPIC_LENGTH,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_channels < 1:
             raise ConfigError("max_channels must be at least 1")
+        if max_topic_length < 1:
+            raise ConfigError("max_topic_length must be at least 1")
+        self._max_topic_length = max_topic_length
+        self._topic_too_long = _topic_too_long(max_topic_length)
         self._serializer = serializer
         self._router = topics if isinstance(topics, TopicRouter) else TopicRouter(topics)
         self._unmatched_join = unmatched_join(self._router.patterns)
@@ -121,6 +161,7 @@ class ServerConnection:
         self._clock = clock
         self._state = ConnectionState.OPEN
         self._close_code: int | None = None
+        self._close_reason = ""
         self._channels: dict[str, Channel] = {}
         self._outgoing: list[Frame] = []
         self._last_activity = clock()
@@ -141,6 +182,11 @@ class ServerConnection:
     def close_code(self) -> int | None:
         """The WebSocket close code asked for, once closing."""
         return self._close_code
+
+    @property
+    def close_reason(self) -> str:
+        """The WebSocket close reason to send with :attr:`close_code` ("" for none)."""
+        return self._close_reason
 
     @property
     def channels(self) -> Mapping[str, Channel]:
@@ -167,8 +213,10 @@ class ServerConnection:
     def receive(self, data: str | bytes) -> list[Event]:
         """Process one WebSocket message (text as ``str``, binary as ``bytes``).
 
-        Heartbeats are answered here. A malformed frame yields ``CloseRequested(1011)`` and
-        every later input is ignored.
+        Heartbeats are answered here. A frame whose payload cannot be decoded (NaN, nesting
+        too deep) but whose ``ref`` can be read gets an error reply ``{"reason": "Invalid
+        request: …"}``; any other malformed frame yields ``CloseRequested(1007)`` and every
+        later input is ignored.
         """
         if self._state is not _OPEN:
             return []
@@ -176,8 +224,7 @@ class ServerConnection:
         try:
             message = self._serializer.decode_client_frame(data)
         except ProtocolError as exc:
-            self._begin_close(CLOSE_INTERNAL_ERROR)
-            return [CloseRequested(CLOSE_INTERNAL_ERROR, "malformed frame", exc)]
+            return self._malformed(data, exc)
         event = message.event
         topic = message.topic
         if event == HEARTBEAT and topic == PHOENIX_TOPIC:
@@ -188,7 +235,7 @@ class ServerConnection:
         channel = self._channels.get(topic)
         if channel is not None:
             join_ref = message.join_ref
-            if join_ref is not None and join_ref != channel.join_ref:
+            if join_ref is not None and not same_ref(join_ref, channel.join_ref):
                 return []  # stale: it belongs to an earlier join of this topic
             if event == PHX_LEAVE:
                 return self._leave(channel, message)
@@ -202,8 +249,25 @@ class ServerConnection:
             self._reply(None, message.ref, topic, "error", UNMATCHED_TOPIC)
         return []
 
+    def _malformed(self, data: str | bytes, exc: ProtocolError) -> list[Event]:
+        envelope = self._serializer.salvage_envelope(data)
+        if envelope is not None and envelope[1] is not None:
+            join_ref, ref, topic = envelope
+            detail = ("payload nested too deeply" if "depth" in str(exc)
+                      else "payload is not valid JSON")
+            self._reply(join_ref, ref, topic, "error", {"reason": f"Invalid request: {detail}"})
+            return []
+        self._begin_close(CLOSE_INVALID_DATA, MALFORMED_FRAME)
+        return [CloseRequested(CLOSE_INVALID_DATA, MALFORMED_FRAME, exc)]
+
     def _join(self, message: Message) -> list[Event]:
         topic = message.topic
+        if len(topic) > self._max_topic_length or _CONTROL.search(topic) is not None:
+            # refused before anything is stored: a client cannot park megabytes in topics
+            reason = (self._topic_too_long if len(topic) > self._max_topic_length
+                      else INVALID_TOPIC)
+            self._reply(message.join_ref, message.ref, topic, "error", reason)
+            return []
         events: list[Event] = []
         old = self._channels.get(topic)
         if old is not None:
@@ -300,7 +364,7 @@ class ServerConnection:
         if (
             channel is None
             or channel._state is not _JOINED
-            or (join_ref is not None and join_ref != channel.join_ref)
+            or (join_ref is not None and not same_ref(join_ref, channel.join_ref))
             or self._state is not _OPEN
         ):
             return False
@@ -353,9 +417,9 @@ class ServerConnection:
 
     # ---- connection lifecycle -----------------------------------------------------------
 
-    def close(self, code: int = CLOSE_GOING_AWAY) -> None:
+    def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "") -> None:
         """Start closing (e.g. 1001 for a disconnect, 1012 for a drain); input is ignored."""
-        self._begin_close(code)
+        self._begin_close(code, reason)
 
     def connection_lost(self) -> list[Event]:
         """The socket is gone: every channel ends with reason ``"closed"``. Call it once."""
@@ -371,11 +435,12 @@ class ServerConnection:
 
     # ---- internals ----------------------------------------------------------------------
 
-    def _begin_close(self, code: int) -> None:
+    def _begin_close(self, code: int, reason: str = "") -> None:
         self._state = transition(
             CONNECTION_MOVES, self._state, ConnectionState.CLOSING, "connection"
         )
         self._close_code = code
+        self._close_reason = reason
 
     def _is_live(self, channel: Channel) -> bool:
         return self._state is _OPEN and self._channels.get(channel.topic) is channel

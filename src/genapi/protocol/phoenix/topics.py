@@ -10,7 +10,8 @@ __all__ = ["TopicRouter"]
 
 
 class TopicRouter:
-    """Matches topics against patterns: an exact topic, or a prefix followed by ``*``.
+    """Matches topics against patterns: an exact topic, or a prefix followed by ``*``
+    (which matches one or more characters: ``api:*`` matches ``api:x``, not ``api:``).
 
     Patterns are tried in the order given, like Phoenix's channel routes. Build one router
     and share it between connections.
@@ -47,7 +48,8 @@ class TopicRouter:
             return self._exact.get(topic)
         for pattern in self._patterns:
             if pattern[-1] == "*":
-                if topic.startswith(pattern[:-1]):
+                # the wildcard stands for at least one character: "api:" is not a topic
+                if len(topic) >= len(pattern) and topic.startswith(pattern[:-1]):
                     return pattern
             elif topic == pattern:
                 return pattern

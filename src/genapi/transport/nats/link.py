@@ -153,6 +153,20 @@ class Link:
             logger.debug("%s: unsubscribe from %s failed: %r", self.name,
                          getattr(subscription, "subject", "?"), exc)
 
+    async def drain_subscription(self, subscription: Any, timeout: float = 5.0) -> None:
+        """End a subscription after handing every message already on its way to its
+        handler. A plain unsubscribe discards what the client has received but not yet
+        dispatched: a node leaving that way dropped calls, which then waited their full
+        timeout at the gateway. Falls back to unsubscribing when the drain cannot finish."""
+        try:
+            async with asyncio.timeout(timeout):
+                await subscription.drain()
+            return
+        except Exception as exc:
+            logger.debug("%s: draining %s failed: %r", self.name,
+                         getattr(subscription, "subject", "?"), exc)
+        await self.unsubscribe(subscription)
+
     async def close(self) -> None:
         """Stop connecting and close the connection (drains pending publishes)."""
         self._closed = True

@@ -98,6 +98,7 @@ class PushMessage(msgspec.Struct, kw_only=True, omit_defaults=True):
     fun_configs: list[dict[str, Any]]
     push_token: str | None = None
     force: bool = False
+    pull: bool = False  # the gateway also pulls the service from this node periodically
 
 
 class PushResult(msgspec.Struct, kw_only=True, omit_defaults=True):
