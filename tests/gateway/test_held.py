@@ -65,3 +65,22 @@ async def test_a_held_connection_closed_by_the_server_ends(raw_client: Any) -> N
         assert client.ws.close_code in (None, 1001)
         await _until(lambda: client.ws.close_code == 1001)
         assert closes[-1]["code"] == 1001 and closes[-1]["reason"] == "server"
+
+
+async def test_a_middleware_closing_after_the_app_returned_does_not_end_it(
+        raw_client: Any) -> None:
+    """An outer ASGI middleware that sends ``websocket.close`` once the application
+    returns (as if the socket were done) leaves a held connection open."""
+    gateway, _ = _gateway()
+
+    async def closing_middleware(scope: Any, receive: Any, send: Any) -> None:
+        await gateway(scope, receive, send)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+
+    async with running_app(closing_middleware) as url, raw_client(url) as client:
+        await client.join()
+        await asyncio.sleep(0.1)
+        push, reply = await client.call({"request_id": "r", "service": "svc",
+                                         "request_type": "echo", "args": {"n": 5}})
+        assert push["result"] == 5 and reply["status"] == "ok"

@@ -318,6 +318,10 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
         kind = message["type"]
         if self._lost:
             raise ClientDisconnected()
+        if self._held and kind == "websocket.close" and self._consumer is not None:
+            # A middleware closing "its" socket after the held application returned: the
+            # consumer owns the connection now and closes it itself.
+            return
         if self._app_closed:
             raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending "
                                "'websocket.close'.")
