@@ -13,6 +13,10 @@ from .._version import __version__
 from . import admin, config_admin, jobs, ops, tokens
 from .loading import load_app
 
+# Plain values (no import of uvicorn at CLI start): the defaults of gateway.serve.
+DEFAULT_MAX_HEAD_BYTES = 16 * 1024
+DEFAULT_HEAD_TIMEOUT = 10.0
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -47,8 +51,8 @@ phoenix.js (browser, or Node 20 with `ws` as transport):
       args: {{user_id: "1"}}}}));
 
 curl:
-  curl -X POST {host}:{port}/api/user_service/get_user -d '{{"user_id":"1"}}'
-  curl -X POST {host}:{port}/api/user_service/delete_user -d '{{"user_id":"2"}}' \\
+  curl {host}:{port}/api/user_service/get_user --json '{{"user_id":"1"}}'
+  curl {host}:{port}/api/user_service/delete_user --json '{{"user_id":"2"}}' \\
        -H "Authorization: Bearer 1:admin"
 
 Python:
@@ -140,32 +144,52 @@ def serve_command(
         min=1, help="Gateway processes sharing the port (SO_REUSEPORT). Above 1 they form "
                     "a cluster over --nats (default: a private nats-server).")] = 1,
     reuse_port: Annotated[bool, typer.Option(hidden=True)] = False,
+    ws: Annotated[str, typer.Option(
+        help="WebSocket driver: genapi (its own frame layer, fastest) or uvicorn "
+             "(uvicorn's websockets-sansio). Either refuses messages over the gateway's "
+             "max_frame_bytes (1009).")] = "genapi",
+    max_head_bytes: Annotated[int, typer.Option(
+        min=1024, help="Largest HTTP request head (request line and headers); 431 beyond."
+    )] = DEFAULT_MAX_HEAD_BYTES,
+    head_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seconds a connection has to send a whole request head (against "
+                      "slowloris); then it is closed.")] = DEFAULT_HEAD_TIMEOUT,
 ) -> None:
     """Serve a gateway (graceful drain on Ctrl-C / SIGTERM).
 
     With --nats the gateway joins a cluster: it calls functions on service nodes and
     accepts their config pushes (the admin action push_config is allowed).
     """
+    import functools
+
     from ..gateway import Gateway
-    from ..gateway.serve import serve
+    from ..gateway.serve import WS_DRIVERS, serve
     from .nats import nats_url
 
+    if ws not in WS_DRIVERS:
+        raise typer.BadParameter(f"choose one of {', '.join(WS_DRIVERS)}", param_hint="--ws")
     app_ = load_app(target)
+    edge = ["--ws", ws, "--max-head-bytes", str(max_head_bytes),
+            "--head-timeout", str(head_timeout)]
     if workers > 1:
         raise typer.Exit(_serve_workers(app_, target, host, port, log_level, nats, push_token,
-                                        workers))
+                                        workers, edge))
+    run = functools.partial(serve, app_, host=host, port=port, log_level=log_level,
+                            reuse_port=reuse_port, ws=ws, max_head_bytes=max_head_bytes,
+                            head_timeout=head_timeout)
     if nats is None:
-        serve(app_, host=host, port=port, log_level=log_level, reuse_port=reuse_port)
+        run()
         return
     if not isinstance(app_, Gateway):
         raise typer.BadParameter("--nats needs a genapi Gateway")
     with nats_url(nats) as url:
         app_.join_cluster(url, push_token=push_token)
-        serve(app_, host=host, port=port, log_level=log_level, reuse_port=reuse_port)
+        run()
 
 
 def _serve_workers(app_: object, target: str, host: str, port: int, log_level: str,
-                   nats: str | None, push_token: str | None, workers: int) -> int:
+                   nats: str | None, push_token: str | None, workers: int,
+                   edge: list[str]) -> int:
     import logging
     import os
 
@@ -194,7 +218,7 @@ def _serve_workers(app_: object, target: str, host: str, port: int, log_level: s
         # The push token through the environment: not on command lines others can read.
         env = {**os.environ, **({"GENAPI_PUSH_TOKEN": push_token} if push_token else {})}
         return supervise(worker_argv(target, host=host, port=port, log_level=log_level,
-                                     nats=url), workers, env)
+                                     nats=url) + edge, workers, env)
 
 
 @app.command("node")

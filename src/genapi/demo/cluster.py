@@ -21,7 +21,7 @@ Cluster: nats-server at {nats}; nodes {nodes} serve data_service:
   get_data (retry and fail-over across both nodes; the answer names the node),
   export_data (async), watch (stream).
 
-  curl -X POST {host}:{port}/api/data_service/get_data -d '{{"key":"k1"}}'
+  curl {host}:{port}/api/data_service/get_data --json '{{"key":"k1"}}'
 """.replace("{nodes}", " and ".join(NODE_NAMES))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import ipaddress
 import json
 import logging
@@ -241,7 +242,26 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._started and scope["type"] in ("http", "websocket"):
             self._start()
+        elif scope["type"] == "lifespan":
+            self._check_server_limits(receive)
         await self.app(scope, receive, send)
+
+    def _check_server_limits(self, receive: Receive) -> None:
+        """Warn when the server buffers larger WebSocket messages than the gateway accepts.
+
+        Plain ``uvicorn`` reads up to its ``ws_max_size`` (16 MB by default) per message
+        before the gateway sees it and refuses it. uvicorn's lifespan ``receive`` is a
+        method of an object holding its Config, which is a cheap look; other servers are
+        not inspected.
+        """
+        config = getattr(getattr(receive, "__self__", None), "config", None)
+        server_limit = getattr(config, "ws_max_size", None)
+        limit = self.limits.max_frame_bytes
+        if isinstance(server_limit, int) and server_limit > limit:
+            logger.warning(
+                "the server accepts WebSocket messages up to %d bytes, the gateway only %d "
+                "(max_frame_bytes): every connection may buffer the difference; run "
+                "`genapi serve`, or uvicorn with --ws-max-size %d", server_limit, limit, limit)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -394,25 +414,41 @@ class Gateway:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
+        admitted = await self._admit_socket(scope)
+        if not isinstance(admitted, Admitted):
+            await _refuse(scope, send, admitted.status, {"reason": admitted.reason},
+                          admitted.headers)
+            return
+        await send({"type": "websocket.accept", **(
+            # required when phoenix.js sends authToken
+            {"subprotocol": "phoenix"} if "phoenix" in scope.get("subprotocols", []) else {})})
+        connection = Connection(self, admitted.identity, admitted.serializer, admitted.ip)
+        direct = scope.get("extensions", {}).get("genapi.direct")
+        if direct is not None and direct.can_hold:
+            # genapi's driver keeps the socket open after this returns: no task (and
+            # coroutine chain through the middleware) per idle connection.
+            opened = self._connection_opened(connection)
+            try:
+                connection.start_direct(direct, functools.partial(
+                    self._connection_closed, connection, opened))
+            except BaseException:
+                self._connection_closed(connection, opened)
+                raise
+            direct.hold()
+            return
+        runner = (connection.serve_direct(direct) if direct is not None
+                  else connection.serve(receive, send))  # type: ignore[arg-type]
+        await self.serve_connection(connection, runner)
+
+    async def _admit_socket(self, scope: Scope) -> Admitted | Refusal:
+        # Its own frame: the decoded parameters and headers are freed once admitted, not
+        # held for the connection's life by the coroutine that serves it.
         params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"),
                                 keep_blank_values=True))
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
         peer = scope.get("client")
-        admitted = await self.admit(params, headers, peer[0] if peer else None)
-        if not isinstance(admitted, Admitted):
-            await _refuse(scope, send, admitted.status, {"reason": admitted.reason},
-                          admitted.headers)
-            return
-        accept: dict[str, Any] = {"type": "websocket.accept"}
-        if "phoenix" in scope.get("subprotocols", []):
-            accept["subprotocol"] = "phoenix"  # required when phoenix.js sends authToken
-        await send(accept)
-        connection = Connection(self, admitted.identity, admitted.serializer, admitted.ip)
-        direct = scope.get("extensions", {}).get("genapi.direct")
-        runner = (connection.serve_direct(direct) if direct is not None
-                  else connection.serve(receive, send))  # type: ignore[arg-type]
-        await self.serve_connection(connection, runner)
+        return await self.admit(params, headers, peer[0] if peer else None)
 
     async def admit(self, params: Mapping[str, str], headers: Mapping[str, str],
                     peer: str | None) -> Admitted | Refusal:
@@ -441,27 +477,35 @@ class Gateway:
     async def serve_connection(self, connection: Connection,
                                runner: Coroutine[Any, Any, None]) -> None:
         """Run an admitted connection until it ends, counted and reported while it lives."""
+        opened = self._connection_opened(connection)
+        try:
+            await runner
+        finally:
+            self._connection_closed(connection, opened)
+
+    def _connection_opened(self, connection: Connection) -> float:
         self.connections.add(connection)
         self.stats.connections_open += 1
         self.stats.connections_total += 1
         telemetry = self.executor.telemetry
-        meta = {"ip_address": connection.ip_address, "user_id": connection.user_id}
         if telemetry.has_handlers(CONNECTION_OPEN):
-            telemetry.emit(CONNECTION_OPEN, {"count": self.stats.connections_open}, meta)
-        opened = time.monotonic()
-        try:
-            await runner
-        finally:
-            self.connections.discard(connection)
-            self.stats.connections_open -= 1
-            if telemetry.has_handlers(CONNECTION_CLOSE):
-                telemetry.emit(
-                    CONNECTION_CLOSE,
-                    {"duration_ms": int((time.monotonic() - opened) * 1000),
-                     "count": self.stats.connections_open},
-                    {**meta, "code": connection.close_code or 0,
-                     "reason": "server" if connection.close_code else "client"},
-                )
+            telemetry.emit(CONNECTION_OPEN, {"count": self.stats.connections_open},
+                           {"ip_address": connection.ip_address, "user_id": connection.user_id})
+        return time.monotonic()
+
+    def _connection_closed(self, connection: Connection, opened: float) -> None:
+        self.connections.discard(connection)
+        self.stats.connections_open -= 1
+        telemetry = self.executor.telemetry
+        if telemetry.has_handlers(CONNECTION_CLOSE):
+            telemetry.emit(
+                CONNECTION_CLOSE,
+                {"duration_ms": int((time.monotonic() - opened) * 1000),
+                 "count": self.stats.connections_open},
+                {"ip_address": connection.ip_address, "user_id": connection.user_id,
+                 "code": connection.close_code or 0,
+                 "reason": "server" if connection.close_code else "client"},
+            )
 
     def _refused(self, status: int, ip: str | None, reason: str, detail: str | None = None,
                  headers: tuple[tuple[bytes, bytes], ...] = ()) -> Refusal:

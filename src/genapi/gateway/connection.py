@@ -42,6 +42,7 @@ from .auth import Identity
 from .events import SLOW_CONSUMER
 from .host import GatewayHost
 from .inflight import InflightCalls
+from .lazy import Flag
 from .outbox import Frame, Outbox, OutboxOverflow
 from .settings import CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG
 from .sink import TopicSink
@@ -52,6 +53,10 @@ logger = logging.getLogger("genapi.gateway")
 
 ASGISend = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIReceive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+#: Tasks finishing connections started with Connection.start_direct.
+_ending: set[asyncio.Task[None]] = set()
 
 
 class DirectChannel(Protocol):
@@ -159,13 +164,13 @@ class Connection:
         self._send: ASGISend | None = None
         self._direct: DirectChannel | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._done = asyncio.Event()
+        self._done = Flag()  # Flags: no waiter deque while nobody waits (idle memory)
         self._start_task = _task_starter(asyncio.get_running_loop())
         self._close_code: int | None = None
         self._close_reason = ""
         self._flush_on_close = True
         self._peer_gone = False
-        self.finished = asyncio.Event()
+        self.finished = Flag()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -191,14 +196,45 @@ class Connection:
         try:
             await self._done.wait()
         finally:
+            await self._finish_direct(direct)
+
+    def start_direct(self, direct: DirectChannel, ended: Callable[[], None]) -> None:
+        """Run over the server's direct channel with no task while the connection lives
+        (an idle connection's task and coroutine chain cost ~5 KB): when it ends (closed,
+        or the client gone) a task finishes it as :meth:`serve_direct` would, then calls
+        ``ended``."""
+        def end() -> None:
             try:
-                await self._stop_calls()
-                if not self._peer_gone:
-                    if self._flush_on_close:
-                        self.drain_outbox()
-                    direct.close(self._close_code or CLOSE_GOING_AWAY, self._close_reason)
-            finally:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # ended outside the loop (its teardown): nothing to await
                 self.finished.set()
+                ended()
+                return
+            task = loop.create_task(self._end_direct(direct, ended))
+            _ending.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(_ending.discard)
+
+        self._direct = direct
+        self._done.on_set = end
+        direct.attach(self)
+
+    async def _end_direct(self, direct: DirectChannel, ended: Callable[[], None]) -> None:
+        try:
+            await self._finish_direct(direct)
+        except Exception:  # nobody awaits this task: say it here
+            logger.exception("finishing a connection from %s failed", self.ip_address)
+        finally:
+            ended()
+
+    async def _finish_direct(self, direct: DirectChannel) -> None:
+        try:
+            await self._stop_calls()
+            if not self._peer_gone:
+                if self._flush_on_close:
+                    self.drain_outbox()
+                direct.close(self._close_code or CLOSE_GOING_AWAY, self._close_reason)
+        finally:
+            self.finished.set()
 
     def close(self, code: int, *, flush: bool = True, reason: str = "") -> None:
         """Close the connection with ``code`` (queued frames are written first if ``flush``)."""

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import msgspec
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.responses import Response as HttpResponse
@@ -114,6 +115,15 @@ async def _read_body(request: HttpRequest, limit: int) -> bytes | None:
     return bytes(chunks)
 
 
+def _json_content_type(value: str | None) -> bool:
+    """``application/json`` or a ``+json`` type, parameters (``charset``) allowed."""
+    if value is None:
+        return False
+    kind = value.partition(";")[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/")
+                                          and kind.endswith("+json"))
+
+
 async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse:
     """Handle ``POST /api/{service}/{request_type}``."""
     request_id = http.headers.get("x-request-id") or uuid.uuid4().hex
@@ -130,7 +140,18 @@ async def call_endpoint(gateway: GatewayHost, http: HttpRequest) -> HttpResponse
                      f'Bearer error="invalid_token", error_description="{exc.reason}"')
         return _json(Response.fail(request_id, exc.message), 401,
                      {"WWW-Authenticate": challenge})
-    body = await _read_body(http, limit)
+    content_type = http.headers.get("content-type")
+    if content_type is not None and not _json_content_type(content_type):
+        # Also what keeps a browser's cross-site form post (a "simple" request, sent with
+        # no preflight) from reaching a function.
+        error = (f"Invalid request: Content-Type must be application/json, "
+                 f"not {content_type[:100]}")
+        return _json(Response.fail(request_id, error), 415)
+    try:
+        body = await _read_body(http, limit)
+    except ClientDisconnect:  # the client went away mid-body: nobody to answer, no error
+        logger.debug("an HTTP call from %s ended before its body did", ip)
+        return HttpResponse(status_code=400)
     if body is None:
         error = f"Invalid request: Request payload exceeds maximum size of {limit} bytes"
         return _json(Response.fail(request_id, error), 413)

@@ -8,11 +8,11 @@ disconnected, never allowed to grow the gateway's memory.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from ..errors import OutboxOverflow
+from .lazy import Flag
 
 __all__ = ["Outbox", "OutboxOverflow"]
 
@@ -20,39 +20,50 @@ Frame = str | bytes
 
 
 class Outbox:
-    """FIFO of frames with message and byte limits, drained by :meth:`run`."""
+    """FIFO of frames with message and byte limits, drained by :meth:`run`.
 
-    __slots__ = ("_closed", "_wakeup", "bytes", "frames", "max_bytes", "max_messages")
+    An idle connection's outbox is empty nearly always: its deque and its wake-up flag
+    are made when first needed (a deque costs ~740 bytes even empty).
+    """
+
+    __slots__ = ("_closed", "_frames", "_wakeup", "bytes", "max_bytes", "max_messages")
 
     def __init__(self, max_messages: int, max_bytes: int) -> None:
         self.max_messages = max_messages
         self.max_bytes = max_bytes
         self.bytes = 0
-        #: The queued frames, oldest first (read-only for others).
-        self.frames: deque[Frame] = deque()
-        self._wakeup = asyncio.Event()
+        self._frames: deque[Frame] | None = None
+        self._wakeup = Flag()
         self._closed = False
 
+    @property
+    def frames(self) -> Sequence[Frame]:
+        """The queued frames, oldest first (read-only)."""
+        return self._frames if self._frames is not None else ()
+
     def __len__(self) -> int:
-        return len(self.frames)
+        return len(self._frames) if self._frames is not None else 0
 
     def put(self, frame: Frame) -> None:
         """Queue a frame; raise :class:`OutboxOverflow` if a limit would be exceeded."""
         if self._closed:
             return
         size = len(frame)
-        if len(self.frames) >= self.max_messages or self.bytes + size > self.max_bytes:
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = deque()
+        if len(frames) >= self.max_messages or self.bytes + size > self.max_bytes:
             raise OutboxOverflow(
-                f"outgoing queue full ({len(self.frames)} messages, {self.bytes} bytes)"
+                f"outgoing queue full ({len(frames)} messages, {self.bytes} bytes)"
             )
-        self.frames.append(frame)
+        frames.append(frame)
         self.bytes += size
         self._wakeup.set()
 
     def take_all(self) -> list[Frame]:
         """Remove and return every queued frame (for writers that batch)."""
-        frames = list(self.frames)
-        self.frames.clear()
+        frames = list(self._frames or ())
+        self._frames = None
         self.bytes = 0
         return frames
 
@@ -63,12 +74,12 @@ class Outbox:
 
     async def run(self, write: Callable[[Frame], Awaitable[None]]) -> None:
         """Write queued frames in order until closed and empty."""
-        frames = self.frames
         while True:
-            while frames:
-                frame = frames.popleft()
+            while self._frames:
+                frame = self._frames.popleft()
                 self.bytes -= len(frame)
                 await write(frame)
+            self._frames = None
             if self._closed:
                 return
             self._wakeup.clear()

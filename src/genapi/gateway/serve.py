@@ -9,6 +9,12 @@ lets the gateway drain (in-flight calls finish up to ``ConnectionLimits.drain_ti
 then sockets close with 1012 and phoenix.js reconnects), and only then lets uvicorn
 finish. Its logs redact tokens (the access log's ``?token=…`` included) and show genapi's
 own warnings (:mod:`genapi.gateway.logs`).
+
+Edge bounds it sets, whichever WebSocket driver serves: uvicorn's ``ws_max_size`` is the
+gateway's ``ConnectionLimits.max_frame_bytes`` (uvicorn's default, 16 MB, would let every
+connection buffer a 16 MB message before the gateway's limit applied), request heads are
+at most ``max_head_bytes`` and must arrive within ``head_timeout`` seconds
+(:mod:`genapi.gateway.httpserver`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,13 @@ import uvicorn
 from .app import Gateway
 from .logs import log_config
 
-__all__ = ["serve"]
+__all__ = ["WS_DRIVERS", "serve"]
+
+#: ``ws=`` choices: genapi's own frame layer, or uvicorn's websockets-sansio protocol.
+WS_DRIVERS = ("genapi", "uvicorn")
+#: Request-head bounds (:mod:`genapi.gateway.httpserver`): bytes, and seconds to send it.
+DEFAULT_MAX_HEAD_BYTES = 16 * 1024
+DEFAULT_HEAD_TIMEOUT = 10.0
 
 
 class _DrainingServer(uvicorn.Server):
@@ -70,24 +82,63 @@ def serve(
     port: int = 4000,
     log_level: str = "info",
     reuse_port: bool = False,
+    ws: str = "genapi",
+    max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
+    head_timeout: float = DEFAULT_HEAD_TIMEOUT,
     **uvicorn_options: Any,
 ) -> None:
     """Serve ``app`` (a :class:`~genapi.Gateway` or any ASGI app) until interrupted.
 
     ``reuse_port`` binds with ``SO_REUSEPORT``: several processes serve one port, the
-    kernel spreading connections over them (``genapi serve --workers``).
+    kernel spreading connections over them (``genapi serve --workers``). ``ws`` picks the
+    WebSocket driver (:data:`WS_DRIVERS`); ``max_head_bytes`` and ``head_timeout`` bound
+    each request head (431, or the connection closed).
     """
-    from .wsserver import GenapiWebSocketProtocol
-
+    config = uvicorn.Config(app, **server_options(
+        app, host=host, port=port, log_level=log_level, ws=ws, max_head_bytes=max_head_bytes,
+        head_timeout=head_timeout, **uvicorn_options))
     gateway = app if isinstance(app, Gateway) else None
-    options: dict[str, Any] = {"ws_max_size": 16 * 1024 * 1024, "ws": GenapiWebSocketProtocol}
-    if gateway is not None:
-        options["ws_max_size"] = gateway.limits.max_frame_bytes
-    options["log_config"] = log_config(log_level)
-    options.update(uvicorn_options)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, **options)
     sockets = [_reuse_port_socket(host, port)] if reuse_port else None
     _DrainingServer(config, gateway).run(sockets=sockets)
+
+
+def server_options(
+    app: Any, *, host: str = "127.0.0.1", port: int = 4000, log_level: str = "info",
+    ws: str = "genapi", max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
+    head_timeout: float = DEFAULT_HEAD_TIMEOUT, **uvicorn_options: Any,
+) -> dict[str, Any]:
+    """The ``uvicorn.Config`` keyword arguments :func:`serve` uses (``app`` excluded)."""
+    from .wsserver import GenapiWebSocketProtocol
+
+    if ws not in WS_DRIVERS:
+        raise ValueError(f"ws must be one of {', '.join(WS_DRIVERS)}, not {ws!r}")
+    options: dict[str, Any] = {
+        "host": host, "port": port, "log_level": log_level,
+        "ws": GenapiWebSocketProtocol if ws == "genapi" else "websockets-sansio",
+        # Whichever driver reads frames, a message is refused (1009) at the gateway's
+        # limit, before the server has buffered more than that.
+        "ws_max_size": (app.limits.max_frame_bytes if isinstance(app, Gateway)
+                        else 16 * 1024 * 1024),
+        # h11 (when httptools is missing) has its own head bound; httptools has none, so
+        # genapi's protocol adds it, and a deadline for the head (against slowloris).
+        "h11_max_incomplete_event_size": max_head_bytes,
+        "log_config": log_config(log_level),
+    }
+    if _has_httptools():
+        from .httpserver import GenapiHttpProtocol
+
+        options["http"] = GenapiHttpProtocol.configured(max_head_bytes=max_head_bytes,
+                                                        head_timeout=head_timeout)
+    options.update(uvicorn_options)
+    return options
+
+
+def _has_httptools() -> bool:
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _reuse_port_socket(host: str, port: int) -> socket.socket:

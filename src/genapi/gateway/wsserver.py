@@ -22,8 +22,13 @@ write buffer is over its high-water mark, or does not finish a closing handshake
 ``close_grace`` seconds, is aborted; on close, buffers and the references between the
 protocol, the extension and the application's consumer are dropped (no cyclic GC needed).
 
-``genapi serve`` uses this protocol; with plain ``uvicorn`` pass
-``--ws genapi.gateway.wsserver:GenapiWebSocketProtocol`` to get it.
+An application attached to ``genapi.direct`` may call its ``hold()`` and return: the
+WebSocket then stays open with no ASGI task behind it (an idle gateway connection costs
+no coroutine chain through the middleware), until the consumer closes it or the peer goes.
+
+``genapi serve`` uses this protocol; with uvicorn from code pass
+``ws=GenapiWebSocketProtocol`` to ``uvicorn.run``/``uvicorn.Config`` (uvicorn's command
+line accepts only its own protocol names).
 
 uvicorn's ``WebSocketsSansIOProtocol`` (uvicorn >= 0.35) has no public subclassing API; the
 members used here are listed in :data:`UVICORN_MEMBERS` (a test checks them).
@@ -48,6 +53,7 @@ from ..protocol.websocket import (
     drop,
     encode_frames,
 )
+from .lazy import Flag, Inbox
 
 __all__ = ["UVICORN_MEMBERS", "DirectConsumer", "GenapiWebSocketProtocol"]
 
@@ -77,10 +83,25 @@ class DirectConsumer(Protocol):
         """The socket drains again (``writable`` is True): write what was held back."""
 
 
+#: What ``conn`` (uvicorn's websockets ``ServerProtocol``) becomes once frames are ours.
+_HANDSHAKE_DONE: Any = None
+
+
+class _Hold:
+    """``close_timer`` while a held application returns: uvicorn then leaves the socket
+    open (it closes only when no close timer is set); cancelling it is a no-op."""
+
+    def cancel(self) -> None:
+        return None
+
+
+_HOLD: Any = _Hold()
+
+
 class _Direct:
     """The ``genapi.direct`` extension object handed to the application."""
 
-    __slots__ = ("_core", "_protocol", "_write", "writable")
+    __slots__ = ("_core", "_protocol", "_write", "can_hold", "writable")
 
     def __init__(self, protocol: GenapiWebSocketProtocol) -> None:
         self._protocol: GenapiWebSocketProtocol | None = protocol
@@ -88,6 +109,9 @@ class _Direct:
         self._write: Callable[[bytes], None] = drop
         #: False while the socket's write buffer is over its high-water mark.
         self.writable = True
+        #: Whether :meth:`hold` is offered: uvicorn >= 0.53 leaves closing after the
+        #: application returns to ``close_timer``, which lets the socket stay open.
+        self.can_hold = hasattr(protocol, "close_timer")
 
     def attach(self, consumer: DirectConsumer) -> None:
         """Deliver messages to ``consumer.feed`` from now on (call after accepting)."""
@@ -96,6 +120,14 @@ class _Direct:
             consumer.disconnected()
         else:
             protocol.direct_attach(consumer)
+
+    def hold(self) -> None:
+        """Keep the WebSocket open after the application returns (call after
+        :meth:`attach`): the attached consumer then lives on callbacks alone, and the
+        WebSocket ends when it calls :meth:`close` or the peer goes."""
+        protocol = self._protocol
+        if protocol is not None and self.can_hold:
+            protocol.direct_hold()
 
     def write(self, frames: list[str | bytes]) -> None:
         """Write ``frames`` now, in one batch (dropped once a close frame was sent)."""
@@ -127,6 +159,10 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # uvicorn's asyncio.Queue and Event hold five deques (~3.7 KB) per connection for
+        # messages and waits that, with genapi.direct, hardly ever happen: lazy stand-ins.
+        self.queue = Inbox()  # type: ignore[assignment]  # duck-typed: what uvicorn calls
+        self.writable = Flag(True)  # type: ignore[assignment]
         # The handshake only (no permessage-deflate); frames are ServerFrames' after accept.
         self.conn = ServerProtocol(extensions=[], max_size=self.config.ws_max_size,
                                    logger=self.logger)
@@ -140,6 +176,7 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
         self._writing = True
         self._lost = False
         self._app_closed = False  # the ASGI application sent websocket.close
+        self._held = False  # the application returned; its consumer keeps the socket
 
     # -- handshake: uvicorn builds the scope; we add the extension ----------------------
 
@@ -162,6 +199,13 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
                                   flush=self._write_pongs)
         self._direct._core = self._core
         self._direct._write = self.transport.write
+        # The handshake's parser, request and response (headers, buffers: ~2 KB) are done
+        # with: frames are ServerFrames' from here, and uvicorn reads ``conn`` only before
+        # the handshake completes (keepalive pings, which this protocol never sends, aside).
+        self.conn = _HANDSHAKE_DONE
+        # (``request`` and ``response`` are set by uvicorn's handle_connect, the
+        # handshake's; dropping them is harmless should uvicorn stop setting them.)
+        self.request = self.response = None  # type: ignore[assignment]
 
     def _write_pongs(self) -> None:
         core = self._core
@@ -232,6 +276,11 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
         if self._lost or core.state is FrameState.CLOSED:
             self._notify_gone()
 
+    def direct_hold(self) -> None:
+        self._held = True
+        if self.close_timer is None:  # uvicorn closes on return unless a timer is set
+            self.close_timer = _HOLD
+
     def direct_close(self, code: int, reason: str = "") -> None:
         core = self._core
         if core is None or self._lost:
@@ -269,6 +318,10 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
         kind = message["type"]
         if self._lost:
             raise ClientDisconnected()
+        if self._held and kind == "websocket.close" and self._consumer is not None:
+            # A middleware closing "its" socket after the held application returned: the
+            # consumer owns the connection now and closes it itself.
+            return
         if self._app_closed:
             raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending "
                                "'websocket.close'.")
@@ -294,6 +347,11 @@ class GenapiWebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def run_asgi(self) -> None:
         await super().run_asgi()
+        if self._held:  # the consumer holds the socket open; it closes it or the peer does
+            if self.close_timer is _HOLD:
+                self.close_timer = None
+            if not self._lost and self._consumer is not None:
+                return
         # Whatever closed it (a close frame, uvicorn without one), the connection now ends
         # within close_grace, even when the peer does not read what is left.
         self._arm_deadline()
