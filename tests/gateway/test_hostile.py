@@ -6,9 +6,10 @@ this process, which runs the uvicorn server, or the bytes and objects the gatewa
 accounts for) and that what the connection held is given back when it ends, and then
 that the server still serves a normal call.
 
-Findings 8, 10 and 12 (uvicorn's ``ws_max_size``, HTTP header limits and timeouts,
-memory per idle connection) are tested with the serving code they concern, by the
-``genapi serve`` hardening (edge-b); they are not repeated here.
+Findings 8 and 10 (uvicorn's ``ws_max_size``, HTTP heads, timeouts and bodies) run
+against a gateway served as its own process (``genapi serve`` or plain ``uvicorn``,
+:mod:`tests.gateway.hostile_process`), its RSS and log read from outside. Finding 12
+(memory per idle connection) is a figure, measured by ``bench/connections.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -36,6 +38,15 @@ from genapi import (
 )
 from genapi.gateway.logs import install_redaction
 from tests.gateway.conftest import ws_url
+from tests.gateway.hostile_process import (
+    APP,
+    HEAD_TIMEOUT,
+    ServerProcess,
+    closed_by_server,
+    connect,
+    read_response,
+    serving,
+)
 from tests.gateway.hostile_server import (
     GRACE,
     JOIN,
@@ -52,6 +63,7 @@ from tests.gateway.wsframes_support import (
     OP_CLOSE,
     OP_CONT,
     OP_PING,
+    OP_TEXT,
     ClientFrame,
     close_payload,
 )
@@ -378,6 +390,39 @@ async def test_finding_07_a_frame_trickled_in_small_pieces_is_not_recopied() -> 
         await server.serves_a_call()
 
 
+# -- 8. plain uvicorn buffers 16 MB per message ------------------------------------------
+
+
+def test_finding_08_uvicorns_driver_refuses_a_message_over_the_gateway_limit() -> None:
+    """``genapi serve --ws uvicorn``: uvicorn's parser gets the gateway's limit (2 MB) as
+    its ``ws_max_size``, so a 3 MB message is refused with 1009, not buffered up to
+    uvicorn's default 16 MB."""
+    with serving("genapi", "serve", APP, "--ws", "uvicorn", "--log-level", "warning") as server:
+        async def main() -> int | None:
+            client = await RawSocket.connect(server.url)
+            frame = ClientFrame(OP_TEXT, b"x" * (3 * 1024 * 1024)).serialize()
+            # The header announces 3 MB; the refusal must come without the rest (sending
+            # it all would race the server's close: its RST discards the close frame).
+            await client.send(frame[:65536])
+            code = await client.close_code(10)
+            client.abort()
+            return code
+
+        assert asyncio.run(main()) == 1009
+        server.serves_a_call()
+
+def test_finding_08_plain_uvicorn_with_a_larger_limit_warns_at_startup() -> None:
+    """Plain ``uvicorn`` (16 MB messages by default) is told about at startup, with the
+    option that fixes it; at the gateway's limit it says nothing."""
+    with serving("uvicorn", APP, "--log-level", "warning") as server:
+        server.serves_a_call()
+        assert "--ws-max-size 2097152" in server.output()
+    with serving("uvicorn", APP, "--log-level", "warning",
+                 "--ws-max-size", "2097152") as server:
+        server.serves_a_call()
+        assert "ws-max-size" not in server.output()
+
+
 # -- 9. bad Phoenix input ------------------------------------------------------------------
 
 
@@ -452,6 +497,119 @@ async def test_finding_09_a_join_ref_as_a_number_is_answered() -> None:
         await server.wait_closed()
         server.holds_nothing()
         await server.serves_a_call()
+
+
+# -- 10. HTTP: heads, timeouts, bodies cut short, content types --------------------------
+
+
+@pytest.fixture(scope="module")
+def http_server() -> Iterator[ServerProcess]:
+    """``genapi serve`` with genapi's drivers, a short head timeout, the log at info."""
+    with serving("genapi", "serve", APP, "--log-level", "info",
+                 "--head-timeout", str(HEAD_TIMEOUT)) as server:
+        yield server
+
+
+def test_finding_10_a_slowloris_head_is_closed_after_the_head_timeout(
+        http_server: ServerProcess) -> None:
+    """A head trickled a line at a time is cut at ``--head-timeout``, not held for minutes;
+    so is a connection that never sends a byte."""
+    server = http_server
+    silent = connect(server)
+    trickle = connect(server)
+    started = time.monotonic()
+    trickle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    with contextlib.suppress(ConnectionError):
+        for i in range(50):  # a header line every 0.1 s: never a complete head
+            trickle.sendall(f"X-Slow-{i}: 1\r\n".encode())
+            time.sleep(0.1)
+            if time.monotonic() - started > HEAD_TIMEOUT + 3:
+                break
+    closed, _ = closed_by_server(trickle, HEAD_TIMEOUT + 3)
+    assert closed, "a trickled head was not cut"
+    closed, received = closed_by_server(silent, HEAD_TIMEOUT + 3)
+    assert closed and received == b""
+    for sock in (silent, trickle):
+        sock.close()
+    server.serves_a_call()
+
+
+def test_finding_10_slowloris_on_a_keep_alive_connection_is_cut_too(
+        http_server: ServerProcess) -> None:
+    """The deadline runs again for each request: a client cannot send one quick request
+    and then trickle the next head on the same connection."""
+    server = http_server
+    sock = connect(server)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.settimeout(5)
+    assert read_response(sock).startswith(b"HTTP/1.1 200")
+    sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+    started = time.monotonic()
+    with contextlib.suppress(ConnectionError):
+        while time.monotonic() - started < HEAD_TIMEOUT + 3:
+            sock.sendall(b"X-Slow: 1\r\n")  # every 0.1 s: under the keep-alive timeout
+            time.sleep(0.1)
+    closed, received = closed_by_server(sock, 1)
+    sock.close()
+    assert closed and received == b""
+    server.serves_a_call()
+
+
+def test_finding_10_a_200_mb_header_line_is_refused_early_with_431(
+        http_server: ServerProcess) -> None:
+    """The head is bounded (16 KB): the server answers 431 and closes long before 200 MB,
+    and its memory does not grow with what the client tries to send."""
+    server = http_server
+    rss_before = server.rss_bytes()
+    sock = connect(server)
+    sock.sendall(b"POST /api/svc/echo HTTP/1.1\r\nHost: x\r\nX-Huge: ")
+    chunk = b"a" * 65536
+    sent = 0
+    with contextlib.suppress(ConnectionError, TimeoutError):
+        sock.settimeout(5)
+        while sent < 200 * 1024 * 1024:
+            sock.sendall(chunk)
+            sent += len(chunk)
+    closed, received = closed_by_server(sock, 5)
+    sock.close()
+    assert closed
+    assert received.startswith(b"HTTP/1.1 431"), received[:100]
+    assert sent < 20 * 1024 * 1024, f"{sent} bytes were accepted before the refusal"
+    assert server.rss_bytes() - rss_before < 20 * 1024 * 1024
+    server.serves_a_call()
+
+
+def test_finding_10_a_client_leaving_mid_body_logs_no_error(http_server: ServerProcess) -> None:
+    """A body cut short (the client disconnects) is not the server's error: no ERROR
+    line, no traceback in the log."""
+    server = http_server
+    for _ in range(3):
+        sock = connect(server)
+        sock.sendall(b"POST /api/svc/echo HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"n\": ")
+        time.sleep(0.2)  # the request reaches the application, which waits for the body
+        sock.close()
+    server.serves_a_call()
+    time.sleep(0.2)
+    log = server.output()
+    assert "Traceback" not in log and "ERROR" not in log, log
+
+
+def test_finding_10_a_wrong_content_type_is_415(http_server: ServerProcess) -> None:
+    """Only JSON bodies reach a function: a form post (what a cross-site HTML form sends
+    without a preflight) is 415; ``application/json`` with a charset is fine."""
+    server = http_server
+    form = httpx.post(f"{server.url}/api/svc/echo", content=b'{"n": 1}', timeout=10,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 415
+    assert "application/json" in form.json()["error"]
+    text = httpx.post(f"{server.url}/api/svc/echo", content=b'{"n": 1}', timeout=10,
+                      headers={"Content-Type": "text/plain"})
+    assert text.status_code == 415
+    charset = httpx.post(f"{server.url}/api/svc/echo", content=b'{"n": 2}', timeout=10,
+                         headers={"Content-Type": "application/json; charset=utf-8"})
+    assert charset.status_code == 200 and charset.json()["result"] == 2
+    server.serves_a_call()
 
 
 # -- 11. /metrics bearer -----------------------------------------------------------------

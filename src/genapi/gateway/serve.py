@@ -29,6 +29,7 @@ from typing import Any
 
 import uvicorn
 
+from ..errors import ConfigError
 from .app import Gateway
 from .logs import log_config
 
@@ -111,7 +112,7 @@ def server_options(
     from .wsserver import GenapiWebSocketProtocol
 
     if ws not in WS_DRIVERS:
-        raise ValueError(f"ws must be one of {', '.join(WS_DRIVERS)}, not {ws!r}")
+        raise ConfigError(f"ws must be one of {', '.join(WS_DRIVERS)}, not {ws!r}")
     options: dict[str, Any] = {
         "host": host, "port": port, "log_level": log_level,
         "ws": GenapiWebSocketProtocol if ws == "genapi" else "websockets-sansio",
