@@ -533,6 +533,27 @@ class Connection:
         self._push_response(topic, response)
         self.flush()
 
+    def push_shared(self, topic: str, response: Response, frames: dict[Any, Frame]) -> None:
+        """Push ``response`` that other connections push too (a relay fan-out).
+
+        The frame is a Phoenix broadcast (``[null, null, topic, "api", payload]``: with a
+        null join_ref it is valid for every member's channel, as phoenix.js and Phoenix's
+        own broadcasts agree), so it is encoded once per serializer and topic and kept in
+        ``frames``, which the caller shares between the connections of one batch.
+        """
+        core = self.core
+        key = (type(core.serializer), topic)
+        frame = frames.get(key)
+        if frame is None:
+            try:
+                frame = frames[key] = core.serializer.encode_broadcast(
+                    topic, self._event, response)
+            except LocalProtocolError:  # this push's own path logs and answers the error
+                self.push(topic, response)
+                return
+        if core.send_broadcast(topic, frame):
+            self.flush()
+
     def _push_response(self, topic: str, response: Response) -> bool:
         """Push ``response``; when its result cannot be encoded push Internal Server Error
         instead (logged) and return False."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..messages import Response
 
@@ -18,6 +18,10 @@ class TopicOwner(Protocol):
 
     def push(self, topic: str, response: Response) -> None:
         """Push ``response`` on the api event of ``topic``."""
+
+    def push_shared(self, topic: str, response: Response, frames: dict[Any, Any]) -> None:
+        """Push ``response`` as a broadcast frame (null join_ref) taken from ``frames``,
+        or encoded and put there for the next connection of the same batch."""
 
 
 class TopicSink:
@@ -37,6 +41,12 @@ class TopicSink:
 
     async def __call__(self, response: Response) -> None:
         self.connection.push(self.topic, response)
+
+    def deliver_shared(self, response: Response, frames: dict[Any, Any]) -> None:
+        """Push one ``response`` that many sinks push (a relay message): the frame is
+        encoded once per batch (``frames``, shared by the batch's sinks) and the same
+        frame is queued on every connection."""
+        self.connection.push_shared(self.topic, response, frames)
 
     @property
     def closing(self) -> bool:

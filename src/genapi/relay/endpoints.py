@@ -10,6 +10,11 @@ returns without suspending (a client that stops reading is disconnected by its
 connection), so one slow member cannot delay the others. A ``deliver`` that does
 suspend is finished in a background task (at most ``max_pending`` of them; beyond that
 deliveries are dropped and counted) — still without delaying the rest.
+
+Encode once: a ``deliver`` that also has ``deliver_shared(response, frames)`` (a
+gateway connection's sink has) is given the batch's ``frames`` dict instead, one per
+fan-out: the first sink of a kind encodes the frame and puts it there, the others
+write the same frame. A group message then costs one encode, not one per member.
 """
 
 from __future__ import annotations
@@ -19,16 +24,24 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ..messages import Response
 
-__all__ = ["Deliver", "Endpoint", "LocalEndpoints"]
+__all__ = ["Deliver", "Endpoint", "LocalEndpoints", "SharedDeliver"]
 
 logger = logging.getLogger("genapi.relay")
 
 #: Sends one Response to a member; must not block (sync, or async without waiting).
 Deliver = Callable[[Response], Awaitable[None] | None]
+
+
+@runtime_checkable
+class SharedDeliver(Protocol):
+    """A ``deliver`` that can take part in an encode-once fan-out (see the module
+    docstring): it must not block, and puts what it encodes into ``frames``."""
+
+    def deliver_shared(self, response: Response, frames: dict[Any, Any]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -57,7 +70,8 @@ class Endpoint:
 class _Link:
     """One endpoint in one group, registered at the group's store ``revision``."""
 
-    __slots__ = ("conn", "deliver", "group_id", "key", "receives", "revision", "user_id")
+    __slots__ = ("conn", "deliver", "group_id", "key", "receives", "revision", "shared",
+                 "user_id")
 
     def __init__(self, group_id: str, user_id: str, key: Any, conn: str, deliver: Deliver,
                  receives: bool, revision: int) -> None:
@@ -66,6 +80,9 @@ class _Link:
         self.key = key
         self.conn = conn
         self.deliver = deliver
+        # looked up once here, not per message: the fan-out is the hot path
+        self.shared: Callable[[Response, dict[Any, Any]], None] | None = (
+            deliver.deliver_shared if isinstance(deliver, SharedDeliver) else None)
         self.receives = receives
         self.revision = revision
 
@@ -208,10 +225,19 @@ class LocalEndpoints:
         if not users:
             return 0
         delivered = 0
+        frames: dict[Any, Any] = {}  # encode once: the frames of this batch, by kind
         for links in list(users.values()):
             for link in list(links.values()):
                 if link.receives and link.conn != skip and link.older_than(revision):
-                    self._deliver(link.deliver, response)
+                    shared = link.shared
+                    if shared is None:
+                        self._deliver(link.deliver, response)
+                    else:
+                        try:
+                            shared(response, frames)
+                        except Exception:
+                            self.failures += 1
+                            logger.exception("a relay delivery failed")
                     delivered += 1
         return delivered
 
