@@ -131,7 +131,7 @@ async def test_members_on_two_gateway_processes_chat(
         async with user(two, "bob") as bob:
             joined = await relay(bob, "join_group", group_id="room")
             assert joined["status"] == "active"
-            assert (await next_notice(alice))["presence"] == "join"
+            assert list((await next_notice(alice))["joins"]) == ["bob"]
             sent = await relay(alice, "send_message", group_id="room", message={"text": "hi"})
             assert sent["status"] == "relayed" and sent["recipients_count"] == 2
             got = await next_message(bob)
@@ -145,7 +145,7 @@ async def test_members_on_two_gateway_processes_chat(
             assert presence["count"] == 2
             assert sorted(m["user_id"] for m in presence["members"]) == ["alice", "bob"]
         left = await next_notice(alice)
-        assert (left["presence"], left["user_id"]) == ("leave", "bob")
+        assert (left["presence"], list(left["leaves"])) == ("diff", ["bob"])
         info = await relay(alice, "group_info", group_id="room")
         assert [m["user_id"] for m in info["members"]] == ["alice"]
     async with user(two, "carol") as carol:

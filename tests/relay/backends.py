@@ -56,8 +56,31 @@ class Conn:
         return [r.result["offset"] for r in self.got if r.request_id != PRESENCE_REQUEST_ID]
 
     def notices(self) -> list[tuple[str, Any]]:
-        return [(r.result["presence"], r.result.get("user_id"))
-                for r in self.got if r.request_id == PRESENCE_REQUEST_ID]
+        """(kind, user_id) of each notice; a presence diff counts as its leaves, then its
+        joins (a user is in one of them only)."""
+        seen: list[tuple[str, Any]] = []
+        for r in self.got:
+            if r.request_id != PRESENCE_REQUEST_ID:
+                continue
+            if r.result["presence"] == "diff":
+                seen += [("leave", user) for user in r.result["leaves"]]
+                seen += [("join", user) for user in r.result["joins"]]
+            else:
+                seen.append((r.result["presence"], r.result.get("user_id")))
+        return seen
+
+    def others(self) -> list[tuple[str, Any]]:
+        """:meth:`notices` about users other than this connection's own (``name``)."""
+        return [n for n in self.notices() if n[1] != self.name]
+
+    def presence(self) -> set[str]:
+        """The present users, as a client applying every diff in turn sees them."""
+        here: set[str] = set()
+        for r in self.got:
+            if r.request_id == PRESENCE_REQUEST_ID and r.result["presence"] == "diff":
+                here -= set(r.result["leaves"])
+                here |= set(r.result["joins"])
+        return here
 
 
 class Backend:
@@ -107,6 +130,8 @@ class Backend:
         """Wait until every hub has delivered everything published so far."""
         for hub in self.hubs:
             await hub.bus.settle()
+        for hub in self.hubs:
+            hub.flush_presence()  # diffs wait for their interval otherwise
 
     async def aclose(self) -> None:
         """Close the hubs and the connections."""

@@ -82,10 +82,15 @@ def test_the_creator_comes_back_as_admin() -> None:
 
 
 def test_a_full_group_refuses_joins() -> None:
-    """max_members bounds the group."""
+    """max_members bounds the receivers of a message: a group holds a sender and
+    max_members others."""
     group = make(GroupType.PUBLIC, ("bob", ACTIVE, Role.MEMBER))
-    assert refused(lambda: groups.join(group, "carol", now=0, max_members=2)) == (
-        "group_full", "Group is full (max 2 members)")
+    assert len(group.members) == 2  # the creator and bob
+    carol = groups.join(group, "carol", now=0, max_members=2)[0]
+    assert len(carol.members) == 3
+    assert refused(lambda: groups.join(carol, "dan", now=0, max_members=2)) == (
+        "group_full", "Group is full (max 2 receivers per message)")
+    assert refused(lambda: groups.join(group, "carol", now=0, max_members=1))[0] == "group_full"
 
 
 def test_leave() -> None:

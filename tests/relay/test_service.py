@@ -76,9 +76,11 @@ async def test_wire_shapes_of_a_conversation() -> None:
     assert delivered.result == {"group_id": "room", "from_user_id": "alice",
                                 "message": {"text": "hi"}, "timestamp": sent["timestamp"],
                                 "offset": 1}
-    assert alice.pushed == [Response.sync(PRESENCE_REQUEST_ID, {
-        "group_id": "room", "presence": "join", "user_id": "bob", "status": "active",
-        "role": "member"})]
+    diff = Response.sync(PRESENCE_REQUEST_ID, {
+        "group_id": "room", "presence": "diff",
+        "joins": {"bob": {"status": "active", "role": "member"}}, "leaves": {}})
+    assert alice.pushed == [diff]  # flushed by the message, ahead of it
+    assert bob.pushed == [diff, delivered]
     here = await api.ok(bob, "presence", group_id="room")
     assert here["count"] == 2
     assert set(here["members"][0]) == {"user_id", "role", "status", "joined_at",

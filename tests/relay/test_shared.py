@@ -257,6 +257,8 @@ async def test_presence_across_gateways(backend: Backend) -> None:
     await two.join("g", "bob", bob.endpoint())
     await one.join("g", "bob", bob_again.endpoint())
     await one.join("g", "bot")  # a member without a connection is not present
+    await backend.settle()
+    assert alice.notices() == [("join", "bob")]  # bob's second connection is no news
     info = await one.presence("g")
     assert info.count == 2
     assert [m.user_id for m in info.members] == ["alice", "bob"]

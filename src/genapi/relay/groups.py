@@ -209,11 +209,15 @@ def join(
     group: Group, user_id: str, *, now: float, max_members: int, connected: bool = False
 ) -> tuple[Group, Member]:
     """Add ``user_id``: active in public groups, pending otherwise (the creator comes back
-    as an active admin). Raises ``already_member`` or ``group_full``."""
+    as an active admin). Raises ``already_member`` or ``group_full``.
+
+    ``max_members`` counts receivers: the group may hold ``max_members + 1`` members, a
+    sender and ``max_members`` others that receive its messages."""
     if user_id in group.members:
         raise RelayError("already_member", "Already a member of this group")
-    if len(group.members) >= max_members:
-        raise RelayError("group_full", f"Group is full (max {max_members} members)")
+    if len(group.members) > max_members:
+        raise RelayError("group_full",
+                         f"Group is full (max {max_members} receivers per message)")
     role, status = Role.MEMBER, MemberStatus.ACTIVE
     if user_id == group.creator:
         role = Role.ADMIN

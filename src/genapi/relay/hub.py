@@ -16,9 +16,12 @@ through a :class:`~genapi.relay.bus.RelayBus`, and each hub delivers them to its
 endpoints. The connection that causes an event gets the call's answer instead of a copy
 (a sender does not receive its own message; its other connections do).
 
-Notices members receive, as ``Response.sync(PRESENCE_REQUEST_ID, result)``:
-``{"group_id", "presence": "join" | "leave" | "status", "user_id", "status", "role"}``
-and ``{"group_id", "presence": "deleted"}``.
+Notices members receive, as ``Response.sync(PRESENCE_REQUEST_ID, result)``: joins and
+leaves batched per ``RelayLimits.presence_interval_ms`` into
+``{"group_id", "presence": "diff", "joins": {user_id: {"status", "role"}}, "leaves": {…}}``
+(see :mod:`genapi.relay.diffs`), and, as they happen,
+``{"group_id", "presence": "status", "user_id", "status", "role"}`` and
+``{"group_id", "presence": "deleted"}``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from ..messages import Response
 from ..telemetry.events import Telemetry, default_telemetry, now_us
 from . import groups, presence
 from .bus import GroupDeleted, LocalBus, MemberEvent, RelayBus, RelayEvent
+from .diffs import PresenceDiffs
 from .endpoints import Endpoint, LocalEndpoints
 from .events import (
     RELAY_GROUP_CREATE,
@@ -89,6 +93,7 @@ class RelayHub:
         self._started = False
         self._starting = asyncio.Lock()
         self._cleanups: set[asyncio.Task[None]] = set()
+        self._diffs = PresenceDiffs(self._deliver_diff, self.limits.presence_interval_ms / 1000)
         self._unsubscribe = self.bus.subscribe(self.receive)
 
     def use_backend(self, *, store: GroupStore, bus: RelayBus) -> None:
@@ -288,29 +293,49 @@ class RelayHub:
     def receive(self, event: RelayEvent) -> None:
         """Deliver a bus event to this hub's endpoints (the hub's bus subscription)."""
         local = self.local
+        diffs = self._diffs
+        group_id = event.group_id
         if isinstance(event, RelayMessage):
-            local.deliver(event.group_id, Response.sync(event.request_id, event.payload()),
+            if diffs:  # joins and leaves before this message are seen before it
+                diffs.flush(group_id)
+            local.deliver(group_id, Response.sync(event.request_id, event.payload()),
                           skip=event.origin)
         elif isinstance(event, MemberEvent):
             revision = event.revision
-            if event.status is None:
-                local.remove_user(event.group_id, event.user_id, revision=revision)
+            status = event.status
+            if status is None:
+                local.remove_user(group_id, event.user_id, revision=revision)
             else:
-                local.set_receives(event.group_id, event.user_id,
-                                   event.status is not groups.MemberStatus.PENDING,
+                local.set_receives(group_id, event.user_id,
+                                   status is not groups.MemberStatus.PENDING,
                                    revision=revision)
-            if event.notice is not None:
-                notice = {"group_id": event.group_id, "presence": event.notice,
-                          "user_id": event.user_id,
-                          "status": event.status.value if event.status else None,
-                          "role": event.role.value if event.role else None}
-                local.deliver(event.group_id, Response.sync(PRESENCE_REQUEST_ID, notice),
-                              skip=event.origin, revision=revision)
+            notice = event.notice
+            if notice is None:
+                return
+            meta = {"status": status.value if status else None,
+                    "role": event.role.value if event.role else None}
+            if notice in ("join", "leave"):  # batched: see genapi.relay.diffs
+                diffs.add(group_id, event.user_id, notice == "join", meta)
+                return
+            if diffs:
+                diffs.flush(group_id)
+            local.deliver(group_id, Response.sync(PRESENCE_REQUEST_ID, {
+                "group_id": group_id, "presence": notice, "user_id": event.user_id, **meta}),
+                skip=event.origin, revision=revision)
         else:
-            notice = {"group_id": event.group_id, "presence": "deleted"}
-            local.deliver(event.group_id, Response.sync(PRESENCE_REQUEST_ID, notice),
+            diffs.drop(group_id)  # the group is gone: its last diff no longer matters
+            notice_ = {"group_id": group_id, "presence": "deleted"}
+            local.deliver(group_id, Response.sync(PRESENCE_REQUEST_ID, notice_),
                           skip=event.origin, revision=event.revision)
-            local.drop_group(event.group_id, revision=event.revision)
+            local.drop_group(group_id, revision=event.revision)
+
+    def flush_presence(self) -> None:
+        """Deliver the pending presence diffs now, not at the end of their interval
+        (tests and shutdowns)."""
+        self._diffs.flush_all()
+
+    def _deliver_diff(self, group_id: str, notice: dict[str, Any]) -> None:
+        self.local.deliver(group_id, Response.sync(PRESENCE_REQUEST_ID, notice))
 
     # -- connections ----------------------------------------------------------------------
 
@@ -339,6 +364,7 @@ class RelayHub:
         """Stop receiving, finish cleanups, cancel waiting deliveries."""
         self._unsubscribe()
         await self.idle()
+        self._diffs.close()
         await self.local.aclose()
 
     def status(self) -> dict[str, Any]:

@@ -94,8 +94,16 @@
 
   function onNotice(notice) {
     if (notice.group_id !== groupId) return;
-    if (notice.presence === "join" || notice.presence === "status") {
-      if (notice.presence === "join") showSystem(`${notice.user_id} joined`);
+    if (notice.presence === "diff") {
+      // joins and leaves batched per interval; a user is in one of the two only
+      for (const user of Object.keys(notice.leaves)) {
+        if (people.delete(user)) showSystem(`${user} left`);
+      }
+      for (const [user, meta] of Object.entries(notice.joins)) {
+        if (!people.has(user) && user !== userId) showSystem(`${user} joined`);
+        people.set(user, meta.status);
+      }
+    } else if (notice.presence === "status") {
       people.set(notice.user_id, notice.status);
     } else if (notice.presence === "leave") {
       showSystem(`${notice.user_id} left`);
