@@ -19,6 +19,9 @@ DEFAULT_HEAD_TIMEOUT = 10.0
 
 __all__ = ["app", "main"]
 
+#: ``RelayLimits().max_members`` (not imported: the relay loads only when a command runs).
+RELAY_MAX_MEMBERS = 1000
+
 app = typer.Typer(
     help="genapi: real-time backend APIs over WebSocket.",
     no_args_is_help=True,
@@ -106,26 +109,32 @@ def demo(
     admin_token: Annotated[str | None, typer.Option(
         help="Token for /admin and the dashboard (default: a new random one, printed).",
         envvar="GENAPI_ADMIN_TOKEN", show_envvar=False)] = None,
+    relay_max_members: Annotated[int, typer.Option(
+        min=1, help="Most receivers of one relay message: a group holds a sender and this "
+                    "many others.")] = RELAY_MAX_MEMBERS,
 ) -> None:
     """Run the demo gateway with the walkthrough's functions."""
     import secrets
 
     from ..demo.app import build_demo_gateway
     from ..gateway.serve import serve
+    from ..relay import RelayLimits
 
     admin_token = admin_token or secrets.token_urlsafe(24)
+    relay = RelayLimits(max_members=relay_max_members)
     typer.echo(DEMO_HELP.format(host=host, port=port, admin_token=admin_token,
                                 genapi=self_command()))
     if not cluster:
-        serve(build_demo_gateway(admin_token=admin_token), host=host, port=port,
-              log_level=log_level)
+        serve(build_demo_gateway(admin_token=admin_token, relay_limits=relay), host=host,
+              port=port, log_level=log_level)
         return
     from ..demo.cluster import CLUSTER_HELP, running_cluster
 
     with running_cluster() as options:
         typer.echo(CLUSTER_HELP.format(host=host, port=port, nats=options.nats))
-        serve(build_demo_gateway(cluster=options, admin_token=admin_token), host=host,
-              port=port, log_level=log_level)
+        serve(build_demo_gateway(cluster=options, admin_token=admin_token,
+                                 relay_limits=relay), host=host, port=port,
+              log_level=log_level)
 
 
 NATS_HELP = "NATS URL, or 'embedded[:PORT]' to run a nats-server (default port 4250)."

@@ -10,7 +10,7 @@ from ..gateway import (
     GatewaySettings,
     InsecureDemoAuthenticator,
 )
-from ..relay import add_relay, relay_service
+from ..relay import RelayLimits, add_relay, relay_service
 from ..security import AdminAction, AdminGate
 from .chat import chat_routes, lobby, room_1
 from .signup import demo_durable, outbox_path, signup_service, use_outbox
@@ -21,7 +21,8 @@ __all__ = ["build_demo_gateway"]
 
 def build_demo_gateway(cluster: ClusterOptions | None = None, *,
                        admin_token: str | None = None,
-                       durable: DurableSettings | None = None) -> Gateway:
+                       durable: DurableSettings | None = None,
+                       relay_limits: RelayLimits | None = None) -> Gateway:
     """A gateway serving the demo services; identities come from connect params.
 
     With ``cluster`` it also reaches the demo's service nodes (and accepts their pushes).
@@ -29,7 +30,8 @@ def build_demo_gateway(cluster: ClusterOptions | None = None, *,
     12, as ``chat_service`` (with the persistent public groups ``lobby`` and ``room_1``,
     and topics ``api:*`` and ``chat:*``) and the
     chat page at ``/demo/chat``, and Prometheus metrics at ``/metrics`` (for
-    ``genapi top``). With ``admin_token`` it serves the admin endpoints and the dashboard
+    ``genapi top``); ``relay_limits`` bound the relay (``genapi demo
+    --relay-max-members``). With ``admin_token`` it serves the admin endpoints and the dashboard
     at ``/dashboard``, and allows the write actions (``genapi admin …``, the dashboard's
     buttons: a demo is for trying them). The durable ``signup_service.welcome`` keeps its
     calls in ``durable`` (default: a SQLite file in the temp directory, see
@@ -54,7 +56,7 @@ def build_demo_gateway(cluster: ClusterOptions | None = None, *,
         durable=durable,
     )
     # shared through NATS when in a cluster
-    hub = add_relay(gateway, seed=[lobby(), room_1()])
+    hub = add_relay(gateway, seed=[lobby(), room_1()], limits=relay_limits)
     # the walkthrough's section 12 serves the relay's send_message as chat_service's; the
     # same hub, so the groups and the cleanup on disconnect are shared
     gateway.registry.add_service(relay_service(hub, name="chat_service"))

@@ -51,6 +51,7 @@ from .endpoints import Endpoint
 from .groups import Group, Member, RelayError
 from .history import iso_timestamp
 from .hub import RelayHub
+from .values import RelayLimits
 
 __all__ = ["LiveConnection", "add_relay", "group_dict", "member_dict", "relay_service"]
 
@@ -222,9 +223,13 @@ def relay_service(hub: RelayHub, *, name: str = "relay") -> Service:
 
 
 def add_relay(host: _Host, hub: RelayHub | None = None, *, name: str = "relay",
-              seed: Iterable[Group] = ()) -> RelayHub:
+              seed: Iterable[Group] = (), limits: RelayLimits | None = None) -> RelayHub:
     """Serve the relay functions from ``host`` (a :class:`~genapi.Gateway`) and remove
     memberships when connections close; returns the hub.
+
+    ``limits`` bound the hub made here (members per group — ``max_members`` counts a
+    message's receivers, the sender not included —, message size, the presence diff
+    interval …; default :class:`~genapi.relay.RelayLimits`).
 
     Without ``hub`` one is made whose groups and messages stay in this process — until
     the gateway joins a cluster (``cluster=`` or :meth:`~genapi.Gateway.join_cluster`,
@@ -233,12 +238,13 @@ def add_relay(host: _Host, hub: RelayHub | None = None, *, name: str = "relay",
     groups (persistent lobbies) are created at start unless they exist.
     """
     if hub is None:
-        made = hub = RelayHub(seed=seed)
+        made = hub = RelayHub(seed=seed, limits=limits)
         on_cluster = getattr(host, "on_cluster", None)
         if on_cluster is not None:
             on_cluster(lambda cluster: cluster.share_relay(made))
-    elif seed:
-        raise ConfigError("give seed groups to the hub you pass (RelayHub(seed=...))")
+    elif seed or limits is not None:
+        raise ConfigError("give seed groups and limits to the hub you pass "
+                          "(RelayHub(seed=..., limits=...))")
     host.registry.add_service(relay_service(hub, name=name))
     host.executor.on_owner_closed(hub.owner_closed)
     return hub
