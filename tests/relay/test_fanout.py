@@ -226,3 +226,43 @@ async def test_every_member_socket_gets_the_same_frame_bytes() -> None:
             for ws in sockets:
                 await ws.close()
     await gateway.aclose()
+
+
+async def test_coalesced_writes_keep_each_members_order() -> None:
+    """Many messages fanned out in one loop turn are written together per connection:
+    every member still gets all of them, in offset order, interleaved rightly with its
+    own call answers."""
+    gateway = Gateway(authenticator=InsecureDemoAuthenticator())
+    add_relay(gateway)
+    async with running_app(gateway) as url:
+        # the sender leaves its answers unread: do not wait 10 s for its closing handshake
+        sockets = [await websockets.connect(ws_url(url, f"vsn=2.0.0&user_id=u{n}"),
+                                            close_timeout=0.1)
+                   for n in range(4)]
+        try:
+            clients = [RawClient(ws) for ws in sockets]
+            for n, client in enumerate(clients):
+                await client.join()
+                await client.call({"request_id": f"j{n}", "service": "relay",
+                                   "request_type": "create_group" if n == 0 else "join_group",
+                                   "args": {"group_id": "g"}})
+            frames = [json.dumps([clients[0].join_ref, f"s{k}", "api:lobby", "api",
+                                  {"request_id": f"m{k}", "service": "relay",
+                                   "request_type": "send_message",
+                                   "args": {"group_id": "g", "message": k}}])
+                      for k in range(30)]
+            await sockets[0].send(frames[0])
+            for frame in frames[1:]:  # sent back to back: many arrive in one read
+                await sockets[0].send(frame)
+            for client in clients[1:]:
+                got: list[int] = []
+                while len(got) < 30:
+                    frame = await client.recv(10)
+                    payload = frame[4]
+                    if frame[3] == "api" and payload["request_id"].startswith("m"):
+                        got.append(payload["result"]["message"])
+                assert got == list(range(30))
+        finally:
+            for ws in sockets:
+                await ws.close()
+    await gateway.aclose()
