@@ -198,9 +198,11 @@ async def over_nats(url: str, members: int, messages: int) -> tuple[list[float],
 
 SOCKETIO_APP = """
 import datetime, itertools, sys
-import socketio, uvicorn
+import socketio
 
-sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
+SERVER = sys.argv[2] if len(sys.argv) > 2 else "uvicorn"
+sio = socketio.AsyncServer(async_mode="asgi" if SERVER == "uvicorn" else "aiohttp",
+                           cors_allowed_origins="*")
 offsets = itertools.count(1)
 
 
@@ -220,10 +222,21 @@ async def send(sid, data):
     return {"status": "relayed", "offset": message["offset"]}
 
 
-uvicorn.run(socketio.ASGIApp(sio), host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop",
-            log_level="warning")
+if SERVER == "uvicorn":
+    import uvicorn
+
+    uvicorn.run(socketio.ASGIApp(sio), host="127.0.0.1", port=int(sys.argv[1]),
+                loop="uvloop", log_level="warning")
+else:
+    import asyncio, uvloop
+    from aiohttp import web
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    app = web.Application()
+    sio.attach(app)
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
-SOCKETIO_PACKAGES = ["python-socketio==5.18.1", "uvicorn[standard]", "uvloop"]
+SOCKETIO_PACKAGES = ["python-socketio==5.18.1", "uvicorn[standard]", "uvloop", "aiohttp"]
 
 
 class Wire:
@@ -507,8 +520,8 @@ def median_run(runs: list[Run]) -> Run:
     return sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
 
 
-def servers(kind: str, port: int, tmp: str,
-            src: str | None) -> contextlib.AbstractContextManager[None]:
+def servers(kind: str, port: int, tmp: str, src: str | None,
+            socketio_server: str = "aiohttp") -> contextlib.AbstractContextManager[None]:
     """The server process of ``kind`` on ``port``."""
     if kind == "genapi":
         with open(os.path.join(tmp, "relay_bench_app.py"), "w") as handle:
@@ -518,11 +531,12 @@ def servers(kind: str, port: int, tmp: str,
         env = {**os.environ, "PYTHONPATH": os.pathsep.join((tmp, here))}
         return process([sys.executable, "-m", "genapi", "serve", "relay_bench_app:gateway",
                         "--port", str(port), "--log-level", "warning"], env, port)
-    python = peer_python("socketio", SOCKETIO_PACKAGES, "socketio")
+    python = peer_python("socketio", SOCKETIO_PACKAGES, "aiohttp")
     with open(os.path.join(tmp, "socketio_app.py"), "w") as handle:
         handle.write(SOCKETIO_APP)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return process([python, os.path.join(tmp, "socketio_app.py"), str(port)], env, port)
+    return process([python, os.path.join(tmp, "socketio_app.py"), str(port), socketio_server],
+                   env, port)
 
 
 def compare(args: argparse.Namespace, runner: Any) -> None:
@@ -532,7 +546,7 @@ def compare(args: argparse.Namespace, runner: Any) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
             port = free_port()
-            with servers(kind, port, tmp, args.genapi_src):
+            with servers(kind, port, tmp, args.genapi_src, args.socketio_server):
                 for members in args.members:
                     for window in args.window:
                         runs = [runner(over_websockets(port, kind, members, args.messages,
@@ -572,6 +586,8 @@ def main() -> None:
                         help="serve genapi from this src folder (to measure another checkout)")
     parser.add_argument("--skip-ws", action="store_true", help="no runs over WebSockets")
     parser.add_argument("--skip-socketio", action="store_true", help="genapi only")
+    parser.add_argument("--socketio-server", choices=("aiohttp", "uvicorn"), default="aiohttp",
+                        help="what serves python-socketio (both on uvloop)")
     parser.add_argument("--skip-nats", action="store_true", help="no runs over NATS")
     parser.add_argument("--skip-in-process", action="store_true", help="no in-process runs")
     args = parser.parse_args()
