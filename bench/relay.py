@@ -14,8 +14,9 @@ Three setups per group size:
   (key-value bucket) and messages (JetStream stream) on an embedded nats-server; half
   the members on each, the sender on the first. No sockets.
 * **websocket, genapi vs python-socketio** — a real gateway (``genapi serve`` in its own
-  process) and python-socketio's room emit (``AsyncServer`` on uvicorn with uvloop, in
-  its own virtualenv, see ``peers.py``), driven by one load generator: N member sockets
+  process) and python-socketio's room emit (``AsyncServer`` on aiohttp with uvloop — its
+  faster server here; ``--socketio-server uvicorn`` for ASGI — in its own virtualenv, see
+  ``peers.py``), driven by one load generator: N member sockets
   from this process (hand-rolled framing, uvloop), each joined to the group (``join_group``
   / a ``join`` event with ack that enters the room), and a sender whose messages are
   answered (genapi: the call's answer; socket.io: an ack) and emitted to the others with
@@ -613,8 +614,9 @@ def main() -> None:
                     latencies, seconds = runner(over_nats(nats.url, members, args.messages))
                     report("two gateways over NATS", members, latencies, seconds)
         if not args.skip_ws:
-            print("over WebSockets: genapi serve vs python-socketio room emit (uvicorn, "
-                  "uvloop), each in its own process; one load generator (uvloop):")
+            print(f"over WebSockets: genapi serve vs python-socketio room emit "
+                  f"({args.socketio_server}, uvloop), each in its own process; one load "
+                  f"generator (uvloop):")
             compare(args, runner)
     print(steal.describe(), f"load average after {os.getloadavg()[0]:.2f}")
 
