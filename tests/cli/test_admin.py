@@ -7,7 +7,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from jsonschema import Draft202012Validator
 
 from genapi import AdminSettings, Gateway
 from genapi.demo import SERVICES
-from tests.support.procs import wait_healthy
+from tests.support.procs import interrupt, wait_healthy
 from tests.support.servers import free_port, running_app
 
 TOKEN = secrets.token_urlsafe(32)
@@ -138,9 +137,4 @@ def test_demo_prints_the_dashboard_and_a_working_token(given: str | None) -> Non
         assert "relay" in status.json()["config_cache"]["services"]
         assert httpx.get(url + "/dashboard").status_code == 200
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            assert proc.wait(timeout=15) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        assert interrupt(proc) == 0

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from genapi.cli.main import main
-from tests.support.procs import wait_healthy
+from tests.support.procs import interrupt, wait_healthy
 from tests.support.servers import free_port
 
 GENAPI = [sys.executable, "-m", "genapi"]
@@ -31,12 +31,7 @@ def demo() -> Iterator[str]:
         wait_healthy(url, proc)
         yield url
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            assert proc.wait(timeout=15) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        assert interrupt(proc) == 0
 
 
 def test_demo_answers_the_readme_curl(demo: str) -> None:
@@ -172,9 +167,4 @@ def test_the_demo_banner_status_command_runs_as_printed() -> None:
                                 timeout=60, env={**os.environ, key: token})
         assert status.returncode == 0, status.stdout + status.stderr
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        interrupt(proc)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -37,7 +36,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import JS_DIR
-from tests.support.procs import wait_healthy
+from tests.support.procs import interrupt, wait_healthy
 from tests.support.servers import free_port
 
 # -- matchers: the walkthrough's notation for partly documented values ------------------
@@ -291,12 +290,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_healthy(url, proc, timeout=30.0)
         yield url
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        interrupt(proc)
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,23 @@ test, spreads connections over processes sharing a port.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
+
+
+def interrupt(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
+    """Ctrl-C ``proc`` and wait for it; killed if it is still there after ``timeout``
+    (the wait then fails). Its exit code."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
