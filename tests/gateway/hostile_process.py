@@ -21,6 +21,7 @@ from tests.support.servers import free_port
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.support.edge_app:gateway"
 HEAD_TIMEOUT = 1.0
+BODY_TIMEOUT = 1.0
 
 
 class ServerProcess:

@@ -40,6 +40,7 @@ from genapi.gateway.logs import install_redaction
 from tests.gateway.conftest import ws_url
 from tests.gateway.hostile_process import (
     APP,
+    BODY_TIMEOUT,
     HEAD_TIMEOUT,
     ServerProcess,
     closed_by_server,
@@ -504,9 +505,11 @@ async def test_finding_09_a_join_ref_as_a_number_is_answered() -> None:
 
 @pytest.fixture(scope="module")
 def http_server() -> Iterator[ServerProcess]:
-    """``genapi serve`` with genapi's drivers, a short head timeout, the log at info."""
+    """``genapi serve`` with genapi's drivers, short head and body timeouts, the log at
+    info."""
     with serving("genapi", "serve", APP, "--log-level", "info",
-                 "--head-timeout", str(HEAD_TIMEOUT)) as server:
+                 "--head-timeout", str(HEAD_TIMEOUT),
+                 "--body-timeout", str(BODY_TIMEOUT)) as server:
         yield server
 
 
@@ -553,6 +556,26 @@ def test_finding_10_slowloris_on_a_keep_alive_connection_is_cut_too(
     sock.close()
     assert closed and received == b""
     server.serves_a_call()
+
+
+def test_finding_10_a_trickled_body_is_cut_at_the_body_timeout(
+        http_server: ServerProcess) -> None:
+    """A complete head, then a body a byte every 0.1 s: the connection is closed at
+    ``--body-timeout``, not held while the client trickles (no traceback either)."""
+    server = http_server
+    sock = connect(server)
+    sock.sendall(b"POST /api/svc/echo HTTP/1.1\r\nHost: x\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+    started = time.monotonic()
+    with contextlib.suppress(ConnectionError):
+        while time.monotonic() - started < BODY_TIMEOUT + 3:
+            sock.sendall(b" ")
+            time.sleep(0.1)
+    closed, _ = closed_by_server(sock, 1)
+    sock.close()
+    assert closed, "a trickled body was not cut"
+    server.serves_a_call()
+    assert "Traceback" not in server.output()
 
 
 def test_finding_10_a_200_mb_header_line_is_refused_early_with_431(

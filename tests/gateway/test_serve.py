@@ -20,11 +20,12 @@ def test_serve_options_give_either_driver_the_gateway_limits() -> None:
     from genapi.gateway.wsserver import GenapiWebSocketProtocol
 
     gateway = Gateway(settings=GatewaySettings(limits=ConnectionLimits(max_frame_bytes=1000)))
-    genapi_ws = server_options(gateway, max_head_bytes=4096, head_timeout=2.5)
+    genapi_ws = server_options(gateway, max_head_bytes=4096, head_timeout=2.5,
+                               body_timeout=7.0)
     assert genapi_ws["ws"] is GenapiWebSocketProtocol and genapi_ws["ws_max_size"] == 1000
     http = genapi_ws["http"]
     assert issubclass(http, GenapiHttpProtocol)
-    assert (http.max_head_bytes, http.head_timeout) == (4096, 2.5)
+    assert (http.max_head_bytes, http.head_timeout, http.body_timeout) == (4096, 2.5, 7.0)
     assert genapi_ws["h11_max_incomplete_event_size"] == 4096
     uvicorn_ws = server_options(gateway, ws="uvicorn")
     assert uvicorn_ws["ws"] == "websockets-sansio" and uvicorn_ws["ws_max_size"] == 1000

@@ -16,6 +16,7 @@ from .loading import load_app
 # Plain values (no import of uvicorn at CLI start): the defaults of gateway.serve.
 DEFAULT_MAX_HEAD_BYTES = 16 * 1024
 DEFAULT_HEAD_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
 
 __all__ = ["app", "main"]
 
@@ -163,6 +164,9 @@ def serve_command(
     head_timeout: Annotated[float, typer.Option(
         min=0.1, help="Seconds a connection has to send a whole request head (against "
                       "slowloris); then it is closed.")] = DEFAULT_HEAD_TIMEOUT,
+    body_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seconds a request has to send its body once its head is in; then "
+                      "the connection is closed.")] = DEFAULT_BODY_TIMEOUT,
 ) -> None:
     """Serve a gateway (graceful drain on Ctrl-C / SIGTERM).
 
@@ -179,13 +183,13 @@ def serve_command(
         raise typer.BadParameter(f"choose one of {', '.join(WS_DRIVERS)}", param_hint="--ws")
     app_ = load_app(target)
     edge = ["--ws", ws, "--max-head-bytes", str(max_head_bytes),
-            "--head-timeout", str(head_timeout)]
+            "--head-timeout", str(head_timeout), "--body-timeout", str(body_timeout)]
     if workers > 1:
         raise typer.Exit(_serve_workers(app_, target, host, port, log_level, nats, push_token,
                                         workers, edge))
     run = functools.partial(serve, app_, host=host, port=port, log_level=log_level,
                             reuse_port=reuse_port, ws=ws, max_head_bytes=max_head_bytes,
-                            head_timeout=head_timeout)
+                            head_timeout=head_timeout, body_timeout=body_timeout)
     if nats is None:
         run()
         return

@@ -13,8 +13,8 @@ own warnings (:mod:`genapi.gateway.logs`).
 Edge bounds it sets, whichever WebSocket driver serves: uvicorn's ``ws_max_size`` is the
 gateway's ``ConnectionLimits.max_frame_bytes`` (uvicorn's default, 16 MB, would let every
 connection buffer a 16 MB message before the gateway's limit applied), request heads are
-at most ``max_head_bytes`` and must arrive within ``head_timeout`` seconds
-(:mod:`genapi.gateway.httpserver`).
+at most ``max_head_bytes`` and must arrive within ``head_timeout`` seconds, request
+bodies within ``body_timeout`` seconds (:mod:`genapi.gateway.httpserver`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ WS_DRIVERS = ("genapi", "uvicorn")
 #: Request-head bounds (:mod:`genapi.gateway.httpserver`): bytes, and seconds to send it.
 DEFAULT_MAX_HEAD_BYTES = 16 * 1024
 DEFAULT_HEAD_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
 
 
 class _DrainingServer(uvicorn.Server):
@@ -86,6 +87,7 @@ def serve(
     ws: str = "genapi",
     max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
     head_timeout: float = DEFAULT_HEAD_TIMEOUT,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
     **uvicorn_options: Any,
 ) -> None:
     """Serve ``app`` (a :class:`~genapi.Gateway` or any ASGI app) until interrupted.
@@ -93,11 +95,12 @@ def serve(
     ``reuse_port`` binds with ``SO_REUSEPORT``: several processes serve one port, the
     kernel spreading connections over them (``genapi serve --workers``). ``ws`` picks the
     WebSocket driver (:data:`WS_DRIVERS`); ``max_head_bytes`` and ``head_timeout`` bound
-    each request head (431, or the connection closed).
+    each request head (431, or the connection closed), ``body_timeout`` each request body
+    (the connection closed).
     """
     config = uvicorn.Config(app, **server_options(
         app, host=host, port=port, log_level=log_level, ws=ws, max_head_bytes=max_head_bytes,
-        head_timeout=head_timeout, **uvicorn_options))
+        head_timeout=head_timeout, body_timeout=body_timeout, **uvicorn_options))
     gateway = app if isinstance(app, Gateway) else None
     sockets = [_reuse_port_socket(host, port)] if reuse_port else None
     _DrainingServer(config, gateway).run(sockets=sockets)
@@ -106,7 +109,8 @@ def serve(
 def server_options(
     app: Any, *, host: str = "127.0.0.1", port: int = 4000, log_level: str = "info",
     ws: str = "genapi", max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
-    head_timeout: float = DEFAULT_HEAD_TIMEOUT, **uvicorn_options: Any,
+    head_timeout: float = DEFAULT_HEAD_TIMEOUT, body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    **uvicorn_options: Any,
 ) -> dict[str, Any]:
     """The ``uvicorn.Config`` keyword arguments :func:`serve` uses (``app`` excluded)."""
     from .wsserver import GenapiWebSocketProtocol
@@ -129,7 +133,8 @@ def server_options(
         from .httpserver import GenapiHttpProtocol
 
         options["http"] = GenapiHttpProtocol.configured(max_head_bytes=max_head_bytes,
-                                                        head_timeout=head_timeout)
+                                                        head_timeout=head_timeout,
+                                                        body_timeout=body_timeout)
     options.update(uvicorn_options)
     return options
 
