@@ -578,6 +578,19 @@ def test_finding_10_a_trickled_body_is_cut_at_the_body_timeout(
     assert "Traceback" not in server.output()
 
 
+async def test_finding_10_the_body_timeout_never_cuts_a_websocket(
+        http_server: ServerProcess) -> None:
+    """An upgraded connection is the WebSocket's: it outlives the body timeout."""
+    async with websockets.connect(ws_url(http_server.url, "vsn=2.0.0")) as ws:
+        await ws.send(JOIN.decode())
+        assert json.loads(await ws.recv())[4]["status"] == "ok"
+        await asyncio.sleep(BODY_TIMEOUT + 1)
+        await ws.send(json.dumps(["1", "2", "api:lobby", "api", {
+            "request_id": "late", "service": "svc", "request_type": "echo",
+            "args": {"n": 3}}]))
+        assert json.loads(await ws.recv())[4]["result"] == 3
+
+
 def test_finding_10_a_200_mb_header_line_is_refused_early_with_431(
         http_server: ServerProcess) -> None:
     """The head is bounded (16 KB): the server answers 431 and closes long before 200 MB,
