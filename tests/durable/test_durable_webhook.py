@@ -69,14 +69,14 @@ async def receiver() -> AsyncIterator[Callable[..., Any]]:
 
 
 async def engine(store_url: str, backend: str, service: Service,
-                 webhook: WebhookSettings) -> DurableCalls:
+                 webhook: WebhookSettings, *, run_workers: bool = True) -> DurableCalls:
     registry = Registry()
     registry.add_service(service)
     options: dict[str, Any] = ({"poll_s": 0.02} if backend == "sqlite"
                                else {"min_connections": 1, "max_connections": 4})
     calls = DurableCalls(Executor(registry), DurableSettings(
         url=store_url, poll_interval=0.05, lease_s=5.0, webhook=webhook,
-        store_options=options))
+        store_options=options, run_workers=run_workers))
     await calls.start()
     return calls
 
@@ -172,6 +172,33 @@ async def test_a_dead_call_is_posted_with_its_error(store_url: str, backend: str
     event = json.loads(got.got[0][1])
     assert event["state"] == "dead" and event["error"] == "Out of stock"
     assert event["result"] is None
+
+
+async def test_a_call_whose_worker_was_lost_on_its_last_attempt_gets_its_webhook(
+        store_url: str, backend: str, receiver: Any) -> None:
+    """A gateway took the call's last attempt and died: the next claim ends it dead (its
+    lease expired) and, although no worker ran it, its webhook is sent."""
+    base, got = await receiver([200])
+    service = hooked_service(f"{base}/hook")
+    crashed = await engine(store_url, backend, service, fast_webhooks(), run_workers=False)
+    try:
+        await submit(crashed)
+        [taken] = await crashed.store.claim("lost-gateway", limit=10, lease_s=0.05)
+        assert taken.request_id == "r1"
+    finally:
+        await crashed.aclose()
+    await asyncio.sleep(0.1)  # the lost gateway's lease expires
+    calls = await engine(store_url, backend, hooked_service(f"{base}/hook"), fast_webhooks())
+    try:
+        [job] = await webhook_jobs(calls)
+        assert job.state is CallState.SUCCEEDED
+    finally:
+        await calls.aclose()
+    import json
+
+    event = json.loads(got.got[0][1])
+    assert event["state"] == "dead"
+    assert event["error"] == "lease expired on the last attempt (worker lost)"
 
 
 async def test_a_redirect_is_not_followed(store_url: str, backend: str,

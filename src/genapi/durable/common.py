@@ -6,7 +6,7 @@ their database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from genapi.errors import CallNotFound, ConfigError, StateConflict, StoreUnavailable
 
@@ -56,10 +56,15 @@ def enqueue_results(
     return results
 
 
-def runnable(claimed: Sequence[StoredCall]) -> list[StoredCall]:
+def runnable(claimed: Sequence[StoredCall],
+             ended: Callable[[list[StoredCall]], None] | None = None) -> list[StoredCall]:
     """The claimed calls a worker should run: ``claim`` also ends, and returns,
-    cancel-requested and last-attempt calls whose lease expired."""
-    return [call for call in claimed if call.state is CallState.RUNNING]
+    cancel-requested and last-attempt calls whose lease expired; those go to ``ended``
+    (no worker runs them, so nobody else would report their end)."""
+    run = [call for call in claimed if call.state is CallState.RUNNING]
+    if ended is not None and len(run) < len(claimed):
+        ended([call for call in claimed if call.state is not CallState.RUNNING])
+    return run
 
 
 def settles(ids: Sequence[str], recorded: set[str], present: set[str]) -> list[Settle]:

@@ -109,6 +109,8 @@ class DurableCalls:
         self._ready = asyncio.Event()
         self._boot: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._ending: set[asyncio.Task[None]] = set()  # reporting calls a claim ended
+        self.store.on_claim_ended = self._claim_ended
         self._counts: Counts | None = None
         executor.durable = self
         executor.on_owner_closed(self.delivery.owner_closed)
@@ -177,6 +179,8 @@ class DurableCalls:
             boot.cancel()
             await asyncio.gather(boot, return_exceptions=True)
         await self.workers.aclose(timeout)
+        if self._ending:  # short: a delivery and a webhook job each
+            await asyncio.wait(self._ending, timeout=5.0)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -311,6 +315,21 @@ class DurableCalls:
             self.delivery.remember(user_id, sink)
 
     # -- finished calls -----------------------------------------------------------------
+
+    def _claim_ended(self, calls: list[StoredCall]) -> None:
+        # A call whose worker was lost on its last attempt ends dead inside a claim (and a
+        # cancel-requested one cancelled): no worker reports it, so this does.
+        task = asyncio.get_running_loop().create_task(self._report_ended(calls))
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
+
+    async def _report_ended(self, calls: list[StoredCall]) -> None:
+        for call in calls:
+            try:
+                await self._finished(call)
+            except Exception:
+                logger.exception("durable: reporting the end of %s failed (delivered later "
+                                 "by a sweep or on the caller's next join)", call.id)
 
     async def _finished(self, call: StoredCall) -> None:
         await self.delivery.finished(call)

@@ -88,6 +88,7 @@ class PostgresStore:
     ) -> None:
         self.url = url
         self._sql = Statements(schema, f"genapi_durable_{schema}")
+        self.on_claim_ended: Callable[[list[StoredCall]], None] | None = None
         self._pool_size = (min_connections, max_connections)
         self._clock = clock
         self._connect_timeout_s = connect_timeout_s
@@ -220,7 +221,7 @@ class PostgresStore:
             "claim", self._sql.claim, worker_id, limit, float(lease_s), self._now(now)
         )
         calls = [call_from_row(row) for row in rows]
-        return common.runnable(calls)
+        return common.runnable(calls, self.on_claim_ended)
 
     async def renew(
         self, leases: Sequence[Lease], *, lease_s: float, now: float | None = None

@@ -54,6 +54,7 @@ class SqliteStore:
     ) -> None:
         self.path = path
         self._clock = clock
+        self.on_claim_ended: Callable[[list[StoredCall]], None] | None = None
         self._poll_s = poll_s
         self._thread = SqliteThread(path, busy_timeout_ms=busy_timeout_ms)
         self._wake = asyncio.Event()
@@ -174,7 +175,7 @@ class SqliteStore:
         def run(conn: sqlite3.Connection) -> list[StoredCall]:
             return [call_from_row(row) for row in conn.execute(q.CLAIM, params)]
 
-        return common.runnable(await self._thread.run(run))
+        return common.runnable(await self._thread.run(run), self.on_claim_ended)
 
     async def renew(
         self, leases: Sequence[Lease], *, lease_s: float, now: float | None = None

@@ -42,7 +42,7 @@ Every method that depends on time takes ``now`` (Unix seconds) so tests need no 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from .calls import Counts, Lease, NewCall, Renewal, Settle, StoredCall
@@ -53,6 +53,11 @@ __all__ = ["DurableStore"]
 
 class DurableStore(Protocol):
     """A place where durable calls live; see the module docstring for the guarantees."""
+
+    #: Called, on the event loop, with the calls a :meth:`claim` ended instead of leasing
+    #: them (dead: the lease expired on the last attempt, its worker lost; cancelled):
+    #: their caller and webhook must still hear of it. Set by the engine.
+    on_claim_ended: Callable[[list[StoredCall]], None] | None
 
     async def open(self) -> None:
         """Connect (idempotent). Every other method needs an open store."""
