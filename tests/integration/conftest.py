@@ -37,9 +37,10 @@ class Nodes:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, *, token: str | None = TOKEN,
-              target: str = "tests.integration.cluster_app:services") -> subprocess.Popen[bytes]:
+              target: str = "tests.integration.cluster_app:services",
+              extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
         args = [sys.executable, "-m", "genapi", "node", target, "--nats", self.url,
-                "--name", name, "--log-level", "warning"]
+                "--name", name, "--log-level", "warning", *extra]
         if token is not None:
             args += ["--push-token", token]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(

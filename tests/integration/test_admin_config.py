@@ -112,6 +112,22 @@ async def test_pull_sources_over_http_and_cli(
             400, {"error": "nodes must be a non-empty list of node names"})
 
 
+async def test_a_node_started_with_pull_is_pulled_from_as_well(
+        served_gateway: tuple[Gateway, str], nodes: Nodes) -> None:
+    """`genapi node --pull`: its push asks the gateway to pull from it afterwards (a pull
+    source for its service), not only to apply the push."""
+    gateway, _ = served_gateway
+    nodes.start("pp", extra=("--pull",))
+    await wait_for(lambda: served(gateway, "pp"))
+    assert gateway.cluster is not None
+    sync = gateway.cluster.sync
+    await wait_for(lambda: "data_service" in sync.pull_configs)
+    source = sync.pull_configs["data_service"]
+    assert list(source.nodes() if callable(source.nodes) else source.nodes) == ["pp"]
+    pushed = sync.get_pushed_config("data_service")
+    assert pushed is not None and pushed.pull
+
+
 async def test_verify_asks_each_node_its_config_version(
         served_gateway: tuple[Gateway, str], nodes: Nodes) -> None:
     """`genapi admin verify` compares what each node serves with what the gateway applied:

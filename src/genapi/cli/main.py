@@ -247,6 +247,9 @@ def node_command(
     drain_timeout: Annotated[float, typer.Option(
         help="Seconds in-flight calls get on SIGTERM before they are answered "
              "'Server shutting down'.")] = 10.0,
+    pull: Annotated[bool, typer.Option(
+        "--pull", help="Ask gateways to pull this node's configs too (every pull interval), "
+                       "so a change reaches a gateway that missed the push.")] = False,
 ) -> None:
     """Run a service node: serve the functions to gateways over NATS until SIGTERM."""
     import logging
@@ -265,7 +268,7 @@ def node_command(
         raise typer.BadParameter(f"{target} is not a Service or a list of Services")
     with nats_url(nats) as url:
         node = Node(services, nats=url, name=name, prefix=prefix, push_token=push_token,
-                    drain_timeout=drain_timeout)
+                    drain_timeout=drain_timeout, pull=pull)
         run(node.serve())
 
 
