@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from genapi import Registry, Service
+from genapi import Registry, Service, ServiceConfig
 from genapi.cluster.codec import export_route, import_config
 from genapi.cluster.failed import FailedConfigs
 from genapi.cluster.sync import ConfigSync, NodeDirectory
@@ -15,7 +15,7 @@ from genapi.security import AdminGate
 from genapi.telemetry.events import Telemetry
 from genapi.transport.nats.link import Link
 from genapi.transport.nats.subjects import Subjects
-from genapi.transport.nats.wire import HeartbeatMessage, PushMessage, encode
+from genapi.transport.nats.wire import ConfigsMessage, HeartbeatMessage, PushMessage, encode
 
 svc = Service("data_service", retry=2, choose_node_mode=("hash", "key"))
 
@@ -228,3 +228,31 @@ async def test_a_heartbeat_alone_does_not_make_a_node_serve_a_service() -> None:
     assert sync.directory.nodes_for("data_service") == []
     assert sync.apply_push(push(node="n9")).status == "accepted"
     assert sync.directory.nodes_for("data_service") == ["n9"]
+
+
+class PulledSync(ConfigSync):
+    """A ConfigSync whose nodes answer pulls from ``answers`` (no NATS)."""
+
+    answers: dict[str, ConfigsMessage]
+
+    async def _ask(self, nodes: list[str], subject_of: Any, service: str) -> ConfigsMessage:
+        return self.answers[service]
+
+
+async def test_a_pull_of_a_newer_version_updates_the_pushed_record() -> None:
+    """A service pushed at v1, then pulled at v2 with one function less: the pushed record
+    (what `genapi admin pushed show` reports) says v2 and lists what is now served."""
+    base = make_sync()
+    sync = PulledSync(base.registry, base.link, name="g", push_token="t",
+                      gate=AdminGate({"push_config"}), directory=base.directory,
+                      failed=FailedConfigs(), telemetry=Telemetry())
+    assert sync.apply_push(push("v1")).status == "accepted"
+    only_get = [c for c in exported() if c["request_type"] == "get_data"]
+    sync.answers = {"data_service": ConfigsMessage(service="data_service",
+                                                   config_version="v2",
+                                                   fun_configs=only_get)}
+    status = await sync.pull(ServiceConfig(service="data_service", nodes=("n1",)))
+    assert status == "applied"
+    pushed = sync.get_pushed_config("data_service")
+    assert pushed is not None and pushed.config_version == "v2"
+    assert [f.request_type for f in pushed.fun_configs] == ["get_data"]

@@ -606,6 +606,11 @@ class ConfigSync:
                                                       source="pull", node=None)
                 if not problems and version is not None:
                     self._install(service, routes, version)
+                    known = self.pushed.get(service)
+                    if known is not None:  # what `pushed show` reports is what now serves
+                        self.pushed[service] = dataclasses.replace(
+                            known, config_version=version,
+                            fun_configs=tuple(r.config for r in routes))
                     status, count = "applied", len(full.fun_configs)
         except GenApiError as exc:
             self.failed.record(service=service, reasons=[str(exc)], source="pull")
