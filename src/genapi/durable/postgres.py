@@ -33,11 +33,11 @@ import asyncpg
 from genapi.errors import StoreUnavailable, UsageError
 
 from . import common
-from .batching import Coalescer
 from .calls import Counts, Lease, NewCall, Renewal, Settle, StoredCall
 from .postgres_sql import Statements
-from .rows import EncodedCall, call_from_row, encode_json, new_call_columns
+from .rows import EncodedCall, call_from_row
 from .states import CallState, Move, OperatorAction
+from .writes import CoalescedWrites
 
 __all__ = ["PostgresStore"]
 
@@ -65,7 +65,7 @@ def _translated(action: str) -> Iterator[None]:
         raise StoreUnavailable(f"durable store (postgres) could not {action}: {exc}") from exc
 
 
-class PostgresStore:
+class PostgresStore(CoalescedWrites):
     """Durable calls in Postgres; see the module docstring and
     :class:`~genapi.durable.DurableStore` for the guarantees.
 
@@ -88,7 +88,6 @@ class PostgresStore:
     ) -> None:
         self.url = url
         self._sql = Statements(schema, f"genapi_durable_{schema}")
-        self.on_claim_ended: Callable[[list[StoredCall]], None] | None = None
         self._pool_size = (min_connections, max_connections)
         self._clock = clock
         self._connect_timeout_s = connect_timeout_s
@@ -98,16 +97,6 @@ class PostgresStore:
         self._max_batch = max_batch
         self._coalesce = max(1, max_connections // 4)
         self._make_coalescers()
-
-    def _make_coalescers(self) -> None:
-        # Items are encoded before they are queued, so a call or result that is not
-        # JSON-able fails alone instead of failing the batch it would have joined.
-        self._enqueuer: Coalescer[EncodedCall, tuple[StoredCall, bool]] = Coalescer(
-            self._enqueue_rows, max_batch=self._max_batch, concurrency=self._coalesce
-        )
-        self._completer: Coalescer[tuple[Lease, str], Settle] = Coalescer(
-            self._complete_rows, max_batch=self._max_batch, concurrency=self._coalesce
-        )
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self._sql.schema!r})"
@@ -127,9 +116,7 @@ class PostgresStore:
             )
 
     async def aclose(self) -> None:
-        await self._enqueuer.aclose()
-        await self._completer.aclose()
-        self._make_coalescers()  # so that the store can be opened again
+        await self._close_coalescers()
         listener, self._listener = self._listener, None
         if listener is not None:
             with contextlib.suppress(asyncpg.InterfaceError, OSError):
@@ -171,19 +158,6 @@ class PostgresStore:
                 return len(sql.migrations)
 
     # -- enqueue -----------------------------------------------------------------------
-
-    async def enqueue(
-        self, call: NewCall, *, now: float | None = None
-    ) -> tuple[StoredCall, bool]:
-        item = (call, new_call_columns(call))
-        if now is not None:
-            return (await self._enqueue_rows([item], now=now))[0]
-        return await self._enqueuer.submit(item)
-
-    async def enqueue_many(
-        self, calls: Sequence[NewCall], *, now: float | None = None
-    ) -> list[tuple[StoredCall, bool]]:
-        return await self._enqueue_rows([(c, new_call_columns(c)) for c in calls], now=now)
 
     async def _enqueue_rows(
         self, items: Sequence[EncodedCall], *, now: float | None = None
@@ -235,18 +209,6 @@ class PostgresStore:
         return Renewal(
             frozenset(row[0] for row in rows), frozenset(row[0] for row in rows if row[1])
         )
-
-    async def complete(self, lease: Lease, result: Any, *, now: float | None = None) -> Settle:
-        item = (lease, encode_json(result))
-        if now is not None:
-            return (await self._complete_rows([item], now=now))[0]
-        return await self._completer.submit(item)
-
-    async def complete_many(
-        self, outcomes: Sequence[tuple[Lease, Any]], *, now: float | None = None
-    ) -> list[Settle]:
-        encoded = [(lease, encode_json(result)) for lease, result in outcomes]
-        return await self._complete_rows(encoded, now=now)
 
     async def _complete_rows(
         self, outcomes: Sequence[tuple[Lease, str]], *, now: float | None = None

@@ -23,11 +23,11 @@ from typing import Any
 
 from . import common
 from . import sqlite_sql as q
-from .batching import Coalescer
-from .calls import Counts, Lease, NewCall, Renewal, Settle, StoredCall
-from .rows import EncodedCall, call_from_row, encode_json, new_call_columns, stored_from_new
+from .calls import Counts, Lease, Renewal, Settle, StoredCall
+from .rows import EncodedCall, call_from_row, encode_json, stored_from_new
 from .sqlite_thread import SqliteThread
 from .states import CallState, Move, OperatorAction
+from .writes import CoalescedWrites
 
 __all__ = ["SqliteStore"]
 
@@ -35,7 +35,7 @@ _MOVES = {Move.TO_PENDING: q.TO_PENDING, Move.TO_CANCELLED: q.TO_CANCELLED,
           Move.REQUEST_CANCEL: q.REQUEST_CANCEL}
 
 
-class SqliteStore:
+class SqliteStore(CoalescedWrites):
     """Durable calls in a SQLite file; see the module docstring and
     :class:`~genapi.durable.DurableStore` for the guarantees.
 
@@ -54,23 +54,12 @@ class SqliteStore:
     ) -> None:
         self.path = path
         self._clock = clock
-        self.on_claim_ended: Callable[[list[StoredCall]], None] | None = None
         self._poll_s = poll_s
         self._thread = SqliteThread(path, busy_timeout_ms=busy_timeout_ms)
         self._wake = asyncio.Event()
         self._data_version: int | None = None
         self._max_batch = max_batch
         self._make_coalescers()
-
-    def _make_coalescers(self) -> None:
-        # Items are encoded before they are queued, so a call or result that is not
-        # JSON-able fails alone instead of failing the batch it would have joined.
-        self._enqueuer: Coalescer[EncodedCall, tuple[StoredCall, bool]] = Coalescer(
-            self._enqueue_rows, max_batch=self._max_batch
-        )
-        self._completer: Coalescer[tuple[Lease, str], Settle] = Coalescer(
-            self._complete_rows, max_batch=self._max_batch
-        )
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -79,9 +68,7 @@ class SqliteStore:
         await self._thread.start()
 
     async def aclose(self) -> None:
-        await self._enqueuer.aclose()
-        await self._completer.aclose()
-        self._make_coalescers()  # so that the store can be opened again
+        await self._close_coalescers()
         await self._thread.stop()
 
     def _now(self, now: float | None) -> float:
@@ -106,19 +93,6 @@ class SqliteStore:
         return await self._thread.run(run)
 
     # -- enqueue -----------------------------------------------------------------------
-
-    async def enqueue(
-        self, call: NewCall, *, now: float | None = None
-    ) -> tuple[StoredCall, bool]:
-        item = (call, new_call_columns(call))
-        if now is not None:
-            return (await self._enqueue_rows([item], now=now))[0]
-        return await self._enqueuer.submit(item)
-
-    async def enqueue_many(
-        self, calls: Sequence[NewCall], *, now: float | None = None
-    ) -> list[tuple[StoredCall, bool]]:
-        return await self._enqueue_rows([(c, new_call_columns(c)) for c in calls], now=now)
 
     async def _enqueue_rows(
         self, items: Sequence[EncodedCall], *, now: float | None = None
@@ -193,18 +167,6 @@ class SqliteStore:
             return Renewal(frozenset(held), frozenset(cancel))
 
         return await self._thread.run(run)
-
-    async def complete(self, lease: Lease, result: Any, *, now: float | None = None) -> Settle:
-        item = (lease, encode_json(result))
-        if now is not None:
-            return (await self._complete_rows([item], now=now))[0]
-        return await self._completer.submit(item)
-
-    async def complete_many(
-        self, outcomes: Sequence[tuple[Lease, Any]], *, now: float | None = None
-    ) -> list[Settle]:
-        encoded = [(lease, encode_json(result)) for lease, result in outcomes]
-        return await self._complete_rows(encoded, now=now)
 
     async def _complete_rows(
         self, outcomes: Sequence[tuple[Lease, str]], *, now: float | None = None
