@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-import websockets
+from tests.support.phoenix_socket import JoinedSocket
 
 TOPIC = "api:lobby"
 
@@ -21,55 +19,32 @@ def is_terminal(response: dict[str, Any]) -> bool:
     return not (response["async"] and response["success"])
 
 
-class Caller:
+class Caller(JoinedSocket):
     """One WebSocket of ``user_id`` joined to ``topic``; records the api pushes."""
 
     def __init__(self, base_url: str, user_id: str | None = "alice", *,
                  topic: str = TOPIC) -> None:
         params = "vsn=2.0.0" + (f"&user_id={user_id}" if user_id else "")
-        self.url = base_url.replace("http", "ws", 1) + "/socket/websocket?" + params
-        self.topic = topic
+        super().__init__(base_url.replace("http", "ws", 1) + "/socket/websocket?" + params,
+                         topic)
         self.pushes: dict[str, list[dict[str, Any]]] = {}
         self.replies: dict[str, dict[str, Any]] = {}
-        self._ws: Any = None
-        self._reader: asyncio.Task[None] | None = None
-        self._refs = itertools.count(2)
         self._changed = asyncio.Event()
 
-    async def __aenter__(self) -> Caller:
-        self._ws = await websockets.connect(self.url, max_size=None)
-        self._reader = asyncio.create_task(self._read())
-        await self._ws.send(json.dumps(["1", "1", self.topic, "phx_join", {}]))
-        await self.wait_for(lambda: "1" in self.replies, 10)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._reader, 5)
-
-    async def _read(self) -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for raw in self._ws:
-                _join_ref, ref, _topic, event, payload = json.loads(raw)
-                if event == "phx_reply":
-                    self.replies[ref] = payload
-                elif event == "api":
-                    self.pushes.setdefault(payload["request_id"], []).append(payload)
-                self._changed.set()
+    def on_frame(self, ref: str | None, event: str, payload: Any) -> None:
+        if event == "phx_reply" and ref is not None:
+            self.replies[ref] = payload
+        elif event == "api":
+            self.pushes.setdefault(payload["request_id"], []).append(payload)
+        self._changed.set()
 
     async def push(self, request_id: str, service: str, request_type: str,
                    args: dict[str, Any] | None = None, **extra: Any) -> str:
         """Push one call; returns the push's ref (its phx_reply is ``replies[ref]``)."""
-        ref = str(next(self._refs))
-        payload = {"request_id": request_id, "service": service,
-                   "request_type": request_type, "args": args or {}, **extra}
-        await self._ws.send(json.dumps(["1", ref, self.topic, "api", payload]))
+        ref = self.next_ref()
+        await self.send_push(ref, {"request_id": request_id, "service": service,
+                                   "request_type": request_type, "args": args or {},
+                                   **extra})
         return ref
 
     async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -449,7 +449,7 @@ async def test_many_calls_each_run_once_and_answered_once(serve: Any) -> None:
             for caller in (alice, bob):
                 await caller.push(f"r{i}", "signup", "welcome",
                                   {"email": "many@x.io", "fail_times": 0,
-                                   "tag": f"{caller.url[-5:]}-{i}"})
+                                   "tag": f"{caller.ws_url[-5:]}-{i}"})
         for caller in (alice, bob):
             await caller.wait_for(
                 lambda c=caller: all(len(c.terminals(f"r{i}")) == 1 for i in range(60)), 30)

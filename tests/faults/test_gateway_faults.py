@@ -96,7 +96,7 @@ async def test_cancel_by_a_reused_id_ends_every_call_with_it() -> None:
                 recorder.records.pop("x", None)
                 await recorder.call(name, kind, {"ms": 5000}, service="local", request_id="x")
             await asyncio.sleep(0.3)
-            await recorder._ws.send('["1","99","api:lobby","cancel",{"request_id":"x"}]')
+            await recorder.send_push("99", {"request_id": "x"}, event="cancel")
             await asyncio.sleep(0.5)
             responses = [r for _, r in recorder.records["x"].responses]
     errors = [r["error"] for r in responses if not r["success"]]

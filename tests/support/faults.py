@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import json
 import os
 import signal
 import subprocess
@@ -24,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import websockets
 
 from genapi.cluster.embedded import EmbeddedNats
 from tests.support.fault_app import ADMIN_TOKEN
+from tests.support.phoenix_socket import JoinedSocket
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,60 +171,28 @@ class Record:
         return [(t, r) for t, r in self.responses if not r["has_more"]]
 
 
-class Recorder:
+class Recorder(JoinedSocket):
     """A raw Phoenix client (v2 JSON) that records every Response by request id."""
 
     def __init__(self, url: str) -> None:
-        self.ws_url = url.replace("http", "ws", 1) + "/socket/websocket?vsn=2.0.0"
+        super().__init__(url.replace("http", "ws", 1) + "/socket/websocket?vsn=2.0.0", TOPIC)
         self.records: dict[str, Record] = {}
-        self.close_code: int | None = None
-        self._ws: Any = None
-        self._reader: asyncio.Task[None] | None = None
-        self._refs = itertools.count(2)
-        self._joined = asyncio.Event()
 
-    async def __aenter__(self) -> Recorder:
-        self._ws = await websockets.connect(self.ws_url, max_size=None)
-        self._reader = asyncio.create_task(self._read())
-        await self._ws.send(json.dumps(["1", "1", TOPIC, "phx_join", {}]))
-        await asyncio.wait_for(self._joined.wait(), 10)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._reader, 5)
-
-    async def _read(self) -> None:
-        try:
-            async for raw in self._ws:
-                now = time.monotonic()
-                _join_ref, _ref, _topic, event, payload = json.loads(raw)
-                if event == "phx_reply" and _ref == "1":
-                    self._joined.set()
-                elif event == "api":
-                    record = self.records.get(payload["request_id"])
-                    if record is not None:
-                        record.responses.append((now, payload))
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self.close_code = self._ws.close_code
+    def on_frame(self, ref: str | None, event: str, payload: Any) -> None:
+        if event == "api":
+            record = self.records.get(payload["request_id"])
+            if record is not None:
+                record.responses.append((time.monotonic(), payload))
 
     async def call(self, request_type: str, kind: str, args: dict[str, Any], *,
                    service: str = "remote", timeout: float | None = 20.0,
                    request_id: str | None = None) -> str:
         """Push one call; returns its request id (reused ids are allowed)."""
-        rid = request_id or f"{request_type}-{next(self._refs)}"
+        rid = request_id or f"{request_type}-{self.next_ref()}"
         self.records.setdefault(rid, Record(rid, kind, time.monotonic(), timeout))
         payload = {"request_id": rid, "service": service, "request_type": request_type,
                    "args": args}
-        await self._ws.send(json.dumps(["1", str(next(self._refs)), TOPIC, "api", payload]))
+        await self.send_push(self.next_ref(), payload)
         return rid
 
     async def settle(self, deadline: float) -> None:
