@@ -10,10 +10,9 @@ import pytest
 from tests.support.faults import (
     FaultCluster,
     Recorder,
+    judged,
     load,
-    served_after,
     started,
-    verdict,
 )
 
 pytestmark = pytest.mark.integration
@@ -35,8 +34,4 @@ async def test_nats_killed_and_restarted(outage: float) -> None:
             await loader
             await recorder.settle(time.monotonic() + 25)
         records = list(recorder.records.values())
-    v = verdict(records)
-    assert (v.lost, v.duplicated, v.late) == (0, 0, 0), v.line()
-    assert v.not_retryable == []
-    later, good = served_after(records, back + 2.5)
-    assert later > 0 and good == later, v.errors
+    judged(records, served_from=back + 2.5)

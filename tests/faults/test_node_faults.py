@@ -10,10 +10,9 @@ import pytest
 from tests.support.faults import (
     FaultCluster,
     Recorder,
+    judged,
     load,
-    served_after,
     started,
-    verdict,
 )
 
 pytestmark = pytest.mark.integration
@@ -32,11 +31,7 @@ async def test_kill_9_of_a_node_under_mixed_load() -> None:
             await loader
             await recorder.settle(time.monotonic() + 25)
         records = list(recorder.records.values())
-    v = verdict(records)
-    assert (v.lost, v.duplicated, v.late) == (0, 0, 0), v.line()
-    assert v.not_retryable == []
-    later, good = served_after(records, killed_at + 3.0)
-    assert later > 0 and good == later, v.errors
+    judged(records, served_from=killed_at + 3.0)
 
 
 async def test_a_node_killed_restarted_then_the_other_killed() -> None:
@@ -56,11 +51,7 @@ async def test_a_node_killed_restarted_then_the_other_killed() -> None:
             await loader
             await recorder.settle(time.monotonic() + 25)
         records = list(recorder.records.values())
-    v = verdict(records)
-    assert (v.lost, v.duplicated, v.late) == (0, 0, 0), v.line()
-    assert v.not_retryable == []
-    later, good = served_after(records, killed_b + 3.0)
-    assert later > 0 and good == later, v.errors
+    judged(records, served_from=killed_b + 3.0)
 
 
 @pytest.mark.parametrize("work_ms", [400, 4000], ids=["shorter", "longer"])
@@ -84,9 +75,7 @@ async def test_a_node_drains_on_sigterm(work_ms: int) -> None:
             await loader
             await recorder.settle(time.monotonic() + 25)
         records = list(recorder.records.values())
-    v = verdict(records)
-    assert (v.lost, v.duplicated, v.late) == (0, 0, 0), v.line()
-    assert v.not_retryable == []
+    v = judged(records, served_from=term_at + 0.5)
     if work_ms < 1500:
         assert v.error == 0, v.failures
     else:
@@ -94,5 +83,3 @@ async def test_a_node_drains_on_sigterm(work_ms: int) -> None:
         ends = [r.terminals()[0][0] - term_at for r in records
                 if not r.terminals()[0][1]["success"]]
         assert ends and max(ends) < 1.5 + 2.0  # at the drain's end, not at the 20 s timeout
-    later, good = served_after(records, term_at + 0.5)
-    assert later > 0 and good == later, v.errors

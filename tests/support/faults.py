@@ -251,6 +251,19 @@ def verdict(records: Iterable[Record], *, slack: float = 3.0) -> Verdict:
     return v
 
 
+def judged(records: list[Record], *, served_from: float | None = None) -> Verdict:
+    """The verdict, asserting what every fault scenario promises: no call lost,
+    duplicated or late, every error retryable and, with ``served_from`` (monotonic), every
+    call sent from then on served."""
+    v = verdict(records)
+    assert (v.lost, v.duplicated, v.late) == (0, 0, 0), v.line()
+    assert v.not_retryable == []
+    if served_from is not None:
+        later, good = served_after(records, served_from)
+        assert later > 0 and good == later, v.errors
+    return v
+
+
 @dataclass
 class Mix:
     """How many calls of each kind a load sends per second."""
