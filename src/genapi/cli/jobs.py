@@ -22,10 +22,11 @@ import json
 import time
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from .operate import request
 
 __all__ = ["register"]
 
@@ -54,30 +55,12 @@ def _fail(message: str) -> typer.Exit:
 def _call(method: str, url: str, path: str, token: str | None,
           params: dict[str, Any] | None = None) -> Any:
     """One admin API request; its JSON, or exit 1 saying plainly what went wrong."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    query = {k: v for k, v in (params or {}).items() if v is not None}
-    try:
-        response = httpx.request(method, url.rstrip("/") + path, headers=headers,
-                                 params=query, timeout=30.0)
-    except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach {url}: {exc}") from exc
-    status = response.status_code
-    if status == 401:
-        raise _fail("the gateway refused the admin token (--token or GENAPI_ADMIN_TOKEN)")
-    if status == 403:
-        needed = "manage_durable" if method != "GET" else "view_diagnostics"
-        raise _fail(f"the gateway's admin gate does not allow {needed}")
-    if status == 404 and path.rstrip("/") == "/admin/jobs":
-        raise _fail(f"no durable calls at {url} (start the gateway with "
-                    "durable=DurableSettings(...) and admin=AdminSettings(token=...))")
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if status >= 400:
-        error = body.get("error") if isinstance(body, dict) else None
-        raise _fail(error or f"HTTP {status} from {path}")
-    return body
+    needed = "manage_durable" if method != "GET" else "view_diagnostics"
+    missing = (f"no durable calls at {url} (start the gateway with "
+               "durable=DurableSettings(...) and admin=AdminSettings(token=...))"
+               if path.rstrip("/") == "/admin/jobs" else None)
+    return request(method, url, path, token, params=params, missing=missing,
+                   denied=f"the gateway's admin gate does not allow {needed}")
 
 
 def _age(then: float | None) -> str:

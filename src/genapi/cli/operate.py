@@ -61,8 +61,10 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def request(method: str, url: str, path: str, token: str | None, *,
-            params: dict[str, Any] | None = None, body: dict[str, Any] | None = None) -> Any:
-    """One admin write request; its JSON, or exit 1 saying plainly what went wrong."""
+            params: dict[str, Any] | None = None, body: dict[str, Any] | None = None,
+            denied: str | None = None, missing: str | None = None) -> Any:
+    """One admin request; its JSON, or exit 1 saying plainly what went wrong (``denied``
+    for any 403, ``missing`` for a 404 without the gateway's reason, when given)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     query = {k: v for k, v in (params or {}).items() if v is not None}
     payload = {k: v for k, v in (body or {}).items() if v is not None}
@@ -80,10 +82,11 @@ def request(method: str, url: str, path: str, token: str | None, *,
         data = None
     error = data.get("error") if isinstance(data, dict) else None
     if status == 403:
-        raise _fail(error or "the gateway's admin gate does not allow view_diagnostics")
+        raise _fail(denied or error or "the gateway's admin gate does not allow "
+                                       "view_diagnostics")
     if status == 404 and error is None:
-        raise _fail(f"no admin endpoint at {url} "
-                    "(start the gateway with admin=AdminSettings(token=...))")
+        raise _fail(missing or f"no admin endpoint at {url} "
+                               "(start the gateway with admin=AdminSettings(token=...))")
     if status >= 400:
         raise _fail(error or f"HTTP {status} from {path}")
     return data
